@@ -1,0 +1,5 @@
+"""`python -m taskstream …` runs the command line."""
+
+from taskstream.cli.main import app
+
+app()

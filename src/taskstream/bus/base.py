@@ -1,0 +1,55 @@
+"""The bus interface every transport implements (memory, Kafka, Dapr)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Message:
+    """One record on a topic: `key` is the partition key (the user id), `value` a structured CloudEvent."""
+
+    topic: str
+    key: str
+    value: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Message], Awaitable[object]]  # the result (an Outcome) matters to the Dapr transport only
+
+
+class BusUnavailable(Exception):
+    """The transport cannot take or deliver messages right now (broker down); retry later."""
+
+
+class Bus(Protocol):
+    """Publish/subscribe transport.
+
+    Delivery is at least once: a subscriber's handler is awaited for each message, in order per partition key,
+    and a message counts as consumed only when its handler returned without raising. A handler that raises
+    gets the message again (the consumer wrapper in `bus.consumer` owns retries and dead-lettering).
+    """
+
+    async def start(self) -> None:
+        """Connect; raises BusUnavailable if the transport cannot be reached."""
+        ...
+
+    async def stop(self) -> None:
+        """Drain in-flight handlers, commit what was consumed, disconnect."""
+        ...
+
+    async def publish(self, messages: Sequence[Message]) -> None:
+        """Publish in the given order; returns once every message is durably accepted.
+
+        Raises BusUnavailable when the transport refuses or times out; then none may be assumed sent.
+        """
+        ...
+
+    def subscribe(self, topic: str, *, group: str | None, handler: Handler) -> None:
+        """Register `handler` for `topic` before start(). `group` is the consumer group (the service's name):
+        members of one group share the messages; group=None means broadcast (this subscriber sees every
+        message,
+        as every realtime replica must)."""
+        ...

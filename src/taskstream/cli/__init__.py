@@ -1,0 +1,1 @@
+"""The `taskstream` command line."""

@@ -1,0 +1,106 @@
+"""`taskstream up`, `taskstream serve SERVICE`, `taskstream migrate`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import structlog
+import typer
+import uvicorn
+
+from taskstream.settings import SERVICES, Settings
+
+app = typer.Typer(help="taskstream: an event-driven task manager.", no_args_is_help=True)
+
+
+def configure_logging(settings: Settings) -> None:
+    """structlog to stderr, console or JSON lines as the settings say."""
+    level = getattr(logging, settings.log_level.upper(), logging.INFO)
+    logging.basicConfig(level=level, format="%(message)s")
+    renderer = (
+        structlog.processors.JSONRenderer()
+        if settings.log_format == "json"
+        else structlog.dev.ConsoleRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+    )
+
+
+def _serve(settings: Settings, services: tuple[str, ...]) -> None:
+    from taskstream.runtime import Runtime
+
+    configure_logging(settings)
+    runtime = Runtime(settings, services=services)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            runtime.build_app(),
+            host=settings.host,
+            port=settings.port,
+            log_level="warning",
+            ws_ping_interval=20,
+            lifespan="on",
+        )
+    )
+    structlog.get_logger("taskstream").info(
+        "taskstream listening", url=f"http://{settings.host}:{settings.port}", data_dir=str(settings.data_dir)
+    )
+    asyncio.run(server.serve())
+
+
+@app.command()
+def up(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000)")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where the SQLite database lives")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy async URL instead of the SQLite file")
+    ] = None,
+) -> None:
+    """Run every service in one process: SQLite (WAL) and the in-process event bus."""
+    overrides = {
+        k: v for k, v in dict(host=host, port=port, data_dir=data_dir, database_url=database_url).items() if v
+    }
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    _serve(settings, SERVICES)
+
+
+@app.command()
+def serve(
+    service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}")],
+    port: Annotated[int | None, typer.Option(help="HTTP port for health, metrics (and the API)")] = None,
+) -> None:
+    """Run one service in this process (settings from TASKSTREAM_* variables)."""
+    if service not in SERVICES:
+        raise typer.BadParameter(f"unknown service {service!r}; choose one of {', '.join(SERVICES)}")
+    settings = Settings(**({"port": port} if port is not None else {}))  # type: ignore[arg-type]
+    _serve(settings, (service,))
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations and exit."""
+    from taskstream.store.db import create_engine
+    from taskstream.store.db import migrate as run_migrations
+
+    settings = Settings()
+    configure_logging(settings)
+
+    async def main() -> None:
+        engine = create_engine(settings.resolved_database_url())
+        try:
+            await run_migrations(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())
+    structlog.get_logger("taskstream").info("migrations applied")

@@ -1,0 +1,351 @@
+"""Quick-add parsing: "Pay rent every month on the 1st 9am !high #bills remind 1d before" -> task fields.
+
+Only phrases from a fixed English grammar are read (docs/recurrence.md lists them); `dateparser` turns a
+matched date phrase into a date, so ordinary title words are never taken for dates. A month name needs a day
+number ("March report" stays a title); a bare weekday name counts only at the end of the title
+("Call mom friday").
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+
+import dateparser
+
+from taskstream.domain.errors import ValidationError
+from taskstream.domain.recurrence import first_occurrence, localize, normalize_rrule, zone_of
+from taskstream.domain.recurrence_phrases import (
+    COMPLETION_RE,
+    DAY_NUMBER,
+    MONTH,
+    WD,
+    PhraseMatch,
+    find_recurrence,
+    find_trailing_adverb,
+)
+
+MAX_TEXT = 1000
+PRIORITIES = {
+    "none": "none",
+    "low": "low",
+    "medium": "medium",
+    "med": "medium",
+    "high": "high",
+    "urgent": "urgent",
+    "1": "urgent",
+    "2": "high",
+    "3": "medium",
+    "4": "low",
+}
+_NUMBERS = {
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "ten": 10,
+}
+_N = r"(?P<n>\d{1,3}|" + "|".join(_NUMBERS) + ")"
+_PREFIX = r"(?:\b(?:due|by|starting|from)\s+(?:on\s+)?|\bon\s+)?"
+_TIME = (
+    r"(?P<h>\d{1,2})(?::(?P<m>[0-5]\d))?\s*(?P<ap>am|pm|a\.m\.|p\.m\.)(?!\w)"
+    r"|(?P<h24>[01]?\d|2[0-3]):(?P<m24>[0-5]\d)\b|(?P<word>noon|midnight)\b"
+)
+_FLAGS = re.IGNORECASE
+TAG_RE = re.compile(r"(?<![\w#&])#([^\W\d_][\w-]{0,49})", _FLAGS)
+PRIORITY_RE = re.compile(r"(?<![\w!])!([\w-]+)", _FLAGS)
+REMIND_BEFORE_RE = re.compile(
+    r"\bremind(?:\s+me)?\s+(?P<n>\d{1,4})\s*(?P<unit>m|mins?|minutes?|h|hrs?|hours?|d|days?|w|wks?|weeks?)"
+    r"\s+(?:before|earlier|early|prior)\b",
+    _FLAGS,
+)
+REMIND_AT_RE = re.compile(rf"\bremind(?:\s+me)?\s+at\s+(?:{_TIME})", _FLAGS)
+TIME_RE = re.compile(rf"(?:\bat\s+)?(?:{_TIME})|\bat\s+(?P<hat>[01]?\d|2[0-3])\b(?![:.]\d)", _FLAGS)
+_ABS = (
+    rf"(?P<iso>\b\d{{4}}-\d{{2}}-\d{{2}}\b)"
+    rf"|\b(?P<dm>{DAY_NUMBER}\s+(?:of\s+)?{MONTH}(?:,?\s+\d{{4}}\b)?)"
+    rf"|\b(?P<md>{MONTH}\s+{DAY_NUMBER}\b(?:,?\s+\d{{4}}\b)?)"
+)
+UNTIL_RE = re.compile(rf"\buntil\s+(?:{_ABS})", _FLAGS)
+DATE_RES = (
+    re.compile(rf"{_PREFIX}(?P<phrase>\b(?:today|tomorrow|(?:the\s+)?day\s+after\s+tomorrow))\b", _FLAGS),
+    re.compile(rf"{_PREFIX}(?P<phrase>\bin\s+{_N}\s+(?P<unit>day|week|month|year)s?)\b", _FLAGS),
+    re.compile(rf"{_PREFIX}(?P<phrase>\b(?:next|this)\s+(?:{WD}|week\b|month\b|year\b))", _FLAGS),
+    re.compile(rf"(?:\b(?:due|by|starting|from)\s+(?:on\s+)?|\bon\s+)(?P<phrase>{WD})", _FLAGS),
+    re.compile(rf"{_PREFIX}(?:{_ABS})", _FLAGS),
+)
+IN_TIME_RE = re.compile(rf"\bin\s+{_N}\s+(?P<unit>minute|min|hour|hr)s?\b", _FLAGS)
+TAIL_WEEKDAY_RE = re.compile(
+    r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)(?=[\s\x00]*$)", _FLAGS
+)
+_SCHEDULE_WORD = rf"(?:\d|other\b|{WD}|{MONTH}|(?:day|week|month|year|hour|minute|weekday|weekend)s?\b)"
+LEFTOVER_RES = (
+    re.compile(r"\bremind\b(?:\s+[^\s\x00]+){0,3}", _FLAGS),
+    re.compile(rf"\b(?:every|each)\s+{_SCHEDULE_WORD}[^\s\x00]*(?:\s+[^\s\x00]+)?", _FLAGS),
+    re.compile(r"\buntil\s+[^\s\x00]+(?:\s+[^\s\x00]+)?", _FLAGS),
+)
+
+
+@dataclass
+class ParsedTask:
+    """Task fields read from one line of quick-add text (due_at aware UTC, due_date all-day)."""
+
+    title: str
+    due_at: datetime | None = None
+    due_date: date | None = None
+    recurrence: str | None = None
+    repeat_from: Literal["due", "completion"] = "due"
+    priority: str | None = None
+    tags: list[str] = field(default_factory=list)
+    reminders: list[dict[str, str]] = field(default_factory=list)
+    unparsed: list[str] = field(default_factory=list)
+
+
+class _Text:
+    """The input with a mask of consumed characters; regexes run on a view where consumed ones are NUL."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.used = [False] * len(text)
+
+    def view(self) -> str:
+        return "".join("\x00" if used else char for char, used in zip(self.text, self.used, strict=True))
+
+    def take(self, start: int, end: int) -> None:
+        self.used[start:end] = [True] * (end - start)
+
+    def release(self, start: int, end: int) -> None:
+        self.used[start:end] = [False] * (end - start)
+
+    def title(self) -> str:
+        kept = "".join(" " if used else char for char, used in zip(self.text, self.used, strict=True))
+        return re.sub(r"\s+", " ", kept).strip(" ,;:-")
+
+
+def _time_of(match: re.Match[str]) -> time | None:
+    groups = match.groupdict()
+    if groups.get("word"):
+        return time(12) if groups["word"].lower() == "noon" else time(0)
+    if groups.get("hat") is not None:
+        return time(int(groups["hat"]))
+    if groups.get("h24") is not None:
+        return time(int(groups["h24"]), int(groups["m24"]))
+    hour, minute = int(groups["h"]), int(groups["m"] or 0)
+    if not 1 <= hour <= 12:
+        return None
+    return time(hour % 12 + (12 if groups["ap"].lower().startswith("p") else 0), minute)
+
+
+def _duration(number: int, unit: str) -> str:
+    unit = unit.lower()
+    if unit.startswith("m"):
+        return f"PT{number}M"
+    if unit.startswith("h"):
+        return f"PT{number}H"
+    return f"P{number * 7}D" if unit.startswith("w") else f"P{number}D"
+
+
+def _dateparse(phrase: str, now_local: datetime, tz: str, *, today_counts: bool = False) -> date | None:
+    """Date of an English phrase via dateparser, future preferred; today counts for "13 june" on 13 June."""
+    base = now_local - timedelta(days=1) if today_counts else now_local
+    settings: dict[str, Any] = {
+        "PREFER_DATES_FROM": "future",
+        "RELATIVE_BASE": base,
+        "TIMEZONE": tz,
+        "RETURN_AS_TIMEZONE_AWARE": False,
+    }
+    words = re.sub(r"\b(" + "|".join(_NUMBERS) + r")\b", lambda m: str(_NUMBERS[m.group(1).lower()]), phrase)
+    parsed = dateparser.parse(words, languages=["en"], settings=settings)
+    return parsed.date() if parsed is not None else None
+
+
+def _date_of(match: re.Match[str], now_local: datetime, tz: str) -> date | None:
+    groups = match.groupdict()
+    if groups.get("iso"):
+        try:
+            return date.fromisoformat(groups["iso"])
+        except ValueError:
+            return None
+    for key in ("dm", "md"):
+        if groups.get(key):
+            has_year = re.search(r"\d{4}\b", groups[key]) is not None
+            return _dateparse(groups[key], now_local, tz, today_counts=not has_year)
+    return _dateparse(groups["phrase"], now_local, tz)
+
+
+def _first_match(work: _Text, patterns: tuple[re.Pattern[str], ...]) -> re.Match[str] | None:
+    view = work.view()
+    found = [m for m in (p.search(view) for p in patterns) if m is not None]
+    return min(found, key=lambda m: m.start()) if found else None
+
+
+def _take_tags(work: _Text) -> list[str]:
+    tags: list[str] = []
+    for match in TAG_RE.finditer(work.view()):
+        work.take(match.start(), match.end())
+        tag = match.group(1).rstrip("-")
+        if tag.lower() not in (t.lower() for t in tags):
+            tags.append(tag)
+    return tags
+
+
+def _take_priority(work: _Text, unparsed: list[str]) -> str | None:
+    priority: str | None = None
+    for match in PRIORITY_RE.finditer(work.view()):
+        value = PRIORITIES.get(match.group(1).lower())
+        if value is None:
+            unparsed.append(match.group(0))
+            continue
+        work.take(match.start(), match.end())
+        if priority is None:
+            priority = value
+        else:
+            unparsed.append(match.group(0))
+    return priority
+
+
+def _take_reminders(work: _Text) -> tuple[list[dict[str, str]], list[time]]:
+    before: list[dict[str, str]] = []
+    at: list[time] = []
+    for match in REMIND_BEFORE_RE.finditer(work.view()):
+        work.take(match.start(), match.end())
+        before.append({"before": _duration(int(match.group("n")), match.group("unit"))})
+    for match in REMIND_AT_RE.finditer(work.view()):
+        moment = _time_of(match)
+        if moment is not None:
+            work.take(match.start(), match.end())
+            at.append(moment)
+    return before, at
+
+
+def _take_recurrence(work: _Text, now_local: datetime, tz: str, unparsed: list[str]) -> str | None:
+    phrase: PhraseMatch | None = find_recurrence(work.view()) or find_trailing_adverb(work.view())
+    if phrase is None:
+        return None
+    work.take(phrase.start, phrase.end)
+    rule = phrase.rrule
+    until = UNTIL_RE.search(work.view())
+    until_date = _date_of(until, now_local, tz) if until else None
+    if until is not None and until_date is not None:
+        work.take(until.start(), until.end())
+        rule += f";UNTIL={until_date:%Y%m%d}"
+    try:
+        return normalize_rrule(rule)
+    except ValidationError:
+        work.release(phrase.start, phrase.end)
+        if until is not None:
+            work.release(until.start(), until.end())
+        unparsed.append(work.text[phrase.start : phrase.end])
+        return None
+
+
+def _next_at(moment: time, on: date | None, now: datetime, now_local: datetime, tz: str) -> datetime:
+    """Aware UTC instant of `moment` on `on`, or (no date) its next occurrence not before `now`."""
+    zone = zone_of(tz)
+    if on is not None:
+        return localize(datetime.combine(on, moment), zone)
+    today = localize(datetime.combine(now_local.date(), moment), zone)
+    return (
+        today
+        if today >= now
+        else localize(datetime.combine(now_local.date() + timedelta(days=1), moment), zone)
+    )
+
+
+def _rfc3339(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_quick_add(text: str, *, now: datetime, tz: str) -> ParsedTask:
+    """Read a quick-add line in the user's IANA zone `tz` at instant `now` (aware) into task fields.
+
+    due_at is aware UTC, due_date an all-day date, recurrence a normalized RFC 5545 RRULE value, reminders
+    ISO 8601 durations or RFC 3339 UTC instants. Raises ValidationError for a naive `now`, unknown `tz` or
+    over-long text.
+    """
+    if now.tzinfo is None:
+        raise ValidationError("now must be timezone-aware", field="now")
+    if len(text) > MAX_TEXT:
+        raise ValidationError(f"quick-add text is longer than {MAX_TEXT} characters", field="title")
+    now_local = now.astimezone(zone_of(tz)).replace(tzinfo=None)
+    work = _Text(text)
+    unparsed: list[str] = []
+    result = ParsedTask(title="", tags=_take_tags(work), priority=_take_priority(work, unparsed))
+    result.reminders, remind_at = _take_reminders(work)
+    result.recurrence = _take_recurrence(work, now_local, tz, unparsed)
+    held = UNTIL_RE.search(work.view())  # "until 30 june" without a recurrence is not a due date
+    if held is not None:
+        work.take(held.start(), held.end())
+    due_date, due_at = _take_when(work, now, now_local, tz, unparsed)
+    moment = _take_time(work, unparsed)
+    if held is not None:
+        work.release(held.start(), held.end())
+    if result.recurrence is None:
+        result.recurrence = _take_recurrence(work, now_local, tz, unparsed)
+    completion = COMPLETION_RE.search(work.view())
+    if completion is not None:
+        if result.recurrence is not None:
+            work.take(completion.start(), completion.end())
+            result.repeat_from = "completion"
+        else:
+            unparsed.append(completion.group(0))
+    if due_at is None and due_date is None and result.recurrence is not None:
+        first = first_occurrence(result.recurrence, tz=tz, now=now, at=moment)
+        due_at, due_date = (first, None) if isinstance(first, datetime) else (None, first)
+    elif due_at is None and moment is not None:
+        due_at, due_date = _next_at(moment, due_date, now, now_local, tz), None
+    result.due_at, result.due_date = due_at, due_date
+    reminder_day = due_at.astimezone(zone_of(tz)).date() if due_at else due_date
+    for moment_at in remind_at:
+        result.reminders.append({"at": _rfc3339(_next_at(moment_at, reminder_day, now, now_local, tz))})
+    view = work.view()
+    for pattern in LEFTOVER_RES:
+        unparsed.extend(match.group(0).strip() for match in pattern.finditer(view))
+    result.title, result.unparsed = work.title(), list(dict.fromkeys(unparsed))
+    return result
+
+
+def _take_when(
+    work: _Text, now: datetime, now_local: datetime, tz: str, unparsed: list[str]
+) -> tuple[date | None, datetime | None]:
+    """The first date phrase (or "in 3 hours") as (all-day date, None) or (None, aware UTC instant)."""
+    match = _first_match(work, (*DATE_RES, IN_TIME_RE))
+    if match is None:
+        match = TAIL_WEEKDAY_RE.search(work.view())
+        if match is None:
+            return None, None
+        day = _dateparse(match.group(0), now_local, tz)
+        work.take(match.start(), match.end())
+        return day, None
+    work.take(match.start(), match.end())
+    other = _first_match(work, (*DATE_RES, IN_TIME_RE))
+    if other is not None:
+        unparsed.append(other.group(0).strip())
+    if match.re is IN_TIME_RE:
+        number = _NUMBERS.get(match.group("n").lower()) or int(match.group("n"))
+        unit = "minutes" if match.group("unit").lower().startswith("m") else "hours"
+        return None, (now + timedelta(**{unit: number})).astimezone(UTC)
+    day = _date_of(match, now_local, tz)
+    if day is None:
+        work.release(match.start(), match.end())
+        unparsed.append(match.group(0).strip())
+    return day, None
+
+
+def _take_time(work: _Text, unparsed: list[str]) -> time | None:
+    match = TIME_RE.search(work.view())
+    if match is None:
+        return None
+    moment = _time_of(match)
+    if moment is None:
+        unparsed.append(match.group(0).strip())
+        return None
+    work.take(match.start(), match.end())
+    return moment

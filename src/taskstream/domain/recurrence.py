@@ -1,0 +1,270 @@
+"""Recurring series: RFC 5545 RRULE expansion in the wall-clock time of the task's IANA zone (DESIGN §5).
+
+Rules (docs/recurrence.md explains them with examples):
+- Occurrences are expanded from the fixed anchor in naive local time, then localized with fold=0: a local
+  time inside a spring-forward gap moves forward by the gap's length; an ambiguous fall-back time is the
+  earlier one.
+- A plain MONTHLY/YEARLY rule clamps the anchor day to the month's last day (Jan 31 -> Feb 28 -> Mar 31);
+  an explicit BYMONTHDAY follows RFC 5545 and skips months without that day.
+- The anchor is always the first occurrence and counts towards COUNT.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from itertools import chain, islice
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dateutil.relativedelta import relativedelta
+
+from taskstream.domain.errors import ValidationError
+from taskstream.domain.recurrence_rule import FIELD, RuleParts, normalize_rrule_value, parse_rule, produces
+from taskstream.domain.recurrence_text import describe_rule
+
+Due = datetime | date
+"""Timed: timezone-aware datetime; all-day: datetime.date."""
+
+HORIZON_YEARS = 400
+MAX_PREVIEW = 1000
+_LAST = datetime(9999, 12, 31)
+_STEPS = {"DAILY": "days", "WEEKLY": "weeks", "MONTHLY": "months", "YEARLY": "years"}
+
+
+@dataclass(frozen=True)
+class Series:
+    """A recurring series: RRULE expanded in `tz` from the fixed `anchor` (aware datetime or all-day date)."""
+
+    rrule: str
+    anchor: Due
+    tz: str
+    repeat_from: Literal["due", "completion"] = "due"
+    keep_missed: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rrule", normalize_rrule(self.rrule))
+        zone_of(self.tz)
+        if isinstance(self.anchor, datetime) and self.anchor.tzinfo is None:
+            raise ValidationError(
+                "the series anchor must be timezone-aware (or a date for all-day)", field="due"
+            )
+        if self.repeat_from not in ("due", "completion"):
+            raise ValidationError("repeat_from must be 'due' or 'completion'", field="repeat_from")
+        if self.repeat_from == "completion" and parse_rule(self.rrule).count is not None:
+            raise ValidationError(
+                "COUNT cannot be combined with repeat from completion; use UNTIL", field=FIELD
+            )
+
+    @property
+    def timed(self) -> bool:
+        """True when the series has a time of day (anchor is a datetime), False for all-day."""
+        return isinstance(self.anchor, datetime)
+
+
+def normalize_rrule(value: str) -> str:
+    """Validate an RRULE value (optional "RRULE:" prefix, any case) and return its canonical upper-case text.
+
+    Raises ValidationError(field="recurrence") naming what is wrong; FREQ below DAILY,
+    BYHOUR/BYMINUTE/BYSECOND and DTSTART are rejected (RFC 5545 §3.3.10).
+    """
+    return normalize_rrule_value(value)
+
+
+def describe(rrule: str) -> str:
+    """English words for an RRULE value ("every 2 weeks on Monday and Thursday"); raises ValidationError."""
+    return describe_rule(rrule)
+
+
+def zone_of(tz: str) -> ZoneInfo:
+    """The IANA zone named `tz`; raises ValidationError(field="tz") for an unknown name."""
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValidationError(f"unknown time zone '{tz}'", field="tz") from None
+
+
+def localize(local: datetime, zone: ZoneInfo) -> datetime:
+    """Naive wall-clock time in `zone` -> aware UTC; gap times shift forward, ambiguous ones take fold=0."""
+    return local.replace(tzinfo=zone, fold=0).astimezone(UTC)
+
+
+def _month_length(year: int, month: int) -> int:
+    return calendar.monthrange(year, month)[1]
+
+
+def _clamped(start: datetime, *, interval: int, months: tuple[int, ...], yearly: bool) -> Iterator[datetime]:
+    """Plain MONTHLY/YEARLY pattern from `start` (inclusive) with the day clamped to each month's length."""
+    first = start.year * 12 + start.month - 1
+    for period in range(0, HORIZON_YEARS * 12 // (12 if yearly else 1) + 1, interval):
+        if yearly:
+            year = start.year + period
+            candidates = [(year, m) for m in (months or (start.month,))]
+        else:
+            year, month0 = divmod(first + period, 12)
+            candidates = [(year, month0 + 1)] if not months or month0 + 1 in months else []
+        for y, m in candidates:
+            if y > _LAST.year:
+                return
+            day = min(start.day, _month_length(y, m))
+            candidate = datetime.combine(date(y, m, day), start.time())
+            if candidate >= start:
+                yield candidate
+
+
+def _pattern(rule: RuleParts, start: datetime, *, interval: int | None = None) -> Iterator[datetime]:
+    """Naive local datetimes of the rule's pattern on/after `start` (dtstart), without COUNT and UNTIL."""
+    step = rule.interval if interval is None else interval
+    if rule.clamps:
+        yield from _clamped(start, interval=step, months=rule.bymonth, yearly=rule.freq == "YEARLY")
+        return
+    if not produces(rule, start, interval=step):
+        return
+    horizon = min(start.replace(microsecond=0) + relativedelta(years=HORIZON_YEARS), _LAST)
+    for value in rule.dateutil_rule(start, interval=step, until=horizon):
+        yield value.replace(microsecond=start.microsecond)
+
+
+def _anchor_local(series: Series, zone: ZoneInfo) -> datetime:
+    if isinstance(series.anchor, datetime):
+        return series.anchor.astimezone(zone).replace(tzinfo=None, fold=0)
+    return datetime.combine(series.anchor, time())
+
+
+def _within_until(rule: RuleParts, due: Due, local: datetime, zone: ZoneInfo) -> bool:
+    until = rule.until
+    if until is None:
+        return True
+    if isinstance(until, datetime):
+        if isinstance(due, datetime):
+            return due <= until
+        return local.date() <= until.astimezone(zone).date()
+    return local.date() <= until
+
+
+def _dues(series: Series) -> Iterator[Due]:
+    """Every occurrence of the series in order: the anchor first, then the rule; COUNT and UNTIL applied."""
+    rule = parse_rule(series.rrule)
+    zone = zone_of(series.tz)
+    anchor = _anchor_local(series, zone)
+    emitted = 0
+    first: Due = series.anchor.astimezone(UTC) if isinstance(series.anchor, datetime) else series.anchor
+    stream = (
+        (local, localize(local, zone) if series.timed else local.date())
+        for local in _pattern(rule, anchor)
+        if local > anchor
+    )
+    for local, due in chain([(anchor, first)], stream):
+        if rule.count is not None and emitted >= rule.count:
+            return
+        if emitted and not _within_until(rule, due, local, zone):
+            return
+        emitted += 1
+        yield due
+
+
+def _check_due(series: Series, value: Due, name: str) -> None:
+    if series.timed != isinstance(value, datetime):
+        kind = "an aware datetime" if series.timed else "a date"
+        raise ValidationError(f"{name} must be {kind} for this series", field=name)
+    if isinstance(value, datetime) and value.tzinfo is None:
+        raise ValidationError(f"{name} must be timezone-aware", field=name)
+
+
+def _check_instant(value: datetime, name: str) -> None:
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise ValidationError(f"{name} must be a timezone-aware datetime", field=name)
+
+
+def _is_after(due: Due, other: Due) -> bool:
+    return due > other  # both datetimes or both dates (checked by _check_due)
+
+
+def _from_completion(series: Series, completed_at: datetime) -> Due | None:
+    rule = parse_rule(series.rrule)
+    zone = zone_of(series.tz)
+    time_of_day = _anchor_local(series, zone).time()
+    completed_local = datetime.combine(completed_at.astimezone(zone).date(), time_of_day)
+    start = completed_local + relativedelta(**{_STEPS[rule.freq]: rule.interval})
+    local = next(_pattern(rule, start, interval=1), None)
+    if local is None:
+        return None
+    due: Due = localize(local, zone) if series.timed else local.date()
+    return due if _within_until(rule, due, local, zone) else None
+
+
+def next_occurrence(series: Series, *, current: Due, completed_at: datetime, now: datetime) -> Due | None:
+    """Due after `current` once it is completed at `completed_at` (aware) at clock `now` (aware).
+
+    Timed series give aware UTC datetimes, all-day series dates; None when COUNT/UNTIL ended the series.
+    Repeat from due: the first occurrence after `current` not in the past (after `now`; all-day: on/after
+    today in the series' zone), or simply the next one with keep_missed. Repeat from completion: one INTERVAL
+    after the completion's local date at the anchor's time of day, then the rule's first match on/after it.
+    Raises ValidationError for naive datetimes or a `current` of the wrong kind (RFC 5545 expansion).
+    """
+    _check_due(series, current, "current")
+    _check_instant(completed_at, "completed_at")
+    _check_instant(now, "now")
+    if series.repeat_from == "completion":
+        return _from_completion(series, completed_at)
+    today = now.astimezone(zone_of(series.tz)).date()
+    for due in _dues(series):
+        if not _is_after(due, current):
+            continue
+        if series.keep_missed:
+            return due
+        if (due > now) if isinstance(due, datetime) else (due >= today):
+            return due
+    return None
+
+
+def occurrences(series: Series, *, after: Due | None = None, count: int = 3) -> list[Due]:
+    """The next `count` (0..1000) dues strictly after `after` (None: from the anchor, included), for previews.
+
+    Timed series give aware UTC datetimes, all-day series dates; raises ValidationError for a bad `count`
+    or an `after` of the wrong kind (RFC 5545 expansion, anchor as the first occurrence).
+    """
+    if not 0 <= count <= MAX_PREVIEW:
+        raise ValidationError(f"count must be from 0 to {MAX_PREVIEW}", field="count")
+    dues = _dues(series)
+    if after is not None:
+        _check_due(series, after, "after")
+        dues = (due for due in dues if _is_after(due, after))
+    return list(islice(dues, count))
+
+
+def first_occurrence(rrule: str, *, tz: str, now: datetime, at: time | None = None) -> Due | None:
+    """First occurrence of `rrule` on/after `now` (aware) when the series starts today in `tz`.
+
+    With `at` (local time of day) the result is an aware UTC datetime not before `now`; without it an all-day
+    date not before today in `tz`. None when UNTIL/COUNT leave nothing. Raises ValidationError (RFC 5545).
+    """
+    _check_instant(now, "now")
+    rule = parse_rule(rrule)
+    zone = zone_of(tz)
+    today = now.astimezone(zone).date()
+    start = datetime.combine(today, at or time())
+    produced = 0
+    for local in _pattern(rule, start):
+        produced += 1
+        due: Due = localize(local, zone) if at is not None else local.date()
+        if (rule.count is not None and produced > rule.count) or not _within_until(rule, due, local, zone):
+            return None
+        if not isinstance(due, datetime) or due >= now:
+            return due
+    return None
+
+
+__all__ = [
+    "Due",
+    "Series",
+    "describe",
+    "first_occurrence",
+    "localize",
+    "next_occurrence",
+    "normalize_rrule",
+    "occurrences",
+    "zone_of",
+]

@@ -1,0 +1,1 @@
+"""The wire contract: topics, the CloudEvents 1.0 envelope and versioned payload models."""

@@ -1,0 +1,187 @@
+"""Composition root: builds the adapters and runs the chosen services in this process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from taskstream.bus.base import Bus
+from taskstream.bus.consumer import Consumer, DeadLetters, EphemeralConsumer, RetryPolicy
+from taskstream.bus.memory import MemoryBus
+from taskstream.bus.relay import OutboxRelay
+from taskstream.domain.clock import Clock, SystemClock
+from taskstream.events import topics
+from taskstream.services.api.app import create_app, health_app
+from taskstream.services.api.deps import ApiContext
+from taskstream.services.api.security import Tokens
+from taskstream.services.audit.handlers import AuditHandlers
+from taskstream.services.notifications.handlers import NotificationHandlers
+from taskstream.services.notifications.scheduler import ReminderScheduler
+from taskstream.services.realtime.hub import Hub
+from taskstream.services.recurring.handlers import RecurringHandlers
+from taskstream.services.tasks.service import TaskService
+from taskstream.settings import SERVICES, Settings
+from taskstream.store.db import create_engine, migrate
+from taskstream.store.uow import UnitOfWorkFactory
+
+log = structlog.get_logger(__name__)
+
+
+def make_bus(settings: Settings, *, client_id: str) -> Bus:
+    """The transport the settings choose."""
+    if settings.bus == "memory":
+        return MemoryBus()
+    if settings.bus == "kafka":
+        from taskstream.bus.kafka import KafkaBus
+
+        if not settings.kafka_bootstrap:
+            raise SystemExit("TASKSTREAM_KAFKA_BOOTSTRAP is required with TASKSTREAM_BUS=kafka")
+        return KafkaBus(
+            settings.kafka_bootstrap,
+            client_id=client_id,
+            partitions=settings.kafka_partitions,
+            idempotence=settings.kafka_idempotence,
+        )
+    raise SystemExit(f"bus {settings.bus!r} is not available in this build")
+
+
+class Runtime:
+    """Every dependency of the services in this process, started and stopped together."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        services: Iterable[str] = SERVICES,
+        clock: Clock | None = None,
+        bus: Bus | None = None,
+    ) -> None:
+        self.settings = settings
+        self.services = tuple(services)
+        unknown = set(self.services) - set(SERVICES)
+        if unknown:
+            raise ValueError(f"unknown service(s): {', '.join(sorted(unknown))}")
+        self.clock = clock or SystemClock()
+        self.engine: AsyncEngine = create_engine(
+            settings.resolved_database_url(),
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout_s=settings.db_pool_timeout_s,
+        )
+        self.uow = UnitOfWorkFactory(self.engine)
+        self.bus = bus or make_bus(settings, client_id="-".join(self.services))
+        self.tasks = TaskService(self.uow, self.clock)
+        self.hub = Hub() if {"api", "realtime"} & set(self.services) else None
+        self.relay = OutboxRelay(
+            self.uow, self.bus, self.clock, batch_size=settings.relay_batch_size, poll_s=settings.relay_poll_s
+        )
+        self.scheduler = ReminderScheduler(self.uow, self.clock, poll_s=settings.scheduler_poll_s)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._wire()
+
+    def _wire(self) -> None:
+        policy = RetryPolicy(self.settings.consumer_max_attempts, self.settings.consumer_backoff_s)
+        dead = DeadLetters(self.uow, self.bus, self.clock)
+
+        def consumer(name: str, handle: object) -> Consumer:
+            return Consumer(name, handle, uow=self.uow, clock=self.clock, dead_letters=dead, policy=policy)  # type: ignore[arg-type]
+
+        if "recurring" in self.services:
+            handlers = RecurringHandlers(self.tasks, self.clock)
+            self.bus.subscribe(
+                topics.TASK_EVENTS, group="recurring", handler=consumer("recurring", handlers.handle)
+            )
+        if "audit" in self.services:
+            audit = AuditHandlers(self.clock)
+            self.bus.subscribe(topics.TASK_EVENTS, group="audit", handler=consumer("audit", audit.handle))
+        if "notifications" in self.services:
+            notes = NotificationHandlers(self.clock)
+            self.bus.subscribe(
+                topics.REMINDERS, group="notifications", handler=consumer("notifications", notes.handle)
+            )
+            self.uow.on_outbox_commit(self.scheduler.wake)
+        if self.hub is not None and ("realtime" in self.services):
+            self.bus.subscribe(
+                topics.TASK_UPDATES, group=None, handler=EphemeralConsumer("realtime", self.hub.push)
+            )
+        if "relay" in self.services:
+            self.uow.on_outbox_commit(self.relay.wake)
+
+    async def start(self, *, background: bool = True) -> None:
+        """Migrate (api/relay only), connect the bus, start the loops (tests may drive them by hand)."""
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if {"api", "relay"} & set(self.services):
+            await migrate(self.engine)
+        await self.bus.start()
+        if not background:
+            return
+        if "relay" in self.services:
+            self._tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
+        if "notifications" in self.services:
+            self._tasks.append(asyncio.create_task(self.scheduler.run(), name="scheduler"))
+        log.info(
+            "services started",
+            services=list(self.services),
+            database=self.engine.url.get_backend_name(),
+            bus=self.settings.bus,
+        )
+
+    async def stop(self) -> None:
+        """Stop the loops, drain the bus, close the database."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self.bus.stop()
+        await self.engine.dispose()
+        log.info("services stopped", services=list(self.services))
+
+    async def drain(self, *, rounds: int = 50) -> None:
+        """Fire due reminders and relay outbox rows until nothing is left (for tests with a fixed clock)."""
+        for _ in range(rounds):
+            fired = await self.scheduler.fire_due() if "notifications" in self.services else 0
+            sent = await self.relay.drain_once()
+            if not fired and not sent:
+                return
+        raise RuntimeError("events keep coming after many rounds")
+
+    def api_context(self) -> ApiContext:
+        """The context the api routes use."""
+        tokens = Tokens(self.settings.resolved_jwt_secret(), ttl_s=self.settings.token_ttl_s)
+        ctx = ApiContext(
+            settings=self.settings,
+            uow=self.uow,
+            clock=self.clock,
+            tasks=self.tasks,
+            tokens=tokens,
+            hub=self.hub,
+        )
+        if "notifications" in self.services:
+            ctx.wake_scheduler.append(self.scheduler.wake)
+        return ctx
+
+    def build_app(self) -> FastAPI:
+        """The HTTP app of this process; its lifespan starts and stops the runtime."""
+        if {"api", "realtime"} & set(self.services):
+            app = create_app(self.api_context(), self.engine, serve_ui="api" in self.services)
+        else:
+            app = health_app(self.engine, title=f"taskstream {'+'.join(self.services)}")
+
+        @asynccontextmanager
+        async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+            await self.start()
+            try:
+                yield
+            finally:
+                await self.stop()
+
+        app.router.lifespan_context = lifespan
+        return app

@@ -1,0 +1,1 @@
+"""The services: api, recurring, notifications (with the reminder scheduler), audit and realtime."""

@@ -1,0 +1,1 @@
+"""The api service: REST API v1, the WebSocket endpoint and the web UI."""

@@ -1,0 +1,70 @@
+"""FastAPI application of the api service (and of every service's health endpoints)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.responses import Response
+
+from taskstream import __version__
+from taskstream.services.api import errors
+from taskstream.services.api.deps import ApiContext
+from taskstream.services.api.routes import auth, health, misc, tasks, ws
+
+WEB = Path(__file__).resolve().parent.parent.parent / "web"
+
+
+class BodyLimit(BaseHTTPMiddleware):
+    """413 for a request whose declared body is larger than the limit."""
+
+    def __init__(self, app: object, *, max_bytes: int) -> None:
+        super().__init__(app)  # type: ignore[arg-type]
+        self.max_bytes = max_bytes
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > self.max_bytes:
+            return JSONResponse(
+                {"message": f"request body larger than {self.max_bytes} bytes", "field": None},
+                status_code=413,
+            )
+        return await call_next(request)
+
+
+def health_app(engine: AsyncEngine, *, title: str) -> FastAPI:
+    """A bare app with /healthz, /readyz and /metrics (for services without an API)."""
+    app = FastAPI(title=title, version=__version__, docs_url=None, redoc_url=None)
+    app.state.engine = engine
+    app.include_router(health.router)
+    return app
+
+
+def create_app(ctx: ApiContext, engine: AsyncEngine, *, serve_ui: bool = True) -> FastAPI:
+    """The api: REST under /api/v1, WebSocket at /api/v1/ws (when ctx.hub is set), the web UI at /."""
+    app = FastAPI(
+        title="taskstream",
+        version=__version__,
+        description="Tasks with due times, RRULE recurrence, reminders and live updates.",
+    )
+    app.state.ctx = ctx
+    app.state.engine = engine
+    app.add_middleware(BodyLimit, max_bytes=ctx.settings.max_request_bytes)
+    errors.install(app)
+    app.include_router(health.router)
+    for router in (auth.router, tasks.router, misc.router):
+        app.include_router(router, prefix="/api/v1")
+    if ctx.hub is not None:
+        app.include_router(ws.router, prefix="/api/v1")
+    if serve_ui and WEB.is_dir():
+        app.mount("/static", StaticFiles(directory=WEB), name="static")
+
+        @app.get("/", include_in_schema=False)
+        async def index() -> FileResponse:
+            return FileResponse(WEB / "index.html")
+
+    return app

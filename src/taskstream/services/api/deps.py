@@ -1,0 +1,57 @@
+"""FastAPI dependencies as Annotated aliases: the service context and the calling user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+
+from taskstream.domain.clock import Clock
+from taskstream.domain.errors import Unauthorized
+from taskstream.services.api.security import Tokens
+from taskstream.services.realtime.hub import Hub
+from taskstream.services.tasks.service import TaskService
+from taskstream.settings import Settings
+from taskstream.store.tables import User
+from taskstream.store.uow import UnitOfWorkFactory
+
+
+@dataclass
+class ApiContext:
+    """What the api's routes need, built once by the composition root."""
+
+    settings: Settings
+    uow: UnitOfWorkFactory
+    clock: Clock
+    tasks: TaskService
+    tokens: Tokens
+    hub: Hub | None = None  # set when this process serves the WebSocket
+    wake_scheduler: list[object] = field(default_factory=list)
+
+
+def get_context(request: Request) -> ApiContext:
+    """The ApiContext stored on the app."""
+    ctx: ApiContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[ApiContext, Depends(get_context)]
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+async def get_current_user(ctx: Ctx, token: Annotated[str | None, Depends(oauth2)]) -> User:
+    """The user of the bearer token; Unauthorized (401) when absent, invalid or the user is gone."""
+    if not token:
+        raise Unauthorized("not authenticated: send Authorization: Bearer <token>")
+    user_id = ctx.tokens.user_id(token, now=ctx.clock.now())
+    async with ctx.uow() as uow:
+        user = await uow.users.get(user_id)
+    if user is None:
+        raise Unauthorized("the token's user no longer exists")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -1,0 +1,1 @@
+"""HTTP routes: parse input, call one use case, map the result."""

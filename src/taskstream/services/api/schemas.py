@@ -1,0 +1,123 @@
+"""API request and response bodies (apart from tables); 422 for anything that does not fit them."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+
+from taskstream.events.payloads import TaskView
+
+PriorityName = Literal["none", "low", "medium", "high", "urgent"]
+
+
+class RegisterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    email: EmailStr
+    password: str = Field(min_length=8, max_length=256)
+    name: str | None = Field(None, max_length=200)
+    timezone: str | None = Field(None, max_length=64, description="IANA zone; default UTC")
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str
+    name: str | None
+    timezone: str
+    created_at: datetime
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="seconds")
+
+
+class ReminderIn(BaseModel):
+    """Exactly one of `before` (ISO 8601 duration before the due time) or `at` (RFC 3339 instant)."""
+
+    model_config = ConfigDict(extra="forbid")
+    before: timedelta | None = Field(None, description='ISO 8601 duration, e.g. "PT15M"')
+    at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ReminderIn:
+        if (self.before is None) == (self.at is None):
+            raise ValueError("give exactly one of before or at")
+        return self
+
+
+class TaskIn(BaseModel):
+    """Body of POST /tasks; PATCH takes the same fields, all optional."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(min_length=1, max_length=500)
+    description: str | None = Field(None, max_length=10_000)
+    priority: PriorityName = "none"
+    tags: list[str] = Field(default_factory=list, max_length=20)
+    due_at: AwareDatetime | None = Field(None, description="RFC 3339 with offset")
+    due_date: date | None = Field(None, description="YYYY-MM-DD, all-day")
+    timezone: str | None = Field(None, max_length=64, description="IANA zone; default the user's")
+    recurrence: str | None = Field(
+        None, max_length=500, description='RFC 5545 RRULE value, e.g. "FREQ=WEEKLY;BYDAY=MO"'
+    )
+    repeat_from: Literal["due", "completion"] = "due"
+    keep_missed: bool = False
+    reminders: list[ReminderIn] = Field(default_factory=list, max_length=10)
+
+
+class TaskPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(None, min_length=1, max_length=500)
+    description: str | None = Field(None, max_length=10_000)
+    priority: PriorityName | None = None
+    tags: list[str] | None = Field(None, max_length=20)
+    due_at: AwareDatetime | None = None
+    due_date: date | None = None
+    timezone: str | None = Field(None, max_length=64)
+    recurrence: str | None = Field(None, max_length=500)
+    repeat_from: Literal["due", "completion"] | None = None
+    keep_missed: bool | None = None
+    reminders: list[ReminderIn] | None = Field(None, max_length=10)
+
+
+class TaskPage(BaseModel):
+    items: list[TaskView]
+    next_cursor: str | None
+
+
+class TagOut(BaseModel):
+    name: str
+    open_count: int
+    total_count: int
+
+
+class AuditOut(BaseModel):
+    id: int
+    event_id: str
+    task_id: str
+    event_type: str
+    title: str
+    changes: dict[str, object]
+    actor: str
+    occurred_at: datetime
+
+
+class NotificationOut(BaseModel):
+    id: str
+    task_id: str
+    title: str
+    due_at: str | None
+    remind_at: datetime
+    created_at: datetime
+    read_at: datetime | None
+
+
+class SnoozeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    for_: timedelta = Field(alias="for", description='ISO 8601 duration, e.g. "PT10M"')
+
+
+class ParseIn(BaseModel):
+    text: str = Field(min_length=1, max_length=1000)

@@ -1,0 +1,58 @@
+"""Password hashing (Argon2id) and access tokens (JWT, HS256)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from taskstream.domain.errors import Unauthorized
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    """Argon2id hash of `password` (PHC string)."""
+    return _hasher.hash(password)
+
+
+def verify_password(hashed: str, password: str) -> bool:
+    """True when `password` matches `hashed`."""
+    try:
+        return _hasher.verify(hashed, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+class Tokens:
+    """Issues and checks bearer tokens: JWT (RFC 7519) signed with HS256, subject = user id."""
+
+    def __init__(self, secret: str, *, ttl_s: int) -> None:
+        self._secret = secret
+        self.ttl_s = ttl_s
+
+    def issue(self, user_id: str, *, now: datetime) -> str:
+        """A token for `user_id` valid for ttl_s seconds from `now`."""
+        claims = {
+            "sub": user_id,
+            "iat": int(now.timestamp()),
+            "exp": int((now + timedelta(seconds=self.ttl_s)).timestamp()),
+        }
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    def user_id(self, token: str, *, now: datetime) -> str:
+        """The user id in a token valid at `now`; Unauthorized when malformed, forged or expired."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=["HS256"],
+                options={"require": ["sub", "exp"], "verify_exp": False, "verify_iat": False},
+            )
+        except jwt.PyJWTError as error:
+            raise Unauthorized(f"invalid token: {error}") from None
+        if int(claims["exp"]) <= now.timestamp():
+            raise Unauthorized("the token has expired; sign in again")
+        return str(claims["sub"])

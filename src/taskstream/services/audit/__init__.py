@@ -1,0 +1,1 @@
+"""Audit service: an append-only history of every task event."""

@@ -1,0 +1,1 @@
+"""Notification service: the durable reminder scheduler and in-app notifications."""

@@ -1,0 +1,107 @@
+"""The reminder scheduler: claims due reminder rows and emits reminder.due through the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import structlog
+
+from taskstream.domain.clock import Clock
+from taskstream.domain.errors import DependencyUnavailable
+from taskstream.domain.tasks import Due
+from taskstream.events import topics
+from taskstream.events.envelope import make_event
+from taskstream.events.payloads import REMINDER_DUE, ReminderDueData
+from taskstream.store.uow import UnitOfWorkFactory
+
+log = structlog.get_logger(__name__)
+
+
+class ReminderScheduler:
+    """Fires each pending reminder once: the row turns `fired` in the same transaction as its outbox event.
+
+    Rows are claimed with FOR UPDATE SKIP LOCKED on PostgreSQL (SQLite serialises writers), so replicas never
+    fire one twice. The event id is derived from (reminder, occurrence), so even a replay has one effect.
+    """
+
+    def __init__(
+        self, uow: UnitOfWorkFactory, clock: Clock, *, poll_s: float = 1.0, batch: int = 500
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._poll_s = poll_s
+        self._batch = batch
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """Look again now (a reminder may have been added)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Loop until cancelled."""
+        while True:
+            self._wake.clear()
+            try:
+                fired = await self.fire_due()
+            except DependencyUnavailable as error:
+                log.warning("scheduler waits for the database", error=str(error))
+                await asyncio.sleep(self._poll_s)
+                continue
+            if fired >= self._batch:
+                continue
+            delay = await self._until_next()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+
+    async def _until_next(self) -> float:
+        try:
+            async with self._uow() as uow:
+                nxt = await uow.reminders.next_fire_at()
+        except DependencyUnavailable:
+            return self._poll_s
+        if nxt is None:
+            return self._poll_s
+        return max(0.0, min(self._poll_s, (nxt - self._clock.now()).total_seconds()))
+
+    async def fire_due(self) -> int:
+        """Claim and fire every reminder due now (one batch); returns how many rows were settled."""
+        now = self._clock.now()
+        async with self._uow() as uow:
+            rows = await uow.reminders.claim_due(now, limit=self._batch)
+            for row in rows:
+                task = await uow.tasks.get_any(row.task_id)
+                if task is None or task.completed:
+                    row.state = "cancelled"
+                    continue
+                due = Due(at=task.due_at, on=task.due_date)
+                occurrence = due.occurrence_key() or "none"
+                row.state, row.fired_at = "fired", now
+                assert row.fire_at is not None
+                data = ReminderDueData(
+                    task_id=task.id,
+                    title=task.title,
+                    due_at=task.due_at.isoformat()
+                    if task.due_at
+                    else (task.due_date.isoformat() if task.due_date else None),
+                    remind_at=row.fire_at,
+                    user_id=task.user_id,
+                    reminder_id=row.id,
+                    occurrence_key=occurrence,
+                )
+                event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"reminder/{row.id}/{occurrence}"))
+                uow.outbox.append(
+                    topics.REMINDERS,
+                    make_event(
+                        REMINDER_DUE,
+                        subject=task.id,
+                        partitionkey=task.user_id,
+                        data=data.model_dump(mode="json"),
+                        time=now,
+                        event_id=event_id,
+                    ),
+                )
+            await uow.commit()
+            return len(rows)

@@ -1,0 +1,1 @@
+"""Recurring-task service: creates the next occurrence when an occurrence is completed."""

@@ -1,0 +1,1 @@
+"""The task use cases, shared by the api (user changes) and recurring (next occurrences) services."""

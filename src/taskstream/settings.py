@@ -1,0 +1,76 @@
+"""One settings class: environment variables prefixed TASKSTREAM_ (pydantic-settings)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES = ("api", "relay", "recurring", "notifications", "audit", "realtime")
+
+
+def default_data_dir() -> Path:
+    """Where the embedded mode keeps its SQLite file: ~/.local/share/taskstream (survives restarts)."""
+    return Path.home() / ".local" / "share" / "taskstream"
+
+
+class Settings(BaseSettings):
+    """Every setting of every service; read from TASKSTREAM_* environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="TASKSTREAM_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = Field(
+        None, description="SQLAlchemy async URL; default sqlite+aiosqlite:///<data_dir>/taskstream.db"
+    )
+    db_pool_size: int = Field(10, ge=1)
+    db_max_overflow: int = Field(10, ge=0)
+    db_pool_timeout_s: float = Field(5.0, gt=0)
+
+    bus: Literal["memory", "kafka", "dapr"] = "memory"
+    kafka_bootstrap: str | None = None
+    kafka_partitions: int = Field(6, ge=1)
+    kafka_idempotence: bool = True
+    kafka_session_timeout_s: float = Field(
+        10.0, gt=0, description="Consumer group session timeout, seconds; lower means faster rebalances"
+    )
+    dapr_http_port: int = 3500
+    dapr_pubsub: str = "pubsub"
+
+    jwt_secret: str | None = Field(None, description="HS256 key; default: a key kept in <data_dir>/jwt.key")
+    token_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="Access token lifetime, seconds")
+    service_token: str = Field(default_factory=lambda: secrets.token_urlsafe(24))
+
+    consumer_max_attempts: int = Field(
+        5, ge=1, description="Handler attempts before an event is dead-lettered"
+    )
+    consumer_backoff_s: float = Field(0.2, ge=0, description="First retry delay; doubles per attempt")
+    relay_batch_size: int = Field(200, ge=1)
+    relay_poll_s: float = Field(1.0, gt=0, description="Backstop poll interval when no wake-up arrives")
+    scheduler_poll_s: float = Field(1.0, gt=0, description="Longest sleep between reminder scans")
+    max_request_bytes: int = Field(1_000_000, ge=1024)
+
+    log_level: str = "INFO"
+    log_format: Literal["console", "json"] = "console"
+
+    def resolved_database_url(self) -> str:
+        """The database URL in use (the embedded SQLite file when none is set)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / 'taskstream.db'}"
+
+    def resolved_jwt_secret(self) -> str:
+        """The signing key: the setting, else a random key created once in the data dir (mode 0600)."""
+        if self.jwt_secret:
+            return self.jwt_secret
+        path = self.data_dir / "jwt.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()

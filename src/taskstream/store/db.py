@@ -1,0 +1,115 @@
+"""Engine creation (SQLite WAL or PostgreSQL/asyncpg) and Alembic migrations applied at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import asyncio
+import time
+
+import structlog
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from taskstream.store.uow import is_connection_error
+
+log = structlog.get_logger(__name__)
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+# pg_advisory_xact_lock key serialising concurrent `migrate` runs (api and relay replicas starting together).
+MIGRATION_LOCK_KEY = 0x7A5C_0001
+
+
+def create_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 10, pool_timeout_s: float = 5.0
+) -> AsyncEngine:
+    """An async engine for `url`. SQLite: WAL, foreign keys on, 5 s busy timeout; the parent dir is created."""
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"timeout": 5}
+    else:
+        kwargs.update(
+            pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout_s, pool_pre_ping=True
+        )
+        kwargs["connect_args"] = {"timeout": pool_timeout_s, "command_timeout": 30}
+    engine = create_async_engine(url, **kwargs)
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Take the write lock when a transaction begins (BEGIN IMMEDIATE): a deferred transaction that reads and
+    # then writes fails at once with "database is locked" when another writer committed in between.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def alembic_config() -> Config:
+    """Alembic configuration pointing at the packaged migrations."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def _upgrade(connection: Connection) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+async def migrate(engine: AsyncEngine) -> None:
+    """Apply every pending Alembic migration (idempotent; on PostgreSQL one process at a time, advisory lock)."""
+    async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Held until this transaction ends: a second migrator waits, then finds the schema at head.
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        await connection.run_sync(_upgrade)
+
+
+def _at_head(connection: Connection) -> bool:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    return MigrationContext.configure(connection).get_current_revision() == head
+
+
+async def schema_ready(engine: AsyncEngine) -> bool:
+    """True when the database answers and its schema is at the newest migration."""
+    async with engine.connect() as connection:
+        return await connection.run_sync(_at_head)
+
+
+async def wait_for_schema(engine: AsyncEngine, *, timeout_s: float = 120.0, poll_s: float = 1.0) -> None:
+    """Wait until another process (api or relay) migrated the database; raises TimeoutError after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if await schema_ready(engine):
+                return
+            reason = "schema not migrated yet"
+        except Exception as error:
+            if not is_connection_error(error):
+                raise
+            reason = f"database unreachable: {type(error).__name__}"
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"the database schema was not ready within {timeout_s} s ({reason})")
+        log.info("waiting for the database schema", reason=reason)
+        await asyncio.sleep(poll_s)

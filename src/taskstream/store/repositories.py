@@ -1,0 +1,349 @@
+"""Repositories: all SQL for users, tasks, tags, reminders, notifications, audit and the inbox."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from taskstream.store.tables import (
+    AuditEntry,
+    DeadLetter,
+    InboxRow,
+    Notification,
+    Reminder,
+    Task,
+    TaskTag,
+    User,
+    UTCDateTime,
+)
+
+FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
+FAR_PAST = datetime(1, 1, 2, tzinfo=UTC)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+class UserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, user: User) -> None:
+        """Stage a new user."""
+        self.session.add(user)
+
+    async def get(self, user_id: str) -> User | None:
+        """The user with this id, or None."""
+        return await self.session.get(User, user_id)
+
+    async def by_email(self, email: str) -> User | None:
+        """The user with this (lower-cased) e-mail, or None."""
+        return await self.session.scalar(select(User).where(User.email == email.lower()))
+
+
+@dataclass
+class TaskQuery:
+    """A list request, already validated: every filter applies to the caller's tasks only."""
+
+    user_id: str
+    q: str | None = None
+    completed: bool | None = None
+    priorities: list[int] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    due_before: datetime | None = None
+    due_after: datetime | None = None
+    overdue_at: datetime | None = None  # "overdue as of this instant"
+    sort: str = "due"
+    limit: int = 50
+    after: tuple[object, str] | None = None  # keyset cursor: (sort value, task id)
+
+
+SORTS = ("due", "-due", "priority", "-priority", "title", "created", "-created")
+
+
+def search_terms(q: str) -> list[str]:
+    """The words of a search query (letters and digits), at most 10."""
+    return _WORD.findall(q.lower())[:10]
+
+
+class TaskRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, task: Task) -> None:
+        """Stage a new task."""
+        self.session.add(task)
+
+    async def get(self, task_id: str, *, user_id: str, for_update: bool = False) -> Task | None:
+        """The caller's task with this id, or None (another user's task is None too)."""
+        stmt = select(Task).where(Task.id == task_id, Task.user_id == user_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return await self.session.scalar(stmt)
+
+    async def get_any(self, task_id: str) -> Task | None:
+        """The task with this id whoever owns it (for services acting on events)."""
+        return await self.session.get(Task, task_id)
+
+    async def occurrence_exists(self, series_id: str, occurrence_key: str) -> bool:
+        """True when the series already has the occurrence with this key."""
+        found = await self.session.scalar(
+            select(Task.id).where(Task.series_id == series_id, Task.occurrence_key == occurrence_key)
+        )
+        return found is not None
+
+    async def delete(self, task: Task) -> None:
+        """Delete a task (its tags and reminders go with it)."""
+        await self.session.delete(task)
+
+    async def tags_of(self, task_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Tags per task id, in name order."""
+        result: dict[str, list[str]] = {tid: [] for tid in task_ids}
+        if task_ids:
+            rows = await self.session.execute(
+                select(TaskTag.task_id, TaskTag.tag)
+                .where(TaskTag.task_id.in_(task_ids))
+                .order_by(TaskTag.tag)
+            )
+            for task_id, tag in rows:
+                result[task_id].append(tag)
+        return result
+
+    async def set_tags(self, task: Task, tags: list[str]) -> None:
+        """Replace the task's tags."""
+        await self.session.execute(delete(TaskTag).where(TaskTag.task_id == task.id))
+        for tag in tags:
+            self.session.add(TaskTag(task_id=task.id, tag=tag, user_id=task.user_id))
+
+    async def tag_counts(self, user_id: str) -> list[tuple[str, int, int]]:
+        """(tag, open-task count, all-task count) for the user's tags, by name."""
+        rows = await self.session.execute(
+            select(
+                TaskTag.tag,
+                func.count().filter(Task.completed.is_(False)),
+                func.count(),
+            )
+            .join(Task, Task.id == TaskTag.task_id)
+            .where(TaskTag.user_id == user_id)
+            .group_by(TaskTag.tag)
+            .order_by(TaskTag.tag)
+        )
+        return [(tag, int(n_open), int(n_all)) for tag, n_open, n_all in rows]
+
+    async def list(self, query: TaskQuery) -> list[Task]:
+        """One page of the caller's tasks matching `query`, in sort order (limit + 1 rows to detect more)."""
+        conditions: list[ColumnElement[bool]] = [Task.user_id == query.user_id]
+        if query.completed is not None:
+            conditions.append(Task.completed.is_(query.completed))
+        if query.priorities:
+            conditions.append(Task.priority.in_(query.priorities))
+        for tag in query.tags:
+            conditions.append(
+                Task.id.in_(
+                    select(TaskTag.task_id).where(TaskTag.user_id == query.user_id, TaskTag.tag == tag)
+                )
+            )
+        if query.due_before is not None:
+            conditions.append(and_(Task.due_sort.is_not(None), Task.due_sort < query.due_before))
+        if query.due_after is not None:
+            conditions.append(and_(Task.due_sort.is_not(None), Task.due_sort >= query.due_after))
+        if query.overdue_at is not None:
+            now = query.overdue_at
+            conditions.append(Task.completed.is_(False))
+            conditions.append(
+                or_(
+                    and_(Task.due_at.is_not(None), Task.due_at < now),
+                    and_(Task.due_date.is_not(None), Task.due_sort <= now - timedelta(days=1)),
+                )
+            )
+        if query.q:
+            terms = search_terms(query.q)
+            if not terms:
+                return []
+            conditions.append(self._matches(terms))
+        key, descending = self._sort_key(query.sort)
+        if query.after is not None:
+            value, last_id = query.after
+            if descending:
+                conditions.append(or_(key < value, and_(key == value, Task.id > last_id)))
+            else:
+                conditions.append(or_(key > value, and_(key == value, Task.id > last_id)))
+        order = [key.desc() if descending else key.asc(), Task.id.asc()]
+        rows = await self.session.scalars(
+            select(Task).where(*conditions).order_by(*order).limit(query.limit + 1)
+        )
+        return list(rows)
+
+    def _matches(self, terms: list[str]) -> ColumnElement[bool]:
+        if self.session.bind.dialect.name == "postgresql":
+            expression = " & ".join(f"{t}:*" for t in terms)
+            return text("tasks.search @@ to_tsquery('simple', :tsq)").bindparams(tsq=expression)
+        expression = " ".join(f'"{t}"*' for t in terms)
+        return text("tasks.rowid IN (SELECT rowid FROM tasks_fts WHERE tasks_fts MATCH :fts)").bindparams(
+            fts=expression
+        )
+
+    @staticmethod
+    def _sort_key(sort: str) -> tuple[ColumnElement[object], bool]:
+        """(sort expression, descending?) — tasks without a due date sort last either way."""
+        far_future = literal(FAR_FUTURE, UTCDateTime())
+        far_past = literal(FAR_PAST, UTCDateTime())
+        keys: dict[str, tuple[ColumnElement[object], bool]] = {
+            "due": (func.coalesce(Task.due_sort, far_future), False),
+            "-due": (func.coalesce(Task.due_sort, far_past), True),
+            "priority": (Task.priority, True),  # most pressing first
+            "-priority": (Task.priority, False),
+            "title": (func.lower(Task.title), False),
+            "created": (Task.created_at, False),
+            "-created": (Task.created_at, True),
+        }
+        return keys[sort]
+
+    @staticmethod
+    def sort_value(task: Task, sort: str) -> object:
+        """The value of `task` under `sort`, as stored in a cursor."""
+        if sort in ("due", "-due"):
+            return task.due_sort or (FAR_FUTURE if sort == "due" else FAR_PAST)
+        if sort in ("priority", "-priority"):
+            return task.priority
+        if sort == "title":
+            return task.title.lower()
+        return task.created_at
+
+
+class ReminderRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, reminder: Reminder) -> None:
+        """Stage a reminder row."""
+        self.session.add(reminder)
+
+    async def of_tasks(self, task_ids: Sequence[str]) -> dict[str, list[Reminder]]:
+        """Reminder rows per task id, in position order (snoozes last)."""
+        result: dict[str, list[Reminder]] = {tid: [] for tid in task_ids}
+        if task_ids:
+            rows = await self.session.scalars(
+                select(Reminder)
+                .where(Reminder.task_id.in_(task_ids))
+                .order_by(Reminder.position, Reminder.id)
+            )
+            for row in rows:
+                result[row.task_id].append(row)
+        return result
+
+    async def get(self, reminder_id: str) -> Reminder | None:
+        """The reminder row, or None."""
+        return await self.session.get(Reminder, reminder_id)
+
+    async def delete_for_task(self, task_id: str) -> None:
+        """Remove every reminder row of a task (before rewriting them)."""
+        await self.session.execute(delete(Reminder).where(Reminder.task_id == task_id))
+
+    async def cancel_pending(self, task_id: str) -> None:
+        """Pending reminders of the task will not fire (task completed)."""
+        await self.session.execute(
+            update(Reminder)
+            .where(Reminder.task_id == task_id, Reminder.state == "pending")
+            .values(state="cancelled")
+        )
+
+    async def claim_due(self, now: datetime, *, limit: int) -> list[Reminder]:
+        """Pending reminders whose fire time has come, locked for this transaction (SKIP LOCKED on PG)."""
+        stmt = (
+            select(Reminder)
+            .where(Reminder.state == "pending", Reminder.fire_at <= now)
+            .order_by(Reminder.fire_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list(await self.session.scalars(stmt))
+
+    async def next_fire_at(self) -> datetime | None:
+        """The earliest pending fire time, or None."""
+        return await self.session.scalar(
+            select(func.min(Reminder.fire_at)).where(Reminder.state == "pending")
+        )
+
+
+class NotificationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add_once(self, notification: Notification) -> bool:
+        """Insert unless one exists for (task, reminder, occurrence); True when inserted."""
+        exists = await self.session.scalar(
+            select(Notification.id).where(
+                Notification.task_id == notification.task_id,
+                Notification.reminder_id == notification.reminder_id,
+                Notification.occurrence_key == notification.occurrence_key,
+            )
+        )
+        if exists is not None:
+            return False
+        self.session.add(notification)
+        return True
+
+    async def list(self, user_id: str, *, unread_only: bool = False, limit: int = 50) -> list[Notification]:
+        """The user's newest notifications first."""
+        stmt = select(Notification).where(Notification.user_id == user_id)
+        if unread_only:
+            stmt = stmt.where(Notification.read_at.is_(None))
+        stmt = stmt.order_by(Notification.created_at.desc(), Notification.id).limit(limit)
+        return list(await self.session.scalars(stmt))
+
+    async def get(self, notification_id: str, *, user_id: str) -> Notification | None:
+        """The caller's notification, or None."""
+        return await self.session.scalar(
+            select(Notification).where(Notification.id == notification_id, Notification.user_id == user_id)
+        )
+
+
+class AuditRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, entry: AuditEntry) -> None:
+        """Append an entry (the table is never updated)."""
+        self.session.add(entry)
+
+    async def list(
+        self, user_id: str, *, task_id: str | None = None, limit: int = 100, before_id: int | None = None
+    ) -> list[AuditEntry]:
+        """The user's entries, newest first; optionally one task's only."""
+        stmt = select(AuditEntry).where(AuditEntry.user_id == user_id)
+        if task_id is not None:
+            stmt = stmt.where(AuditEntry.task_id == task_id)
+        if before_id is not None:
+            stmt = stmt.where(AuditEntry.id < before_id)
+        return list(await self.session.scalars(stmt.order_by(AuditEntry.id.desc()).limit(limit)))
+
+    def add_dead_letter(self, letter: DeadLetter) -> None:
+        """Record an event a consumer gave up on."""
+        self.session.add(letter)
+
+
+class InboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def seen(self, consumer: str, event_id: str) -> bool:
+        """True when `consumer` already processed `event_id`."""
+        found = await self.session.get(InboxRow, (consumer, event_id))
+        return found is not None
+
+    async def record(self, consumer: str, event_id: str, at: datetime) -> None:
+        """Record the event as processed (same transaction as the effect); flushes to hit the key early."""
+        self.session.add(InboxRow(consumer=consumer, event_id=event_id, processed_at=at))
+        try:
+            await self.session.flush()
+        except IntegrityError as error:
+            raise AlreadyProcessed(event_id) from error
+
+
+class AlreadyProcessed(Exception):
+    """Another delivery of the same event committed first."""

@@ -1,0 +1,106 @@
+"""Unit of work: one database transaction; the only place that commits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from taskstream.domain.errors import DependencyUnavailable
+from taskstream.store.outbox import OutboxRepository
+from taskstream.store.repositories import (
+    AuditRepository,
+    InboxRepository,
+    NotificationRepository,
+    ReminderRepository,
+    TaskRepository,
+    UserRepository,
+)
+
+OUTBOX_CHANNEL = "taskstream_outbox"  # PostgreSQL LISTEN/NOTIFY channel: "outbox rows were committed"
+
+
+def is_connection_error(error: BaseException) -> bool:
+    """True when `error` means the database could not be reached (not a constraint or SQL error)."""
+    if isinstance(error, OperationalError | ConnectionError | OSError | TimeoutError):
+        return True
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    text = f"{type(error).__name__} {error}".lower()
+    return any(
+        w in text for w in ("connection refused", "connection was closed", "cannot connect", "timeout")
+    )
+
+
+class UnitOfWork:
+    """`async with uow:` opens a transaction; `await uow.commit()` commits; leaving without commit rolls back.
+
+    Database connection failures surface as DependencyUnavailable so callers answer 503 / retry later.
+    """
+
+    def __init__(
+        self, session_factory: async_sessionmaker[AsyncSession], *, on_commit: Callable[[], None]
+    ) -> None:
+        self._session_factory = session_factory
+        self._on_commit = on_commit
+        self.outbox_written = False
+
+    async def __aenter__(self) -> UnitOfWork:
+        self.session = self._session_factory()
+        self.users = UserRepository(self.session)
+        self.tasks = TaskRepository(self.session)
+        self.reminders = ReminderRepository(self.session)
+        self.notifications = NotificationRepository(self.session)
+        self.audit = AuditRepository(self.session)
+        self.inbox = InboxRepository(self.session)
+        self.outbox = OutboxRepository(self.session, on_append=self._mark_outbox)
+        self.outbox_written = False
+        return self
+
+    def _mark_outbox(self) -> None:
+        self.outbox_written = True
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            # close() rolls back what was not committed and detaches objects without expiring them.
+            await self.session.close()
+        except Exception:
+            pass
+        if exc is not None and not isinstance(exc, DependencyUnavailable) and is_connection_error(exc):
+            raise DependencyUnavailable(
+                "the database is unreachable; nothing was changed, try again"
+            ) from exc
+
+    async def commit(self) -> None:
+        """Commit; wakes the outbox relay when events were written (PostgreSQL: NOTIFY, for relays elsewhere)."""
+        if self.outbox_written and self.session.get_bind().dialect.name == "postgresql":
+            # NOTIFY is transactional: listeners hear it only if this commit succeeds, right after it.
+            await self.session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
+        await self.session.commit()
+        if self.outbox_written:
+            self._on_commit()
+
+
+class UnitOfWorkFactory:
+    """Makes units of work on one engine; `notify_outbox` is called after a commit that wrote events."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_outbox_commit(self, listener: Callable[[], None]) -> None:
+        """Call `listener` after every commit that appended outbox rows (the relay's wake-up)."""
+        self._listeners.append(listener)
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    def __call__(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions, on_commit=self._notify)

@@ -1,0 +1,130 @@
+// Notifications: the bell with its unread count and list (mark read, snooze), in-app toasts with
+// actions, and browser notifications (Notification API) once the user allowed them.
+
+import { api } from "./api.js";
+import { h, announce } from "./dom.js";
+import { dueInfo } from "./time.js";
+
+const SNOOZE = "PT10M";
+
+/** Show a toast with buttons [{label, run}] for `ms` milliseconds (0 = until dismissed). Returns {close}. */
+export function toast(text, actions = [], { ms = 6000, kind = "info", testid } = {}) {
+  const region = document.getElementById("toasts");
+  const el = h("div", { class: `toast ${kind}`, "data-testid": testid });
+  const close = () => el.remove();
+  el.append(h("p", {}, text), h("div", { class: "toast-actions" },
+    ...actions.map(({ label, run }) => h("button", { type: "button", class: "secondary", onclick: async () => { close(); await run(); } }, label)),
+    h("button", { type: "button", class: "icon-button", "aria-label": "Dismiss", onclick: close }, "✕")));
+  region.append(el);
+  if (ms) setTimeout(close, ms);
+  return { el, close };
+}
+
+/** May this page show browser notifications, and has the user been asked? */
+export function permissionState() {
+  return "Notification" in window ? Notification.permission : "unsupported";
+}
+
+/** Ask for permission to show browser notifications, once, after a user gesture such as adding a reminder. */
+export async function askPermission() {
+  if (permissionState() !== "default") return permissionState();
+  try {
+    return await Notification.requestPermission();
+  } catch {
+    return "denied";
+  }
+}
+
+/** The bell and its panel. ctx = {zone(), completeTask(id), openTask(id)}. */
+export function notificationCenter(ctx) {
+  const bell = document.getElementById("bell");
+  const count = document.getElementById("bell-count");
+  const panel = document.getElementById("notif-panel");
+  const list = document.getElementById("notif-list");
+  let items = [];
+
+  function dueText(n) {
+    if (!n.due_at) return "";
+    const info = dueInfo(n.due_at.length === 10 ? { due_date: n.due_at } : { due_at: n.due_at }, ctx.zone());
+    return info ? `Due ${info.label}` : "";
+  }
+
+  function render() {
+    const unread = items.filter((n) => !n.read_at).length;
+    count.textContent = unread ? String(unread) : "";
+    count.hidden = !unread;
+    bell.setAttribute("aria-label", unread ? `Notifications, ${unread} unread` : "Notifications");
+    list.replaceChildren(...items.map((n) => h("li", { class: n.read_at ? "read" : "unread", dataset: { id: n.id } },
+      h("p", { class: "n-title" }, n.title), h("p", { class: "n-due" }, dueText(n)),
+      h("div", { class: "n-actions" },
+        n.read_at ? null : h("button", { type: "button", class: "secondary", onclick: () => markRead(n) }, "Mark read"),
+        h("button", { type: "button", class: "secondary", onclick: () => snooze(n) }, "Snooze 10 min"),
+        h("button", { type: "button", class: "secondary", onclick: () => { closePanel(); ctx.openTask(n.task_id); } }, "Open task")))));
+    if (!items.length) list.replaceChildren(h("li", { class: "empty" }, "No reminders yet. Add one to a task and it appears here when it is due."));
+  }
+
+  function replace(updated) {
+    items = items.map((n) => (n.id === updated.id ? updated : n));
+    render();
+  }
+
+  async function markRead(n) {
+    replace(await api.markRead(n.id));
+  }
+
+  async function snooze(n) {
+    try {
+      replace(await api.snooze(n.id, SNOOZE));
+      announce(`Snoozed “${n.title}” for 10 minutes`);
+      toast(`Snoozed “${n.title}” for 10 minutes`, [], { ms: 3000, testid: "snoozed-toast" });
+    } catch (err) {
+      toast(`Could not snooze: ${err.message}`, [], { kind: "error" });
+    }
+  }
+
+  function closePanel() {
+    panel.hidden = true;
+    bell.setAttribute("aria-expanded", "false");
+  }
+
+  bell.addEventListener("click", () => {
+    const opening = panel.hidden;
+    panel.hidden = !opening;
+    bell.setAttribute("aria-expanded", String(opening));
+    if (opening) (panel.querySelector("button") || panel).focus();
+  });
+  panel.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      closePanel();
+      bell.focus();
+    }
+  });
+
+  return {
+    async load() {
+      items = await api.notifications();
+      render();
+    },
+    closePanel,
+    /** A reminder arrived over the WebSocket: list it, toast it, and raise a browser notification. */
+    arrived(n) {
+      if (items.some((x) => x.id === n.id)) return;
+      items = [{ read_at: null, created_at: new Date().toISOString(), ...n }, ...items];
+      render();
+      const due = dueText(n);
+      const text = `Reminder: ${n.title}${due ? ` — ${due}` : ""}`;
+      announce(text);
+      toast(text, [
+        { label: "Complete", run: async () => { await ctx.completeTask(n.task_id); await markRead(n).catch(() => {}); } },
+        { label: "Snooze 10 min", run: () => snooze(n) },
+      ], { ms: 0, kind: "reminder", testid: "reminder-toast" });
+      if (permissionState() === "granted") {
+        const shown = new Notification(`Reminder: ${n.title}`, { body: due, tag: n.id, icon: "/static/icon.svg" });
+        shown.addEventListener("click", () => {
+          window.focus();
+          ctx.openTask(n.task_id);
+        });
+      }
+    },
+  };
+}

@@ -1,0 +1,145 @@
+// Quick add: one line of natural language, a live preview of what /api/v1/parse understood
+// (due, recurrence in words, next three dates, priority, tags, reminders), Enter to add.
+
+import { api, ApiError } from "./api.js";
+import { h } from "./dom.js";
+import { describeRule, nextDates } from "./rrule.js";
+import { dueInfo, dateIn, shortDate, durationWords, timeIn } from "./time.js";
+
+const WAIT_MS = 180;
+
+/** Wire the quick-add form. ctx = {zone(), created(task), openForm(draft)}. */
+export function quickAdd(ctx) {
+  const form = document.getElementById("quick-add");
+  const input = document.getElementById("quick-input");
+  const preview = document.getElementById("quick-preview");
+  const more = document.getElementById("quick-more");
+  let timer = null;
+  let latest = { text: "", result: null, pending: null };
+  let parserMissing = false;
+
+  function fallback(text) {
+    return { title: text.trim(), due_at: null, due_date: null, recurrence: null, repeat_from: "due", priority: "none", tags: [], reminders: [], unparsed: [] };
+  }
+
+  async function parse(text) {
+    if (parserMissing) return fallback(text);
+    try {
+      return await api.parse(text);
+    } catch (err) {
+      if (err instanceof ApiError && (err.status === 404 || err.status >= 500)) {
+        parserMissing = true;
+        return fallback(text);
+      }
+      if (err instanceof ApiError && err.status === 422) return { ...fallback(text), error: err.message };
+      throw err;
+    }
+  }
+
+  function item(label, value, key) {
+    return h("div", { class: "pv", dataset: { key } }, h("dt", {}, label), h("dd", {}, value));
+  }
+
+  function render(result) {
+    if (!result) {
+      preview.replaceChildren();
+      preview.hidden = true;
+      return;
+    }
+    const tz = ctx.zone();
+    const rows = [item("Title", result.title || "(no title yet)", "title")];
+    const due = dueInfo(result, tz);
+    if (due) rows.push(item("Due", due.label, "due"));
+    if (result.recurrence) {
+      rows.push(item("Repeats", describeRule(result.recurrence, result.repeat_from), "repeats"));
+      const start = due ? due.date : null;
+      const dates = start ? nextDates(result.recurrence, start, 3) : [];
+      const time = result.due_at ? `, ${timeIn(new Date(result.due_at), tz)}` : "";
+      if (dates.length) rows.push(item("Next", dates.map((d) => shortDate(d) + time).join(" · "), "next"));
+    }
+    if (result.priority && result.priority !== "none") {
+      rows.push(item("Priority", result.priority[0].toUpperCase() + result.priority.slice(1), "priority"));
+    }
+    if (result.tags?.length) rows.push(item("Tags", result.tags.map((t) => `#${t}`).join(" "), "tags"));
+    if (result.reminders?.length) {
+      const words = result.reminders.map((r) => (r.before ? durationWords(r.before) : `at ${shortDate(dateIn(new Date(r.at), tz))} ${timeIn(new Date(r.at), tz)}`));
+      rows.push(item("Reminders", words.join(", "), "reminders"));
+    }
+    if (result.unparsed?.length) rows.push(item("Not understood", result.unparsed.join(", "), "unparsed"));
+    if (result.error) rows.push(item("Problem", result.error, "error"));
+    if (parserMissing) rows.push(item("Note", "Natural-language dates are unavailable; the text is added as the title.", "note"));
+    preview.replaceChildren(h("dl", {}, ...rows));
+    preview.hidden = false;
+  }
+
+  function schedule() {
+    clearTimeout(timer);
+    const text = input.value;
+    if (!text.trim()) {
+      latest = { text: "", result: null, pending: null };
+      render(null);
+      return;
+    }
+    timer = setTimeout(() => {
+      const pending = parse(text);
+      latest = { text, result: latest.result, pending };
+      pending.then((result) => {
+        if (latest.text === text) {
+          latest.result = result;
+          render(result);
+        }
+      }).catch(() => {});
+    }, WAIT_MS);
+  }
+
+  async function understood() {
+    const text = input.value;
+    if (latest.text === text && latest.pending) return latest.pending;
+    clearTimeout(timer);
+    return parse(text);
+  }
+
+  function body(result) {
+    const out = {
+      title: result.title || input.value.trim(), priority: result.priority || "none", tags: result.tags || [],
+      reminders: result.reminders || [], timezone: ctx.zone(),
+    };
+    if (result.due_at) out.due_at = result.due_at;
+    else if (result.due_date) out.due_date = result.due_date;
+    if (result.recurrence) Object.assign(out, { recurrence: result.recurrence, repeat_from: result.repeat_from || "due" });
+    return out;
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!input.value.trim()) return;
+    try {
+      const result = await understood();
+      if (result.error) {
+        render(result);
+        return;
+      }
+      const task = await api.createTask(body(result));
+      input.value = "";
+      render(null);
+      latest = { text: "", result: null, pending: null };
+      ctx.created(task);
+    } catch (err) {
+      render({ ...fallback(input.value), error: err.message });
+    }
+  });
+  more.addEventListener("click", async () => {
+    const draft = input.value.trim() ? body(await understood().catch(() => fallback(input.value))) : {};
+    input.value = "";
+    render(null);
+    ctx.openForm(draft);
+  });
+  input.addEventListener("input", schedule);
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      input.value = "";
+      render(null);
+      input.blur();
+    }
+  });
+}

@@ -1,0 +1,226 @@
+// The task dialog: add or edit every field (due date/time/zone, priority, tags, recurrence,
+// reminders), complete/reopen/delete, and the task's history from the audit service.
+
+import { api, ApiError } from "./api.js";
+import { h, field, select } from "./dom.js";
+import { recurrenceEditor } from "./recurrence-editor.js";
+import { remindersEditor } from "./reminders-editor.js";
+import { instantAt, rfc3339, dateIn, timeIn, knownZones, relativeDay, todayIn } from "./time.js";
+
+export const PRIORITIES = [["none", "None"], ["low", "Low"], ["medium", "Medium"], ["high", "High"], ["urgent", "Urgent"]];
+
+const EVENT_WORDS = { created: "Created", updated: "Edited", completed: "Completed", reopened: "Reopened", deleted: "Deleted" };
+
+/** Tags typed as "home, garden #errands" → ["home", "garden", "errands"]. */
+export function splitTags(text) {
+  return [...new Set(text.split(/[\s,]+/).map((t) => t.replace(/^#/, "").trim().toLowerCase()).filter(Boolean))];
+}
+
+/**
+ * Create the dialog once. `ctx` = {zone(): user's zone, onSaved(task, created), onComplete(task),
+ * onDelete(task), askNotify()}. Returns {open(task|null, draft?), externalChange(task|null, id), isOpenFor(id)}.
+ */
+export function taskDialog(ctx) {
+  const heading = h("h2", { id: "task-dialog-title" }, "New task");
+  const title = h("input", { type: "text", required: true, maxlength: "500", autocomplete: "off" });
+  const description = h("textarea", { rows: "3", maxlength: "10000" });
+  const dueDate = h("input", { type: "date" });
+  const dueTime = h("input", { type: "time" });
+  const zone = h("select", {});
+  const priority = select(PRIORITIES, "none");
+  const tags = h("input", { type: "text", autocomplete: "off" });
+  const recurrence = recurrenceEditor({ getStart: () => dueDate.value });
+  const reminders = remindersEditor({ getZone: () => zone.value || ctx.zone(), onFirstAdd: () => ctx.askNotify() });
+  const error = h("p", { class: "form-error", role: "alert" });
+  const notice = h("div", { class: "notice", hidden: true });
+  const history = h("ol", { class: "history", "aria-label": "History entries" });
+  const historyBox = h("details", { class: "history-box" }, h("summary", {}, "History"), history);
+  const save = h("button", { type: "submit", class: "primary" }, "Save");
+  const cancel = h("button", { type: "button", class: "secondary", value: "cancel" }, "Cancel");
+  const toggle = h("button", { type: "button", class: "secondary" }, "Complete");
+  const remove = h("button", { type: "button", class: "danger" }, "Delete");
+  const clearDue = h("button", { type: "button", class: "link-button" }, "Clear due date");
+
+  const form = h("form", { method: "dialog", class: "task-form", novalidate: true },
+    heading, notice, error,
+    field("Title", title),
+    field("Description", description),
+    h("fieldset", { class: "due" }, h("legend", {}, "Due"),
+      h("div", { class: "row" }, field("Due date", dueDate), field("Due time", dueTime, "Leave the time empty for an all-day task."), field("Time zone", zone)),
+      clearDue),
+    h("div", { class: "row" }, field("Priority", priority), field("Tags", tags, "Separate with commas or spaces, e.g. home, garden")),
+    recurrence.el,
+    reminders.el,
+    historyBox,
+    h("div", { class: "actions" }, save, cancel, h("span", { class: "spacer" }), toggle, remove));
+  const dialog = h("dialog", { class: "task-dialog", "aria-labelledby": heading.id }, form);
+  document.body.append(dialog);
+
+  let current = null; // the task being edited (null when adding)
+  let initial = null; // the field values the form was filled with, to send only what changed
+
+  function fill(task, draft = {}) {
+    const source = task || draft;
+    const tz = source.timezone || ctx.zone();
+    zone.replaceChildren(...knownZones(tz).map((z) => h("option", { value: z }, z)));
+    zone.value = tz;
+    title.value = source.title || "";
+    description.value = source.description || "";
+    priority.value = source.priority || "none";
+    tags.value = (source.tags || []).join(", ");
+    if (source.due_at) {
+      dueDate.value = dateIn(new Date(source.due_at), tz);
+      dueTime.value = timeIn(new Date(source.due_at), tz);
+    } else {
+      dueDate.value = source.due_date || "";
+      dueTime.value = "";
+    }
+    recurrence.set(source.recurrence || null, source.repeat_from || "due");
+    reminders.set((source.reminders || []).map((r) => (r.before ? { before: r.before } : { at: r.at })));
+    initial = task ? collect() : null;
+  }
+
+  function collect() {
+    const tz = zone.value || ctx.zone();
+    const out = {
+      title: title.value.trim(),
+      description: description.value.trim() || null,
+      priority: priority.value,
+      tags: splitTags(tags.value),
+      timezone: tz,
+      due_at: null,
+      due_date: null,
+      ...recurrence.value(),
+      reminders: reminders.value(),
+    };
+    if (dueDate.value && dueTime.value) out.due_at = rfc3339(instantAt(dueDate.value, dueTime.value, tz));
+    else if (dueDate.value) out.due_date = dueDate.value;
+    return out;
+  }
+
+  function changed(values) {
+    const diff = {};
+    for (const [key, value] of Object.entries(values)) {
+      if (JSON.stringify(value) !== JSON.stringify(initial[key])) diff[key] = value;
+    }
+    if ("due_at" in diff || "due_date" in diff) Object.assign(diff, { due_at: values.due_at, due_date: values.due_date });
+    return diff;
+  }
+
+  function showError(err) {
+    error.textContent = err.message;
+    const target = { title, description, priority, tags, timezone: zone, due_at: dueDate, due_date: dueDate, recurrence: recurrence.el.querySelector("select") }[err.field];
+    form.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
+    if (target) {
+      target.setAttribute("aria-invalid", "true");
+      target.focus();
+    }
+  }
+
+  async function loadHistory(task) {
+    history.replaceChildren(h("li", {}, "Loading…"));
+    try {
+      const entries = await api.history(task.id);
+      const tz = ctx.zone();
+      const today = todayIn(tz);
+      history.replaceChildren(...entries.map((entry) => {
+        const when = new Date(entry.occurred_at);
+        const fields = Object.keys(entry.changes || {}).filter((k) => !["version", "updated_at"].includes(k));
+        const what = entry.event_type === "updated" && fields.length ? `${EVENT_WORDS.updated}: ${fields.join(", ")}` : EVENT_WORDS[entry.event_type] || entry.event_type;
+        return h("li", {}, h("strong", {}, what), ` · ${relativeDay(dateIn(when, tz), today)} ${timeIn(when, tz)}`,
+          entry.actor && entry.actor !== "user" ? ` · by ${entry.actor}` : "");
+      }));
+      if (!entries.length) history.replaceChildren(h("li", {}, "No history yet."));
+    } catch (err) {
+      history.replaceChildren(h("li", {}, `History unavailable: ${err.message}`));
+    }
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const values = collect();
+    if (!values.title) {
+      showError({ message: "Give the task a title.", field: "title" });
+      return;
+    }
+    save.disabled = true;
+    try {
+      let task;
+      if (current) {
+        const diff = changed(values);
+        task = Object.keys(diff).length ? await api.updateTask(current.id, diff, current.version) : current;
+      } else {
+        task = await api.createTask(values);
+      }
+      dialog.close();
+      ctx.onSaved(task, !current);
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 412) {
+        showError({ message: "This task was changed in another window after you opened it. Load the latest version, then save again." });
+        latest = await api.getTask(current.id).catch(() => null);
+        if (latest) showNotice("A newer version of this task is available.", true);
+      } else showError(err);
+    } finally {
+      save.disabled = false;
+    }
+  });
+  cancel.addEventListener("click", () => dialog.close());
+  clearDue.addEventListener("click", () => {
+    dueDate.value = "";
+    dueTime.value = "";
+    recurrence.refresh();
+    dueDate.focus();
+  });
+  dueDate.addEventListener("input", () => recurrence.refresh());
+  toggle.addEventListener("click", () => {
+    dialog.close();
+    ctx.onComplete(current);
+  });
+  remove.addEventListener("click", () => {
+    dialog.close();
+    ctx.onDelete(current);
+  });
+
+  let latest = null;
+  function showNotice(text, canLoad) {
+    const load = h("button", { type: "button", class: "secondary" }, "Load the latest");
+    load.addEventListener("click", () => {
+      current = latest;
+      fill(current);
+      notice.hidden = true;
+      error.textContent = "";
+      title.focus();
+    });
+    notice.replaceChildren(h("span", {}, text), canLoad ? load : null);
+    notice.hidden = false;
+  }
+
+  return {
+    open(task, draft) {
+      current = task;
+      heading.textContent = task ? "Edit task" : "New task";
+      error.textContent = "";
+      notice.hidden = true;
+      toggle.hidden = remove.hidden = historyBox.hidden = !task;
+      if (task) toggle.textContent = task.completed ? "Reopen" : "Complete";
+      historyBox.open = false;
+      fill(task, draft);
+      if (task) loadHistory(task);
+      dialog.showModal();
+      title.focus();
+    },
+    isOpenFor: (id) => dialog.open && current && current.id === id,
+    /** Another window changed (or deleted, task=null) the task being edited: say so, never overwrite typing. */
+    externalChange(task) {
+      if (!dialog.open || !current) return;
+      if (!task) {
+        showNotice("This task was deleted in another window.", false);
+        return;
+      }
+      if (task.version === current.version) return;
+      latest = task;
+      showNotice("This task was changed in another window.", true);
+      loadHistory(task);
+    },
+  };
+}

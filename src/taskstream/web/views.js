@@ -1,0 +1,149 @@
+// Views and filters (kept in the URL), the API query each one means, and rendering of the task list.
+
+import { h } from "./dom.js";
+import { describeRule } from "./rrule.js";
+import { addDays, dueInfo, longDate, relativeDay, todayIn } from "./time.js";
+
+export const VIEWS = [
+  { key: "inbox", name: "Inbox", filters: { status: "open", due: "", tag: "" }, goto: "i" },
+  { key: "today", name: "Today", filters: { status: "open", due: "today", tag: "" }, goto: "t" },
+  { key: "upcoming", name: "Upcoming", filters: { status: "open", due: "upcoming", tag: "" }, goto: "u" },
+  { key: "overdue", name: "Overdue", filters: { status: "open", due: "overdue", tag: "" }, goto: "o" },
+  { key: "completed", name: "Completed", filters: { status: "done", due: "", tag: "" }, goto: "d" },
+];
+
+const DEFAULTS = { q: "", status: "open", due: "", priority: "", tag: "", sort: "" };
+const PRIORITY_NAMES = { urgent: "Urgent", high: "High", medium: "Medium", low: "Low" };
+const EMPTY = {
+  inbox: "Nothing to do. Add a task above — try “Water plants tomorrow 9am every 2 days”.",
+  today: "Nothing due today. Enjoy it, or plan something with a due date of today.",
+  upcoming: "Nothing due in the next 7 days.",
+  overdue: "Nothing overdue — you are on top of things.",
+  completed: "No completed tasks yet. Tick a task's checkbox (or press x) to complete it.",
+};
+
+/** Filters from the URL's query string (unknown values fall back to defaults). */
+export function readFilters(search = location.search) {
+  const params = new URLSearchParams(search);
+  const out = { ...DEFAULTS };
+  for (const key of Object.keys(DEFAULTS)) if (params.has(key)) out[key] = params.get(key);
+  if (!["open", "done", "all"].includes(out.status)) out.status = "open";
+  if (!["", "today", "overdue", "upcoming"].includes(out.due)) out.due = "";
+  return out;
+}
+
+/** Write filters to the URL (defaults left out); push=true makes a history entry. */
+export function writeFilters(filters, push) {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(filters)) if (value && value !== DEFAULTS[key]) params.set(key, value);
+  const url = params.toString() ? `/?${params}` : "/";
+  if (url !== location.pathname + location.search) history[push ? "pushState" : "replaceState"](null, "", url);
+}
+
+/** The view a set of filters is (by status, due and tag), or null for a custom filter. */
+export function activeView(filters) {
+  if (filters.tag && filters.status === "open" && !filters.due) return { key: `tag:${filters.tag}`, name: `#${filters.tag}` };
+  return VIEWS.find((v) => v.filters.status === filters.status && v.filters.due === filters.due && v.filters.tag === filters.tag) || null;
+}
+
+/** GET /tasks parameters for filters, in zone `tz`. */
+export function queryFor(filters, tz) {
+  const today = todayIn(tz);
+  const params = { sort: filters.sort || (filters.status === "done" ? "-due" : "due") };
+  if (filters.q) params.q = filters.q;
+  if (filters.status === "open") params.completed = false;
+  if (filters.status === "done") params.completed = true;
+  if (filters.priority) params.priority = filters.priority;
+  if (filters.tag) params.tag = filters.tag;
+  if (filters.due === "today") params.due_before = addDays(today, 1);
+  if (filters.due === "upcoming") Object.assign(params, { due_after: today, due_before: addDays(today, 8) });
+  if (filters.due === "overdue") params.overdue = true;
+  return params;
+}
+
+function badge(text, cls) {
+  return h("span", { class: `badge ${cls}` }, text);
+}
+
+/** One task row. */
+export function taskRow(task, { tz, selected }) {
+  const due = dueInfo(task, tz);
+  const checkboxId = `done-${task.id}`;
+  const meta = [];
+  if (due?.overdue) meta.push(badge("Overdue", "overdue"));
+  else if (due?.today && !task.completed) meta.push(badge("Today", "today"));
+  if (due) meta.push(h("span", { class: "due", "data-testid": "due" }, h("span", { class: "visually-hidden" }, "Due "), due.label));
+  if (task.priority !== "none") meta.push(h("span", { class: `prio prio-${task.priority}` }, PRIORITY_NAMES[task.priority]));
+  if (task.recurrence) meta.push(h("span", { class: "repeat" }, h("span", { "aria-hidden": "true" }, "↻ "), describeRule(task.recurrence, task.repeat_from)));
+  const pending = (task.reminders || []).filter((r) => r.state === "pending").length;
+  if (pending) meta.push(h("span", { class: "reminder-count" }, h("span", { "aria-hidden": "true" }, "⏰ "), `${pending} reminder${pending === 1 ? "" : "s"}`));
+  for (const tag of task.tags) meta.push(h("a", { class: "tag", href: `/?tag=${encodeURIComponent(tag)}`, dataset: { tag } }, `#${tag}`));
+  return h("li", {
+    class: `task prio-${task.priority}${task.completed ? " done" : ""}${selected ? " selected" : ""}`,
+    dataset: { id: task.id }, "aria-current": selected ? "true" : null,
+  },
+  h("input", { type: "checkbox", id: checkboxId, class: "check", checked: task.completed, dataset: { action: "toggle" },
+    "aria-label": `${task.completed ? "Reopen" : "Complete"} “${task.title}”` }),
+  h("div", { class: "task-main" },
+    h("button", { type: "button", class: "task-title", dataset: { action: "open" } }, task.title),
+    task.description ? h("p", { class: "task-desc" }, task.description) : null,
+    meta.length ? h("div", { class: "task-meta" }, ...meta) : null));
+}
+
+function groupsFor(tasks, filters, tz) {
+  const today = todayIn(tz);
+  if (filters.due === "upcoming") {
+    const byDay = new Map();
+    for (const task of tasks) {
+      const date = dueInfo(task, tz)?.date || "";
+      if (!byDay.has(date)) byDay.set(date, []);
+      byDay.get(date).push(task);
+    }
+    return [...byDay.entries()].map(([date, items]) => ({
+      label: `${relativeDay(date, today) === longDate(date) ? "" : `${relativeDay(date, today)} · `}${longDate(date)}`, items,
+    }));
+  }
+  if (filters.due === "today") {
+    const overdue = tasks.filter((t) => dueInfo(t, tz)?.overdue && !dueInfo(t, tz)?.today);
+    const rest = tasks.filter((t) => !overdue.includes(t));
+    return [{ label: "Overdue", items: overdue }, { label: `Today · ${longDate(today)}`, items: rest }].filter((g) => g.items.length);
+  }
+  return [{ label: null, items: tasks }];
+}
+
+/** Render the list into `container`: groups with headings, or an empty state that says what to do. */
+export function renderList(container, tasks, { filters, tz, selectedId }) {
+  if (!tasks.length) {
+    const view = activeView(filters);
+    const text = filters.q ? `No tasks match “${filters.q}”. Try fewer words, or clear the search.`
+      : view && EMPTY[view.key] ? EMPTY[view.key]
+        : view ? `No open tasks tagged #${filters.tag}.` : "No tasks match these filters. Loosen a filter above.";
+    container.replaceChildren(h("div", { class: "empty-state", "data-testid": "empty-state" }, h("p", {}, text)));
+    return;
+  }
+  const parts = [];
+  for (const group of groupsFor(tasks, filters, tz)) {
+    if (group.label) parts.push(h("h2", { class: "group-heading" }, group.label));
+    parts.push(h("ul", { class: "tasks", "aria-label": group.label || "Tasks" },
+      ...group.items.map((task) => taskRow(task, { tz, selected: task.id === selectedId }))));
+  }
+  container.replaceChildren(...parts);
+}
+
+/** Render the sidebar: views with counts, then tags with open counts. */
+export function renderNav(viewsEl, tagsEl, { counts, tags, filters }) {
+  const current = activeView(filters)?.key;
+  const link = (key, name, href, count, goto) => h("li", {},
+    h("a", { href, class: key === current ? "active" : "", "aria-current": key === current ? "page" : null, dataset: { view: key } },
+      h("span", { class: "view-name" }, name),
+      h("span", { class: "view-count", "aria-label": count === undefined ? null : `${count} tasks` }, count === undefined ? "" : String(count)),
+      goto ? h("span", { class: "visually-hidden" }, ` (g then ${goto})`) : null));
+  viewsEl.replaceChildren(...VIEWS.map((v) => {
+    const params = new URLSearchParams();
+    if (v.filters.status !== "open") params.set("status", v.filters.status);
+    if (v.filters.due) params.set("due", v.filters.due);
+    return link(v.key, v.name, params.toString() ? `/?${params}` : "/", counts[v.key], v.goto);
+  }));
+  tagsEl.replaceChildren(...tags.map((t) => link(`tag:${t.name}`, `#${t.name}`, `/?tag=${encodeURIComponent(t.name)}`, t.open_count)));
+  if (!tags.length) tagsEl.replaceChildren(h("li", { class: "hint" }, "Add #tags to tasks to see them here."));
+}

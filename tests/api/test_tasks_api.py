@@ -1,0 +1,209 @@
+"""API contract of issue 2 through the real FastAPI app (in-process), on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+
+from taskstream.domain.clock import FixedClock
+from taskstream.runtime import Runtime
+from tests.conftest import sign_up
+
+
+async def test_register_rules(client: httpx.AsyncClient) -> None:
+    ok = await client.post("/api/v1/auth/register", json={"email": "Bo@Example.com", "password": "12345678"})
+    assert ok.status_code == 201
+    assert ok.json()["email"] == "bo@example.com"
+    assert ok.json()["timezone"] == "UTC"
+    taken = await client.post(
+        "/api/v1/auth/register", json={"email": "bo@example.com", "password": "12345678"}
+    )
+    assert (taken.status_code, taken.json()["field"]) == (409, "email")
+    short = await client.post("/api/v1/auth/register", json={"email": "c@example.com", "password": "1234567"})
+    assert (short.status_code, short.json()["field"]) == (422, "password")
+    bad = await client.post("/api/v1/auth/register", json={"email": "not-an-email", "password": "12345678"})
+    assert (bad.status_code, bad.json()["field"]) == (422, "email")
+    zone = await client.post(
+        "/api/v1/auth/register",
+        json={"email": "d@example.com", "password": "12345678", "timezone": "Mars/Olympus"},
+    )
+    assert (zone.status_code, zone.json()["field"]) == (422, "timezone")
+
+
+async def test_token_and_me(client: httpx.AsyncClient) -> None:
+    headers = await sign_up(client, timezone="Europe/Berlin")
+    me = await client.get("/api/v1/me", headers=headers)
+    assert me.json()["timezone"] == "Europe/Berlin"
+    wrong = await client.post(
+        "/api/v1/auth/token", data={"username": "ada@example.com", "password": "nope nope"}
+    )
+    assert wrong.status_code == 401
+    assert (await client.get("/api/v1/me")).status_code == 401
+    forged = await client.get("/api/v1/me", headers={"Authorization": "Bearer abc.def.ghi"})
+    assert forged.status_code == 401
+
+
+async def test_create_returns_full_task(client: httpx.AsyncClient) -> None:
+    headers = await sign_up(client, timezone="Europe/Berlin")
+    body = {
+        "title": "Water plants",
+        "priority": "high",
+        "tags": ["Home", "#garden"],
+        "due_at": "2026-03-03T09:00:00+01:00",
+        "recurrence": "freq=daily;interval=2",
+        "reminders": [{"before": "PT10M"}, {"at": "2026-03-03T06:00:00Z"}],
+    }
+    response = await client.post("/api/v1/tasks", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    task = response.json()
+    assert task["title"] == "Water plants"
+    assert task["priority"] == "high"
+    assert task["tags"] == ["home", "garden"]
+    assert task["due_at"] == "2026-03-03T08:00:00Z"
+    assert task["timezone"] == "Europe/Berlin"
+    assert task["recurrence"] == "FREQ=DAILY;INTERVAL=2"
+    assert task["series_id"] == task["id"]
+    assert (task["completed"], task["completed_at"], task["version"]) == (False, None, 1)
+    fire = [(r["before"], r["at"], r["fire_at"]) for r in task["reminders"]]
+    assert fire == [
+        ("PT10M", None, "2026-03-03T07:50:00Z"),
+        (None, "2026-03-03T06:00:00Z", "2026-03-03T06:00:00Z"),
+    ]
+
+
+async def test_bad_input_names_the_field_and_writes_nothing(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    headers = await sign_up(client)
+    cases = [
+        ({"description": "no title"}, "title"),
+        ({"title": "x" * 501}, "title"),
+        ({"title": "   "}, "title"),
+        ({"title": "t", "priority": "critical"}, "priority"),
+        ({"title": "t", "due_at": "2026-03-03T09:00:00+00:00", "recurrence": "FREQ=SOMETIMES"}, "recurrence"),
+        ({"title": "t", "timezone": "Nowhere/Town"}, "timezone"),
+        ({"title": "t", "reminders": [{"before": "PT10M"}]}, "reminders.0.before"),
+        ({"title": "t", "due_at": "2026-03-03T09:00:00"}, "due_at"),
+        ({"title": "t", "due_at": "2026-03-03T09:00:00Z", "due_date": "2026-03-03"}, "due_date"),
+        ({"title": "t", "recurrence": "FREQ=DAILY"}, "recurrence"),
+        (
+            {
+                "title": "t",
+                "due_date": "2026-03-03",
+                "reminders": [{"before": "PT1M", "at": "2026-03-03T09:00:00Z"}],
+            },
+            "reminders.0",
+        ),
+    ]
+    for body, field in cases:
+        response = await client.post("/api/v1/tasks", json=body, headers=headers)
+        assert response.status_code == 422, (body, response.text)
+        assert response.json()["field"] == field, (body, response.json())
+    listing = await client.get("/api/v1/tasks", headers=headers)
+    assert listing.json()["items"] == []
+    async with runtime.uow() as uow:
+        assert await uow.outbox.pending_count() == 0
+
+
+async def test_other_users_task_is_404_everywhere(client: httpx.AsyncClient, runtime: Runtime) -> None:
+    ada = await sign_up(client, "ada@example.com")
+    bob = await sign_up(client, "bob@example.com")
+    task = (await client.post("/api/v1/tasks", json={"title": "secret", "tags": ["x"]}, headers=ada)).json()
+    await runtime.drain()
+    for method, path in [
+        ("GET", f"/api/v1/tasks/{task['id']}"),
+        ("PATCH", f"/api/v1/tasks/{task['id']}"),
+        ("DELETE", f"/api/v1/tasks/{task['id']}"),
+        ("POST", f"/api/v1/tasks/{task['id']}/complete"),
+        ("POST", f"/api/v1/tasks/{task['id']}/reopen"),
+        ("GET", f"/api/v1/tasks/{task['id']}/history"),
+    ]:
+        kwargs = {"json": {"title": "mine"}} if method == "PATCH" else {}
+        response = await client.request(method, path, headers=bob, **kwargs)
+        assert response.status_code == 404, (method, path, response.status_code)
+    assert (await client.get("/api/v1/tasks", headers=bob)).json()["items"] == []
+    assert (await client.get("/api/v1/tags", headers=bob)).json() == []
+    assert (await client.get("/api/v1/audit", headers=bob)).json() == []
+    assert (await client.get(f"/api/v1/tasks/{task['id']}", headers=ada)).json()["title"] == "secret"
+
+
+async def test_patch_is_partial_and_if_match_guards(client: httpx.AsyncClient) -> None:
+    headers = await sign_up(client)
+    task = (
+        await client.post("/api/v1/tasks", json={"title": "draft", "priority": "low"}, headers=headers)
+    ).json()
+    patched = await client.patch(
+        f"/api/v1/tasks/{task['id']}", json={"title": "final"}, headers=headers | {"If-Match": '"1"'}
+    )
+    assert patched.status_code == 200
+    assert (patched.json()["title"], patched.json()["priority"], patched.json()["version"]) == (
+        "final",
+        "low",
+        2,
+    )
+    assert patched.headers["ETag"] == '"2"'
+    stale = await client.patch(
+        f"/api/v1/tasks/{task['id']}", json={"title": "again"}, headers=headers | {"If-Match": '"1"'}
+    )
+    assert (stale.status_code, stale.json()["field"]) == (412, "If-Match")
+    same = await client.patch(f"/api/v1/tasks/{task['id']}", json={"title": "final"}, headers=headers)
+    assert same.json()["version"] == 2
+    cleared = await client.patch(
+        f"/api/v1/tasks/{task['id']}", json={"due_date": "2026-04-01"}, headers=headers
+    )
+    assert (cleared.json()["due_date"], cleared.json()["due_at"]) == ("2026-04-01", None)
+    null_title = await client.patch(f"/api/v1/tasks/{task['id']}", json={"title": None}, headers=headers)
+    assert (null_title.status_code, null_title.json()["field"]) == (422, "title")
+
+
+async def test_due_change_recomputes_reminders(client: httpx.AsyncClient) -> None:
+    headers = await sign_up(client)
+    body = {"title": "call", "due_at": "2026-03-03T10:00:00Z", "reminders": [{"before": "PT15M"}]}
+    task = (await client.post("/api/v1/tasks", json=body, headers=headers)).json()
+    moved = await client.patch(
+        f"/api/v1/tasks/{task['id']}", json={"due_at": "2026-03-04T12:00:00Z"}, headers=headers
+    )
+    assert moved.json()["reminders"][0]["fire_at"] == "2026-03-04T11:45:00Z"
+
+
+async def test_delete_then_gone(client: httpx.AsyncClient) -> None:
+    headers = await sign_up(client)
+    task = (await client.post("/api/v1/tasks", json={"title": "bye"}, headers=headers)).json()
+    assert (await client.delete(f"/api/v1/tasks/{task['id']}", headers=headers)).status_code == 204
+    assert (await client.get(f"/api/v1/tasks/{task['id']}", headers=headers)).status_code == 404
+
+
+async def test_complete_and_reopen_are_idempotent(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FixedClock
+) -> None:
+    headers = await sign_up(client)
+    task = (await client.post("/api/v1/tasks", json={"title": "once"}, headers=headers)).json()
+    clock.advance(timedelta(minutes=5))
+    first = (await client.post(f"/api/v1/tasks/{task['id']}/complete", headers=headers)).json()
+    second = (await client.post(f"/api/v1/tasks/{task['id']}/complete", headers=headers)).json()
+    assert first["completed"] and first["completed_at"] == "2026-03-02T08:05:00Z"
+    assert second["version"] == first["version"] == 2
+    reopened = (await client.post(f"/api/v1/tasks/{task['id']}/reopen", headers=headers)).json()
+    assert (reopened["completed"], reopened["completed_at"], reopened["version"]) == (False, None, 3)
+    await runtime.drain()
+    history = (await client.get(f"/api/v1/tasks/{task['id']}/history", headers=headers)).json()
+    assert [e["event_type"] for e in history] == ["reopened", "completed", "created"]
+
+
+async def test_request_too_large_is_413(client: httpx.AsyncClient) -> None:
+    headers = await sign_up(client)
+    response = await client.post(
+        "/api/v1/tasks",
+        content=b'{"title": "' + b"x" * 1_100_000 + b'"}',
+        headers=headers | {"Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+
+
+async def test_health_and_openapi(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    assert (await client.get("/readyz")).json()["database"] == "ok"
+    spec = (await client.get("/openapi.json")).json()
+    assert "/api/v1/tasks/{task_id}/complete" in spec["paths"]
+    assert (await client.get("/docs")).status_code == 200

@@ -1,0 +1,187 @@
+"""Browser-test fixtures: the real server in a subprocess, Debian's Chromium through Playwright, users, helpers.
+
+Tests skip (with the reason) when Chromium or Playwright is missing, except under CI (env CI set), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path(os.environ.get("TASKSTREAM_CHROMIUM", "/usr/bin/chromium"))
+AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+ZONE = "Europe/Berlin"
+PASSWORD = "correct horse 42"
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+def _missing_reason() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright (Python) is not installed"
+    if not CHROMIUM.exists():
+        return f"Chromium not found at {CHROMIUM} (apt-get install chromium)"
+    return None
+
+
+def require(what: str | None) -> None:
+    """Skip with `what` as the reason, or fail when running under CI."""
+    if what is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"browser tests cannot run in CI: {what}")
+    pytest.skip(what)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def server() -> Iterator[str]:
+    """Base URL of a real `taskstream up` on a free port with a fresh data dir."""
+    require(_missing_reason())
+    port = _free_port()
+    data = Path(tempfile.mkdtemp(prefix="taskstream-browser-"))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
+    log = open(data / "server.log", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [sys.executable, "-m", "taskstream", "up", "--port", str(port), "--data-dir", str(data / "db")],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 40
+    while True:
+        if process.poll() is not None:
+            log.close()
+            pytest.fail(f"server exited with {process.returncode}:\n{(data / 'server.log').read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            pytest.fail("server did not become ready within 40 s")
+        time.sleep(0.2)
+    yield base
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+    shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def browser(server: str) -> Iterator[Any]:
+    """Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class User:
+    email: str
+    password: str
+    token: str
+    base: str
+
+    def api(self) -> httpx.Client:
+        """An HTTP client authenticated as this user."""
+        return httpx.Client(base_url=f"{self.base}/api/v1", headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
+
+
+def register(base: str, *, zone: str = ZONE) -> User:
+    """A fresh account made through the API (the UI sign-up has its own test)."""
+    email = f"u{uuid.uuid4().hex[:10]}@example.com"
+    r = httpx.post(f"{base}/api/v1/auth/register", json={"email": email, "password": PASSWORD, "timezone": zone})
+    assert r.status_code == 201, r.text
+    return User(email, PASSWORD, token_for(base, email, PASSWORD), base)
+
+
+def token_for(base: str, email: str, password: str) -> str:
+    r = httpx.post(f"{base}/api/v1/auth/token", data={"username": email, "password": password})
+    assert r.status_code == 200, r.text
+    return str(r.json()["access_token"])
+
+
+@pytest.fixture
+def user(server: str) -> User:
+    return register(server)
+
+
+@pytest.fixture
+def new_context(browser: Any, server: str) -> Iterator[Any]:
+    """Factory of browser contexts in the test zone; each page's console errors fail the test."""
+    contexts: list[Any] = []
+    errors: list[str] = []
+
+    def make(*, viewport: dict[str, int] = DESKTOP, as_user: User | None = None, **options: Any) -> Any:
+        context = browser.new_context(
+            viewport=viewport, timezone_id=ZONE, locale="en-GB", base_url=server, **options
+        )
+        if as_user is not None:
+            context.add_init_script(f"localStorage.setItem('taskstream.token', {as_user.token!r});")
+        context.on("weberror", lambda e: errors.append(str(e.error)))
+        contexts.append(context)
+        return context
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+def open_app(context: Any, path: str = "/") -> Any:
+    """A page of the app, signed in (token set by the context) and ready."""
+    page = context.new_page()
+    page.goto(path)
+    page.wait_for_selector("body[data-ready=true]")
+    wait_live(page)
+    return page
+
+
+def wait_live(page: Any) -> None:
+    """Wait until the page's WebSocket said ready (the connection banner is hidden and a socket is open)."""
+    page.wait_for_function("() => document.body.dataset.live === 'open'", timeout=10_000)
+
+
+def screenshot(page: Any, name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def task_titles(page: Any) -> list[str]:
+    return [t.strip() for t in page.locator("#task-list .task-title").all_inner_texts()]

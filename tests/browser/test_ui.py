@@ -1,0 +1,220 @@
+"""The foundation scenario in a real browser: sign up, a recurring task with a reminder, completion seen live in a
+second window, reminder toasts with Snooze in both windows, and two users who never see each other's tasks."""
+
+from __future__ import annotations
+
+import time
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import ZONE, User, open_app, register, screenshot, task_titles, wait_live
+
+pytestmark = pytest.mark.browser
+
+TZ = ZoneInfo(ZONE)
+DAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def short(day: date) -> str:
+    """The UI's short date: "Wed 2 Dec"."""
+    return f"{DAYS[day.weekday()]} {day.day} {MONTHS[day.month - 1]}"
+
+
+def today() -> date:
+    return datetime.now(TZ).date()
+
+
+def row(page: Any, title: str) -> Any:
+    return page.locator("#task-list .task", has=page.get_by_role("button", name=title, exact=True))
+
+
+def test_sign_up_recurring_task_completes_into_next_occurrence_seen_live_elsewhere(new_context: Any) -> None:
+    email = f"water{int(time.time() * 1000)}@example.com"
+    page = new_context().new_page()
+    page.goto("/")
+    page.get_by_role("tab", name="Create account").click()
+    form = page.locator("#register-form")
+    expect(form.get_by_label("Time zone")).to_have_value(ZONE)
+    form.get_by_label("E-mail").fill(email)
+    form.get_by_label("Password").fill("short")
+    form.get_by_role("button", name="Create account").click()
+    expect(page.locator("#register-error")).to_have_text("The password needs at least 8 characters.")
+    form.get_by_label("Password").fill("watering-can-9")
+    form.get_by_role("button", name="Create account").click()
+    page.wait_for_selector("body[data-ready=true]")
+    wait_live(page)
+    expect(page.get_by_test_id("empty-state")).to_contain_text("Nothing to do.")
+
+    # A second window, signed in through the form as the same user.
+    other = new_context().new_page()
+    other.goto("/")
+    signin = other.locator("#signin-form")
+    signin.get_by_label("E-mail").fill(email)
+    signin.get_by_label("Password").fill("watering-can-9")
+    signin.get_by_role("button", name="Sign in").click()
+    other.wait_for_selector("body[data-ready=true]")
+    wait_live(other)
+
+    tomorrow = today() + timedelta(days=1)
+    page.get_by_role("button", name="More options…").click()
+    dialog = page.get_by_role("dialog", name="New task")
+    dialog.get_by_label("Title", exact=True).fill("Water plants")
+    dialog.get_by_label("Due date", exact=True).fill(tomorrow.isoformat())
+    dialog.get_by_label("Due time", exact=True).fill("09:00")
+    expect(dialog.get_by_label("Time zone", exact=True)).to_have_value(ZONE)
+    dialog.get_by_label("Repeats", exact=True).select_option("DAILY")
+    dialog.get_by_label("Every", exact=True).fill("2")
+    expect(dialog.get_by_test_id("rrule")).to_have_text("FREQ=DAILY;INTERVAL=2")
+    expect(dialog.get_by_test_id("recurrence-words")).to_have_text("Every 2 days")
+    nexts = [short(tomorrow + timedelta(days=n)) for n in (0, 2, 4)]
+    expect(dialog.get_by_test_id("recurrence-next")).to_have_text(f"Next: {', '.join(nexts)}")
+    dialog.get_by_role("button", name="Add reminder").click()
+    expect(dialog.get_by_label("Reminder 1 amount", exact=True)).to_have_value("10")
+    expect(dialog.get_by_label("Reminder 1 unit", exact=True)).to_have_value("minute")
+    expect(dialog.get_by_label("Reminder 1 kind", exact=True)).to_have_value("before")
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_be_hidden()
+
+    for window in (page, other):
+        created = row(window, "Water plants")
+        expect(created.get_by_test_id("due")).to_have_text("Due Tomorrow, 09:00")
+        expect(created).to_contain_text("Every 2 days")
+        expect(created).to_contain_text("1 reminder")
+
+    page.get_by_role("checkbox", name="Complete “Water plants”").click()
+    started = time.monotonic()
+    three_days = today() + timedelta(days=3)
+    expect(row(other, "Water plants").get_by_test_id("due")).to_have_text(f"Due {short(three_days)}, 09:00", timeout=1000)
+    assert time.monotonic() - started < 1.0
+    expect(row(other, "Water plants")).to_have_count(1)
+    screenshot(other, "desktop-after-complete")
+
+    token = other.evaluate("localStorage.getItem('taskstream.token')")
+    with httpx.Client(base_url=other.url.split("/?")[0].rstrip("/") + "/api/v1", headers={"Authorization": f"Bearer {token}"}) as api:
+        items = api.get("/tasks", params={"completed": "false"}).json()["items"]
+    assert [(t["title"], t["recurrence"], [r["before"] for r in t["reminders"]]) for t in items] == [
+        ("Water plants", "FREQ=DAILY;INTERVAL=2", ["PT10M"])
+    ]
+    due = datetime.fromisoformat(items[0]["due_at"]).astimezone(TZ)
+    assert (due.date(), due.hour, due.minute) == (three_days, 9, 0)
+
+    # The completed occurrence's history lists its creation and completion.
+    other.get_by_role("navigation", name="Views").get_by_role("link", name="Completed").click()
+    expect(other).to_have_url("/?status=done")
+    other.get_by_role("button", name="Water plants", exact=True).click()
+    edit = other.get_by_role("dialog", name="Edit task")
+    edit.get_by_text("History", exact=True).click()
+    entries = edit.get_by_role("list", name="History entries").get_by_role("listitem")
+    expect(entries).to_have_count(2)
+    expect(entries.nth(0)).to_contain_text("Completed")
+    expect(entries.nth(1)).to_contain_text("Created")
+
+
+def test_reminder_raises_toast_in_both_windows_and_snooze_marks_it_read(new_context: Any, user: User) -> None:
+    first = open_app(new_context(as_user=user))
+    second = open_app(new_context(as_user=user))
+    now = datetime.now(TZ)
+    due = now + timedelta(hours=1)
+    remind = now + timedelta(seconds=6)
+
+    first.get_by_role("button", name="More options…").click()
+    dialog = first.get_by_role("dialog", name="New task")
+    dialog.get_by_label("Title", exact=True).fill("Stretch legs")
+    dialog.get_by_label("Due date", exact=True).fill(due.date().isoformat())
+    dialog.get_by_label("Due time", exact=True).fill(due.strftime("%H:%M"))
+    dialog.get_by_role("button", name="Add reminder").click()
+    dialog.get_by_label("Reminder 1 kind", exact=True).select_option("at")
+    dialog.get_by_label("Reminder 1 date and time", exact=True).fill(remind.strftime("%Y-%m-%dT%H:%M:%S"))
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_be_hidden()
+
+    label = "Today" if due.date() == now.date() else "Tomorrow"
+    text = f"Reminder: Stretch legs — Due {label}, {due.strftime('%H:%M')}"
+    for window in (first, second):
+        toast = window.get_by_test_id("reminder-toast")
+        expect(toast).to_contain_text(text, timeout=15_000)
+        expect(window.locator("#bell")).to_have_attribute("aria-label", "Notifications, 1 unread")
+    screenshot(first, "desktop-reminder-toast")
+
+    second.get_by_test_id("reminder-toast").get_by_role("button", name="Snooze 10 min").click()
+    expect(second.get_by_test_id("reminder-toast")).to_have_count(0)
+    expect(second.get_by_test_id("snoozed-toast")).to_contain_text("Snoozed “Stretch legs” for 10 minutes")
+    expect(second.locator("#bell")).to_have_attribute("aria-label", "Notifications")
+    with user.api() as api:
+        notes = api.get("/notifications").json()
+    assert [(n["title"], n["read_at"] is not None) for n in notes] == [("Stretch legs", True)]
+
+    # The other window still offers Complete on its toast, and it completes the task.
+    first.get_by_test_id("reminder-toast").get_by_role("button", name="Complete").click()
+    expect(row(first, "Stretch legs")).to_have_count(0)
+    with user.api() as api:
+        done = api.get("/tasks", params={"completed": "true"}).json()["items"]
+    assert [t["title"] for t in done] == ["Stretch legs"]
+
+
+def test_two_users_never_see_each_others_tasks(new_context: Any, server: str) -> None:
+    alice, bob = register(server), register(server)
+    alice_page = open_app(new_context(as_user=alice))
+    bob_page = open_app(new_context(as_user=bob))
+    alice_page.get_by_label("Quick add").fill("Alice's secret plan")
+    alice_page.keyboard.press("Enter")
+    expect(row(alice_page, "Alice's secret plan")).to_have_count(1)
+    bob_page.get_by_label("Quick add").fill("Bob's own errand")
+    bob_page.keyboard.press("Enter")
+    expect(row(bob_page, "Bob's own errand")).to_have_count(1)
+    bob_page.wait_for_timeout(1200)  # time for any stray live event to arrive
+    assert task_titles(bob_page) == ["Bob's own errand"]
+    assert task_titles(alice_page) == ["Alice's secret plan"]
+    with alice.api() as api:
+        secret_id = api.get("/tasks").json()["items"][0]["id"]
+    with bob.api() as api:
+        assert api.get(f"/tasks/{secret_id}").status_code == 404
+    bob_page.get_by_label("Search tasks").fill("secret")
+    expect(bob_page.get_by_test_id("empty-state")).to_have_text("No tasks match “secret”. Try fewer words, or clear the search.")
+
+
+def test_filters_live_in_the_url_and_views_show_counts(new_context: Any, user: User) -> None:
+    now = datetime.now(TZ)
+    with user.api() as api:
+        for title, priority, tags, due in [
+            ("Pay invoice", "high", ["work"], now.date().isoformat()),
+            ("Old report", "urgent", ["work"], (now.date() - timedelta(days=2)).isoformat()),
+            ("Book dentist", "low", ["health"], (now.date() + timedelta(days=3)).isoformat()),
+            ("Someday idea", "none", [], None),
+        ]:
+            body = {"title": title, "priority": priority, "tags": tags, **({"due_date": due} if due else {})}
+            assert api.post("/tasks", json=body).status_code == 201
+    page = open_app(new_context(as_user=user), "/?due=today")
+    expect(page.locator("#view-title")).to_have_text("Today")
+    expect(page.locator(".group-heading")).to_have_text(["Overdue", f"Today · {now.strftime('%A')} {now.day} {now.strftime('%B')}"])
+    assert task_titles(page) == ["Old report", "Pay invoice"]
+    nav = page.get_by_role("navigation", name="Views")
+    counts = {name: nav.locator(f'a[data-view="{key}"] .view-count') for key, name in
+              [("inbox", "Inbox"), ("today", "Today"), ("upcoming", "Upcoming"), ("overdue", "Overdue"), ("completed", "Completed")]}
+    for name, expected in {"Inbox": "4", "Today": "2", "Upcoming": "2", "Overdue": "1", "Completed": "0"}.items():
+        expect(counts[name]).to_have_text(expected)
+    expect(nav.locator('a[data-view="tag:work"] .view-count')).to_have_text("2")
+    expect(row(page, "Old report")).to_contain_text("Overdue")
+    expect(row(page, "Old report")).to_contain_text("Urgent")
+    expect(row(page, "Pay invoice")).to_contain_text("Today")
+
+    page.get_by_label("Priority").select_option("high")
+    expect(page).to_have_url("/?due=today&priority=high")
+    assert task_titles(page) == ["Pay invoice"]
+    page.go_back()
+    expect(page).to_have_url("/?due=today")
+    expect(page.locator("#task-list .task")).to_have_count(2)
+
+    page.goto("/?tag=work&sort=title")
+    expect(page.locator("#view-title")).to_have_text("#work")
+    expect(page.locator("#task-list .task")).to_have_count(2)
+    assert task_titles(page) == ["Old report", "Pay invoice"]
+    page.get_by_label("Search tasks").fill("invoice")
+    expect(page.locator("#task-list .task")).to_have_count(1)
+    expect(page).to_have_url("/?q=invoice&tag=work&sort=title")

@@ -1,0 +1,117 @@
+"""Shared fixtures: databases (SQLite and PostgreSQL), a runtime with a fixed clock, an API client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from taskstream.domain.clock import FixedClock
+from taskstream.runtime import Runtime
+from taskstream.settings import Settings
+
+PG_ADMIN_URL = os.environ.get("TASKSTREAM_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+IN_CI = bool(os.environ.get("CI"))
+START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)  # a Monday
+
+
+def unavailable(reason: str) -> None:
+    """Skip with `reason`, except in CI, where a missing service is a failure."""
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+async def _create_pg_database() -> str:
+    name = f"ts_{uuid.uuid4().hex[:12]}"
+    connection = await asyncpg.connect(PG_ADMIN_URL, timeout=3)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    return name
+
+
+async def _drop_pg_database(name: str) -> None:
+    connection = await asyncpg.connect(PG_ADMIN_URL, timeout=3)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+def _pg_url(name: str) -> str:
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return f"{base}/{name}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh empty database: a SQLite file, or a new PostgreSQL database dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        return
+    try:
+        name = asyncio.run(_create_pg_database())
+    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+        unavailable(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {error}")
+    yield _pg_url(name)
+    asyncio.run(_drop_pg_database(name))
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """A clock fixed at START (Monday 2026-03-02 08:00 UTC); advance it by hand."""
+    return FixedClock(START)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        jwt_secret="test-secret-of-at-least-thirty-two-bytes",
+        consumer_backoff_s=0.0,
+        consumer_max_attempts=3,
+    )
+
+
+@pytest.fixture
+async def runtime(settings: Settings, clock: FixedClock) -> AsyncIterator[Runtime]:
+    """Every service in one process, background loops off: tests call `runtime.drain()`."""
+    rt = Runtime(settings, clock=clock)
+    await rt.start(background=False)
+    try:
+        yield rt
+    finally:
+        await rt.stop()
+
+
+@pytest.fixture
+async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client bound to the api app in-process (no lifespan: the runtime fixture started it)."""
+    from taskstream.services.api.app import create_app
+
+    app = create_app(runtime.api_context(), runtime.engine)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+        yield http
+
+
+async def sign_up(
+    client: httpx.AsyncClient, email: str = "ada@example.com", timezone: str = "UTC"
+) -> dict[str, str]:
+    """Register and sign in; returns the Authorization header."""
+    response = await client.post(
+        "/api/v1/auth/register", json={"email": email, "password": "correct horse", "timezone": timezone}
+    )
+    assert response.status_code == 201, response.text
+    response = await client.post("/api/v1/auth/token", data={"username": email, "password": "correct horse"})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
