@@ -80,6 +80,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         jwt_secret="test-secret-of-at-least-thirty-two-bytes",
         consumer_backoff_s=0.0,
         consumer_max_attempts=3,
+        token_ttl_s=20 * 365 * 24 * 3600,  # tests move the clock by years
     )
 
 

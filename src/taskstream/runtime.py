@@ -27,7 +27,8 @@ from taskstream.services.realtime.hub import Hub
 from taskstream.services.recurring.handlers import RecurringHandlers
 from taskstream.services.tasks.service import TaskService
 from taskstream.settings import SERVICES, Settings
-from taskstream.store.db import create_engine, migrate
+from taskstream.store.db import create_engine, migrate, wait_for_schema
+from taskstream.store.notify import OutboxListener
 from taskstream.store.uow import UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
@@ -47,6 +48,17 @@ def make_bus(settings: Settings, *, client_id: str) -> Bus:
             client_id=client_id,
             partitions=settings.kafka_partitions,
             idempotence=settings.kafka_idempotence,
+            session_timeout_s=settings.kafka_session_timeout_s,
+        )
+    if settings.bus == "dapr":  # Dapr hook (issue 5): publish through the sidecar, daprd pushes deliveries
+        from taskstream.bus.dapr import DaprBus
+
+        return DaprBus(
+            http_port=settings.dapr_http_port,
+            pubsub=settings.dapr_pubsub,
+            app_id=f"taskstream-{client_id}",
+            api_token=settings.dapr_api_token,
+            app_token=settings.dapr_app_token,
         )
     raise SystemExit(f"bus {settings.bus!r} is not available in this build")
 
@@ -106,7 +118,9 @@ class Runtime:
                 topics.REMINDERS, group="notifications", handler=consumer("notifications", notes.handle)
             )
             self.uow.on_outbox_commit(self.scheduler.wake)
-        if self.hub is not None and ("realtime" in self.services):
+        if self.hub is not None:
+            # Every process with a hub (api or realtime) is a broadcast subscriber: the browser's /api/v1/ws on
+            # the api port works without a separate realtime process, and realtime replicas scale on their own.
             self.bus.subscribe(
                 topics.TASK_UPDATES, group=None, handler=EphemeralConsumer("realtime", self.hub.push)
             )
@@ -118,6 +132,8 @@ class Runtime:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         if {"api", "relay"} & set(self.services):
             await migrate(self.engine)
+        else:
+            await wait_for_schema(self.engine)
         await self.bus.start()
         if not background:
             return
@@ -125,12 +141,25 @@ class Runtime:
             self._tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
         if "notifications" in self.services:
             self._tasks.append(asyncio.create_task(self.scheduler.run(), name="scheduler"))
+        self._start_dapr_jobs()
+        listener = self._outbox_listener()
+        if listener is not None:
+            self._tasks.append(asyncio.create_task(listener.run(), name="outbox-listener"))
         log.info(
             "services started",
             services=list(self.services),
             database=self.engine.url.get_backend_name(),
             bus=self.settings.bus,
         )
+
+    def _outbox_listener(self) -> OutboxListener | None:
+        """PostgreSQL only: NOTIFY from other processes' commits wakes this process's relay and scheduler."""
+        if self.engine.url.get_backend_name() != "postgresql":
+            return None
+        callbacks = [self.relay.wake] if "relay" in self.services else []
+        if "notifications" in self.services:
+            callbacks.append(self.scheduler.wake)
+        return OutboxListener(self.engine.url, callbacks) if callbacks else None
 
     async def stop(self) -> None:
         """Stop the loops, drain the bus, close the database."""
@@ -175,6 +204,8 @@ class Runtime:
         else:
             app = health_app(self.engine, title=f"taskstream {'+'.join(self.services)}")
 
+        self._include_dapr_routes(app)
+
         @asynccontextmanager
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
             await self.start()
@@ -185,3 +216,25 @@ class Runtime:
 
         app.router.lifespan_context = lifespan
         return app
+
+    # ---------------------------------------------------------------- Dapr hooks (issue 5)
+
+    def _include_dapr_routes(self, app: FastAPI) -> None:
+        """With the Dapr bus: /dapr/subscribe, /dapr/events/{topic}, and /job/{name} for notifications."""
+        from taskstream.bus.dapr import DaprBus
+        from taskstream.bus.dapr_routes import dapr_router
+
+        if not isinstance(self.bus, DaprBus):
+            return
+        scheduler = self.scheduler if "notifications" in self.services else None
+        on_job = (lambda _name: scheduler.fire_due()) if scheduler is not None else None
+        app.include_router(dapr_router(self.bus, on_job=on_job))
+
+    def _start_dapr_jobs(self) -> None:
+        """With the Dapr bus, notifications schedules a Dapr job per reminder (the poll is the fallback)."""
+        from taskstream.bus.dapr import DaprBus
+        from taskstream.bus.dapr_jobs import DaprJobs, ReminderJobs
+
+        if "notifications" in self.services and isinstance(self.bus, DaprBus):
+            jobs = ReminderJobs(self.uow, self.clock, DaprJobs(self.bus.client))
+            self._tasks.append(asyncio.create_task(jobs.run(), name="dapr-jobs"))

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     )
     dapr_http_port: int = 3500
     dapr_pubsub: str = "pubsub"
+    dapr_api_token: str | None = Field(None, description="Sent to the sidecar (daprd's DAPR_API_TOKEN)")
+    dapr_app_token: str | None = Field(None, description="Required from the sidecar (daprd's APP_API_TOKEN)")
 
     jwt_secret: str | None = Field(None, description="HS256 key; default: a key kept in <data_dir>/jwt.key")
     token_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="Access token lifetime, seconds")

@@ -1,6 +1,6 @@
-"""Browser-test fixtures: the real server in a subprocess, Debian's Chromium through Playwright, users, helpers.
+"""Browser-test fixtures: the real server in a subprocess, Debian's Chromium via Playwright, users, helpers.
 
-Tests skip (with the reason) when Chromium or Playwright is missing, except under CI (env CI set), where they fail.
+Tests skip (with the reason) when Chromium or Playwright is missing; under CI (env CI set) they fail instead.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +29,13 @@ SHOTS = ROOT / "test-artifacts" / "screenshots"
 ZONE = "Europe/Berlin"
 PASSWORD = "correct horse 42"
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
 ]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -68,17 +74,22 @@ def server() -> Iterator[str]:
     data = Path(tempfile.mkdtemp(prefix="taskstream-browser-"))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
-    log = open(data / "server.log", "wb")  # noqa: SIM115 - closed below
+    log = open(data / "server.log", "wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "taskstream", "up", "--port", str(port), "--data-dir", str(data / "db")],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 40
     while True:
         if process.poll() is not None:
             log.close()
-            pytest.fail(f"server exited with {process.returncode}:\n{(data / 'server.log').read_text()[-3000:]}")
+            pytest.fail(
+                f"server exited with {process.returncode}:\n{(data / 'server.log').read_text()[-3000:]}"
+            )
         try:
             if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
                 break
@@ -118,13 +129,17 @@ class User:
 
     def api(self) -> httpx.Client:
         """An HTTP client authenticated as this user."""
-        return httpx.Client(base_url=f"{self.base}/api/v1", headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
+        return httpx.Client(
+            base_url=f"{self.base}/api/v1", headers={"Authorization": f"Bearer {self.token}"}, timeout=10
+        )
 
 
 def register(base: str, *, zone: str = ZONE) -> User:
     """A fresh account made through the API (the UI sign-up has its own test)."""
     email = f"u{uuid.uuid4().hex[:10]}@example.com"
-    r = httpx.post(f"{base}/api/v1/auth/register", json={"email": email, "password": PASSWORD, "timezone": zone})
+    r = httpx.post(
+        f"{base}/api/v1/auth/register", json={"email": email, "password": PASSWORD, "timezone": zone}
+    )
     assert r.status_code == 201, r.text
     return User(email, PASSWORD, token_for(base, email, PASSWORD), base)
 
@@ -151,7 +166,8 @@ def new_context(browser: Any, server: str) -> Iterator[Any]:
             viewport=viewport, timezone_id=ZONE, locale="en-GB", base_url=server, **options
         )
         if as_user is not None:
-            context.add_init_script(f"localStorage.setItem('taskstream.token', {as_user.token!r});")
+            store = f"localStorage.setItem('taskstream.token', {as_user.token!r})"
+            context.add_init_script(f"if (location.protocol.startsWith('http')) {store};")
         context.on("weberror", lambda e: errors.append(str(e.error)))
         contexts.append(context)
         return context
@@ -174,6 +190,13 @@ def open_app(context: Any, path: str = "/") -> Any:
 def wait_live(page: Any) -> None:
     """Wait until the page's WebSocket said ready (the connection banner is hidden and a socket is open)."""
     page.wait_for_function("() => document.body.dataset.live === 'open'", timeout=10_000)
+
+
+def short(day: date) -> str:
+    """The UI's short date: "Wed 2 Dec"."""
+    days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    return f"{days[day.weekday()]} {day.day} {months[day.month - 1]}"
 
 
 def screenshot(page: Any, name: str) -> Path:

@@ -4,83 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
 import websockets
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.e2e.server import Server
+
 TZ = "America/New_York"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """`taskstream up` in a subprocess on a free port."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = os.environ | {"PYTHONPATH": str(ROOT / "src"), "TASKSTREAM_SCHEDULER_POLL_S": "0.2"}
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "taskstream",
-                "up",
-                "--port",
-                str(self.port),
-                "--data-dir",
-                str(self.data_dir),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=open(self.data_dir / "server.log", "ab"),
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.base}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise RuntimeError(
-            "server did not become ready: " + (self.data_dir / "server.log").read_text()[-2000:]
-        )
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(tmp_path)
-    srv.start()
-    yield srv
-    srv.stop()
 
 
 async def _account(http: httpx.AsyncClient, email: str) -> str:

@@ -24,6 +24,14 @@ class BusUnavailable(Exception):
     """The transport cannot take or deliver messages right now (broker down); retry later."""
 
 
+class PartialPublish(BusUnavailable):
+    """A publish failed after the first `confirmed` messages (in the given order) were durably accepted."""
+
+    def __init__(self, message: str, *, confirmed: int) -> None:
+        super().__init__(message)
+        self.confirmed = confirmed
+
+
 class Bus(Protocol):
     """Publish/subscribe transport.
 
@@ -43,7 +51,8 @@ class Bus(Protocol):
     async def publish(self, messages: Sequence[Message]) -> None:
         """Publish in the given order; returns once every message is durably accepted.
 
-        Raises BusUnavailable when the transport refuses or times out; then none may be assumed sent.
+        Raises BusUnavailable when the transport refuses or times out; then none may be assumed sent, except
+        the first `confirmed` messages when the error is a PartialPublish.
         """
         ...
 

@@ -22,6 +22,7 @@ from taskstream.domain.clock import Clock
 from taskstream.domain.errors import DependencyUnavailable
 from taskstream.events.envelope import CloudEvent
 from taskstream.events.topics import dead_letter_topic
+from taskstream.metrics import EVENTS_CONSUMED
 from taskstream.store.repositories import AlreadyProcessed
 from taskstream.store.tables import DeadLetter
 from taskstream.store.uow import UnitOfWork, UnitOfWorkFactory, is_connection_error
@@ -114,6 +115,12 @@ class Consumer:
 
         Raises DependencyUnavailable when the database is down: the transport must deliver it again later.
         """
+        outcome = await self._process(message)
+        EVENTS_CONSUMED.labels(self.name, outcome.value).inc()
+        return outcome
+
+    async def _process(self, message: Message) -> Outcome:
+        """Parse, deduplicate, run with retries; dead-letter what cannot be processed."""
         try:
             event = CloudEvent.from_json(message.value)
         except PydanticValidationError as error:

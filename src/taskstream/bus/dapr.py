@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import httpx
 import structlog
 
-from taskstream.bus.base import BusUnavailable, Handler, Message
+from taskstream.bus.base import Handler, Message, PartialPublish
 
 log = structlog.get_logger(__name__)
 
@@ -78,14 +78,24 @@ class DaprBus:
     """
 
     def __init__(
-        self, *, http_port: int = 3500, pubsub: str = "pubsub", broadcast_pubsub: str = "pubsub-broadcast",
-        app_id: str = "taskstream", timeout_s: float = 15.0, transport: httpx.AsyncBaseTransport | None = None,
+        self,
+        *,
+        http_port: int = 3500,
+        pubsub: str = "pubsub",
+        broadcast_pubsub: str = "pubsub-broadcast",
+        app_id: str = "taskstream",
+        timeout_s: float = 15.0,
+        api_token: str | None = None,
+        app_token: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.http_port = http_port
         self.pubsub = pubsub
         self.broadcast_pubsub = broadcast_pubsub
         self.app_id = app_id
         self.timeout_s = timeout_s
+        self.api_token = api_token  # sent to daprd (its DAPR_API_TOKEN)
+        self.app_token = app_token  # expected from daprd on every call to the app (its APP_API_TOKEN)
         self.subscriptions: list[DaprSubscription] = []
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
@@ -99,16 +109,24 @@ class DaprBus:
         """The HTTP client to the sidecar (created on first use; shared with the Jobs client)."""
         if self._client is None:
             self._client = httpx.AsyncClient(
-                base_url=self.base_url, timeout=self.timeout_s, transport=self._transport,
-                headers={"user-agent": f"taskstream/{self.app_id}"},
+                base_url=self.base_url,
+                timeout=self.timeout_s,
+                transport=self._transport,
+                headers={"user-agent": f"taskstream/{self.app_id}"}
+                | ({"dapr-api-token": self.api_token} if self.api_token else {}),
             )
         return self._client
 
     async def start(self) -> None:
-        """Open the HTTP client; the sidecar is not required yet (publishes fail with BusUnavailable until it is)."""
+        """Open the HTTP client; the sidecar may come up later (publishes raise BusUnavailable till then)."""
         self.client()
-        log.info("dapr bus ready", app_id=self.app_id, sidecar=self.base_url, pubsub=self.pubsub,
-                 topics=sorted({s.topic for s in self.subscriptions}))
+        log.info(
+            "dapr bus ready",
+            app_id=self.app_id,
+            sidecar=self.base_url,
+            pubsub=self.pubsub,
+            topics=sorted({s.topic for s in self.subscriptions}),
+        )
 
     async def stop(self) -> None:
         """Close the HTTP client; in-flight deliveries finish inside their HTTP requests."""
@@ -126,19 +144,27 @@ class DaprBus:
         return [s.handler for s in self.subscriptions if s.topic == topic and pubsub in (None, s.pubsub)]
 
     async def publish(self, messages: Sequence[Message]) -> None:
-        """POST each message to the sidecar in order; raises BusUnavailable on a connection error or non-2xx."""
+        """POST each message to the sidecar in order; a connection error or non-2xx raises PartialPublish.
+
+        PartialPublish is a BusUnavailable whose `confirmed` counts the messages the sidecar accepted before.
+        """
         client = self.client()
-        for message in messages:
+        for confirmed, message in enumerate(messages):
             params, content_type = publish_request(message)
             try:
                 response = await client.post(
-                    f"/v1.0/publish/{self.pubsub}/{message.topic}", params=params, content=message.value,
+                    f"/v1.0/publish/{self.pubsub}/{message.topic}",
+                    params=params,
+                    content=message.value,
                     headers={"content-type": content_type},
                 )
             except httpx.HTTPError as error:
-                raise BusUnavailable(f"dapr sidecar at {self.base_url} unreachable: {error!r}") from error
+                raise PartialPublish(
+                    f"dapr sidecar at {self.base_url} unreachable: {error!r}", confirmed=confirmed
+                ) from error
             if not response.is_success:
-                raise BusUnavailable(
+                raise PartialPublish(
                     f"dapr refused publish to {self.pubsub}/{message.topic}: {response.status_code} "
-                    f"{response.text[:300]}"
+                    f"{response.text[:300]}",
+                    confirmed=confirmed,
                 )

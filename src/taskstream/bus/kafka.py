@@ -22,7 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError, for_code
 from aiokafka.structs import OffsetAndMetadata
 
-from taskstream.bus.base import BusUnavailable, Handler, Message
+from taskstream.bus.base import BusUnavailable, Handler, Message, PartialPublish
 from taskstream.events.topics import dead_letter_topic
 
 log = structlog.get_logger(__name__)
@@ -176,21 +176,24 @@ class KafkaBus:
         producer = self._producer
         if producer is None:
             raise RuntimeError("publish() before start()")
+        futures: list[asyncio.Future[Any]] = []
         try:
             async with asyncio.timeout(self._request_timeout_s):
                 await self._ensure_topics(m.topic for m in messages)
-                futures = [
-                    await producer.send(m.topic, m.value, key=m.key.encode(), headers=_headers(m))
-                    for m in messages
-                ]
-                for future in futures:
+                for m in messages:
+                    future = await producer.send(m.topic, m.value, key=m.key.encode(), headers=_headers(m))
                     future.add_done_callback(_retrieve_exception)
+                    futures.append(future)
                 # asyncio.wait does not cancel the send futures on timeout; aiokafka still owns them.
                 await asyncio.wait(futures)
                 for future in futures:
                     future.result()
         except (KafkaError, TimeoutError) as exc:
-            raise BusUnavailable(f"publish to {self._bootstrap} failed: {exc!r}") from exc
+            confirmed = _confirmed_prefix(futures)
+            raise PartialPublish(
+                f"publish to {self._bootstrap} failed after {confirmed} of {len(messages)} messages: {exc!r}",
+                confirmed=confirmed,
+            ) from exc
 
     def assigned_partitions(self, topic: str, *, group: str | None) -> frozenset[int]:
         """Partitions of `topic` this bus consumes now for `group` (all for broadcast); for readiness."""
@@ -415,6 +418,14 @@ def _to_message(record: ConsumerRecord[Any, Any]) -> Message:
     key = record.key.decode("utf-8", "replace") if record.key is not None else ""
     headers = {name: (value or b"").decode("utf-8", "replace") for name, value in record.headers}
     return Message(topic=record.topic, key=key, value=record.value or b"", headers=headers)
+
+
+def _confirmed_prefix(futures: Sequence[asyncio.Future[Any]]) -> int:
+    """How many leading send futures completed without an error (acked by the broker)."""
+    for index, future in enumerate(futures):
+        if not future.done() or future.cancelled() or future.exception() is not None:
+            return index
+    return len(futures)
 
 
 def _retrieve_exception(future: asyncio.Future[Any]) -> None:

@@ -1,38 +1,59 @@
-"""Outbox relay: publishes committed outbox rows to the bus in order, in batches, then marks them sent."""
+"""Outbox relay: publishes committed outbox rows to the bus in order per partition key, in batches.
+
+PostgreSQL: a leader lock. Each batch is one transaction that first takes `pg_try_advisory_xact_lock`, then
+reads the oldest unsent rows in id order, publishes them, marks the confirmed ones sent and commits; the lock
+ends with the transaction. A relay that finds the lock taken stands by and tries again on its next wake-up,
+so any number of relay processes may run and one publishes at a time. If the leader dies mid-batch its
+transaction rolls back, the lock is freed and a standby resumes at the first unsent row.
+
+SQLite: the read transaction is closed before publishing (the in-process bus runs consumers that write
+meanwhile, and SQLite has one writer); run a single relay process there.
+
+A failed publish marks sent only the confirmed prefix of the batch (`PartialPublish.confirmed`), so a later row
+of a key is never marked sent before an earlier one; the next pass starts at the first unconfirmed row.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 
 import structlog
 
-from taskstream.bus.base import Bus, BusUnavailable, Message
+from taskstream.bus.base import Bus, BusUnavailable, Message, PartialPublish
 from taskstream.domain.clock import Clock
 from taskstream.domain.errors import DependencyUnavailable
+from taskstream.store.tables import OutboxRow
 from taskstream.store.uow import UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
 
 RETENTION = timedelta(minutes=10)
+CLEANUP_BATCH = 1000
+CLEANUP_MAX_BATCHES = 20
 
 
 class OutboxRelay:
-    """Delivers outbox rows at least once, in id order (commit order per partition key).
+    """Delivers outbox rows at least once, in id order (commit order per partition key); see the module doc.
 
-    Wakes on `wake()` (called after each commit that wrote events) and polls every `poll_s` as a backstop.
-    A failed publish leaves the rows unsent; they go again on the next pass, so none is lost.
+    Wakes on `wake()` (an in-process commit, or a PostgreSQL NOTIFY relayed by the runtime) and polls every
+    `poll_s` seconds as a backstop.
     """
 
     def __init__(
-        self, uow: UnitOfWorkFactory, bus: Bus, clock: Clock, *, batch_size: int = 200, poll_s: float = 1.0
-    ):
+        self, uow: UnitOfWorkFactory, bus: Bus, clock: Clock, *, batch_size: int = 200, poll_s: float = 1.0,
+        cleanup_every_s: float = 30.0,
+    ) -> None:
         self._uow = uow
         self._bus = bus
         self._clock = clock
         self._batch_size = batch_size
         self._poll_s = poll_s
+        self._cleanup_every_s = cleanup_every_s
         self._wake = asyncio.Event()
+        self._postgres = uow.engine.url.get_backend_name() == "postgresql"
+        self.leader: bool | None = None  # None until the first pass; True while this relay holds the lock
         self.sent = 0
 
     def wake(self) -> None:
@@ -40,9 +61,9 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self) -> None:
-        """Loop until cancelled: drain, then sleep until woken or the poll interval passes."""
+        """Loop until cancelled: drain, then sleep until woken or `poll_s` passes; back off while failing."""
         failures = 0
-        passes = 0
+        next_cleanup = time.monotonic() + self._cleanup_every_s
         while True:
             self._wake.clear()
             try:
@@ -53,9 +74,14 @@ class OutboxRelay:
                 log.warning("relay cannot deliver yet", error=str(error), failures=failures)
                 await asyncio.sleep(min(0.2 * 2**failures, 5.0))
                 continue
-            passes += 1
-            if passes % 50 == 0:
-                await self._cleanup()
+            except Exception:
+                failures += 1
+                log.exception("relay pass failed; retrying", failures=failures)
+                await asyncio.sleep(min(0.2 * 2**failures, 5.0))
+                continue
+            if time.monotonic() >= next_cleanup:
+                await self.cleanup()
+                next_cleanup = time.monotonic() + self._cleanup_every_s
             if count >= self._batch_size:
                 continue
             try:
@@ -64,24 +90,80 @@ class OutboxRelay:
                 pass
 
     async def drain_once(self) -> int:
-        """Publish one batch of unsent rows and mark them sent; returns how many were sent."""
+        """Publish one batch of unsent rows and mark the confirmed ones sent; returns how many were sent.
+
+        Raises BusUnavailable (after marking the confirmed prefix) or DependencyUnavailable.
+        """
+        if self._postgres:
+            return await self._drain_as_leader()
+        return await self._drain_single()
+
+    async def _drain_as_leader(self) -> int:
+        failure: BusUnavailable | None = None
+        confirmed = 0
+        async with self._uow() as uow:
+            leader = await uow.outbox.try_lead()
+            self._note_leadership(leader)
+            if not leader:
+                return 0
+            rows = await uow.outbox.unsent(self._batch_size)
+            if not rows:
+                return 0
+            confirmed, failure = await self._publish(rows)
+            if confirmed:
+                await uow.outbox.mark_sent([row.id for row in rows[:confirmed]], self._clock.now())
+                await uow.commit()
+        return self._settle(confirmed, failure)
+
+    async def _drain_single(self) -> int:
         async with self._uow() as uow:
             rows = await uow.outbox.unsent(self._batch_size)
-            batch = [(row.id, Message(row.topic, row.key, row.payload.encode())) for row in rows]
-        if not batch:
+        if not rows:
             return 0
-        # The read transaction is closed before publishing: consumers of an in-process bus write meanwhile.
-        await self._bus.publish([message for _, message in batch])
-        async with self._uow() as uow:
-            await uow.outbox.mark_sent([row_id for row_id, _ in batch], self._clock.now())
-            await uow.commit()
-        self.sent += len(batch)
-        return len(batch)
-
-    async def _cleanup(self) -> None:
-        try:
+        confirmed, failure = await self._publish(rows)
+        if confirmed:
             async with self._uow() as uow:
-                await uow.outbox.delete_sent(older_than=self._clock.now() - RETENTION)
+                await uow.outbox.mark_sent([row.id for row in rows[:confirmed]], self._clock.now())
                 await uow.commit()
-        except DependencyUnavailable:
-            pass
+        return self._settle(confirmed, failure)
+
+    async def _publish(self, rows: list[OutboxRow]) -> tuple[int, BusUnavailable | None]:
+        """Publish `rows` in order; returns (leading rows confirmed, the failure if any)."""
+        messages = [Message(row.topic, row.key, row.payload.encode()) for row in rows]
+        try:
+            await self._bus.publish(messages)
+        except PartialPublish as error:
+            return error.confirmed, error
+        except BusUnavailable as error:
+            return 0, error
+        return len(messages), None
+
+    def _settle(self, confirmed: int, failure: BusUnavailable | None) -> int:
+        self.sent += confirmed
+        if failure is not None:
+            raise failure
+        return confirmed
+
+    def _note_leadership(self, leader: bool) -> None:
+        if leader != self.leader:
+            log.info("relay leadership", leader=leader)
+        self.leader = leader
+
+    async def cleanup(self) -> int:
+        """Delete rows sent more than RETENTION ago, CLEANUP_BATCH per transaction; returns how many."""
+        deleted = 0
+        try:
+            for _ in range(CLEANUP_MAX_BATCHES):
+                async with self._uow() as uow:
+                    count = await uow.outbox.delete_sent(
+                        older_than=self._clock.now() - RETENTION, limit=CLEANUP_BATCH
+                    )
+                    await uow.commit()
+                deleted += count
+                if count < CLEANUP_BATCH:
+                    break
+        except DependencyUnavailable as error:
+            log.warning("outbox cleanup postponed", error=str(error))
+        if deleted:
+            log.info("outbox cleaned", deleted=deleted)
+        return deleted

@@ -11,9 +11,11 @@ import structlog
 import typer
 import uvicorn
 
+from taskstream.cli.client import client_app
 from taskstream.settings import SERVICES, Settings
 
 app = typer.Typer(help="taskstream: an event-driven task manager.", no_args_is_help=True)
+app.registered_commands += client_app.registered_commands
 
 
 def configure_logging(settings: Settings) -> None:
@@ -65,12 +67,27 @@ def up(
     database_url: Annotated[
         str | None, typer.Option(help="SQLAlchemy async URL instead of the SQLite file")
     ] = None,
+    bus: Annotated[
+        str, typer.Option(help="memory: every service in this process; kafka: one process per service")
+    ] = "memory",
+    bootstrap: Annotated[
+        str | None, typer.Option(help="Kafka bootstrap HOST:PORT (with --bus kafka); default: embedded broker")
+    ] = None,
 ) -> None:
-    """Run every service in one process: SQLite (WAL) and the in-process event bus."""
+    """Run every service: in one process (memory bus), or as supervised processes over Kafka (--bus kafka)."""
+    if bus not in ("memory", "kafka"):
+        raise typer.BadParameter("choose memory or kafka", param_hint="--bus")
     overrides = {
         k: v for k, v in dict(host=host, port=port, data_dir=data_dir, database_url=database_url).items() if v
     }
     settings = Settings(**overrides)  # type: ignore[arg-type]
+    if bus == "kafka":
+        from taskstream.cli.supervisor import run_cluster
+
+        configure_logging(settings)
+        raise typer.Exit(run_cluster(settings, bootstrap=bootstrap))
+    if bootstrap:
+        raise typer.BadParameter("--bootstrap needs --bus kafka", param_hint="--bootstrap")
     _serve(settings, SERVICES)
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskstream.events.envelope import CloudEvent
 from taskstream.store.tables import OutboxRow
+
+RELAY_LOCK_KEY = 0x7A5C_0002  # PostgreSQL advisory lock key: held by the relay that publishes right now
 
 
 class OutboxRepository:
@@ -31,6 +33,16 @@ class OutboxRepository:
             )
         )
         self._on_append()
+
+    async def try_lead(self) -> bool:
+        """PostgreSQL: take the relay leader lock until this transaction ends (False if another relay holds it).
+
+        Other databases: always True (SQLite runs one relay process).
+        """
+        if self.session.get_bind().dialect.name != "postgresql":
+            return True
+        got = await self.session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": RELAY_LOCK_KEY})
+        return bool(got)
 
     async def unsent(self, limit: int) -> list[OutboxRow]:
         """The oldest `limit` unsent rows in insertion order (which is commit order per partition key)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
@@ -54,9 +54,9 @@ class TaskQuery:
     completed: bool | None = None
     priorities: list[int] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
-    due_before: datetime | None = None
-    due_after: datetime | None = None
-    overdue_at: datetime | None = None  # "overdue as of this instant"
+    due_before: tuple[datetime, date] | None = None  # (instant for timed tasks, date for all-day tasks)
+    due_after: tuple[datetime, date] | None = None
+    overdue_at: tuple[datetime, date] | None = None  # overdue as of (now, today in the caller's zone)
     sort: str = "due"
     limit: int = 50
     after: tuple[object, str] | None = None  # keyset cursor: (sort value, task id)
@@ -147,19 +147,17 @@ class TaskRepository:
                     select(TaskTag.task_id).where(TaskTag.user_id == query.user_id, TaskTag.tag == tag)
                 )
             )
+        # Timed tasks compare instants; all-day tasks compare dates (they float: never shifted by a zone).
         if query.due_before is not None:
-            conditions.append(and_(Task.due_sort.is_not(None), Task.due_sort < query.due_before))
+            instant, day = query.due_before
+            conditions.append(or_(Task.due_at < instant, Task.due_date < day))
         if query.due_after is not None:
-            conditions.append(and_(Task.due_sort.is_not(None), Task.due_sort >= query.due_after))
+            instant, day = query.due_after
+            conditions.append(or_(Task.due_at >= instant, Task.due_date >= day))
         if query.overdue_at is not None:
-            now = query.overdue_at
+            now, today = query.overdue_at
             conditions.append(Task.completed.is_(False))
-            conditions.append(
-                or_(
-                    and_(Task.due_at.is_not(None), Task.due_at < now),
-                    and_(Task.due_date.is_not(None), Task.due_sort <= now - timedelta(days=1)),
-                )
-            )
+            conditions.append(or_(Task.due_at < now, Task.due_date < today))
         if query.q:
             terms = search_terms(query.q)
             if not terms:

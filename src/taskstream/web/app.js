@@ -17,7 +17,7 @@ const DELETE_DELAY_MS = 6000;
 
 const state = {
   me: null, filters: readFilters(), tasks: [], cursor: null, selectedId: null,
-  counts: {}, tags: [], live: null, pendingDeletes: new Map(), undo: null,
+  counts: {}, tags: [], live: null, focusAfterLoad: null, pendingDeletes: new Map(), undo: null,
 };
 const zone = () => state.me?.timezone || browserZone();
 let dialog = null;
@@ -38,6 +38,10 @@ async function loadList({ append = false } = {}) {
     state.cursor = page.next_cursor;
     $("list-status").textContent = "";
     draw();
+    if (state.focusAfterLoad) {
+      focusRow(state.focusAfterLoad);
+      state.focusAfterLoad = null;
+    }
   } catch (err) {
     if (seq === loadSeq) $("list-status").textContent = `Could not load tasks: ${err.message}`;
   }
@@ -142,6 +146,10 @@ function focusRow(id, action = "open") {
 function move(step) {
   const rows = [...$("task-list").querySelectorAll(".task")];
   if (!rows.length) return;
+  if (!$("task-list").contains(document.activeElement)) {
+    focusRow(state.selectedId);
+    return;
+  }
   const index = rows.findIndex((r) => r.dataset.id === state.selectedId);
   const next = rows[Math.max(0, Math.min(rows.length - 1, index === -1 ? 0 : index + step))];
   focusRow(next.dataset.id);
@@ -199,7 +207,8 @@ function removeWithUndo(task) {
     state.pendingDeletes.delete(task.id);
     announce(`Restored “${task.title}”`);
     state.selectedId = task.id;
-    loadList().then(() => focusRow(task.id));
+    state.focusAfterLoad = task.id;
+    loadList();
   };
   state.undo = undo;
   announce(`Deleted “${task.title}”. Press u to undo.`);
@@ -214,11 +223,13 @@ async function openTask(id) {
   }
 }
 
-function saved(task, created) {
+function saved(task, created, { focus = true } = {}) {
   announce(created ? `Added “${task.title}”` : `Saved “${task.title}”`);
-  state.selectedId = task.id;
+  if (focus) {
+    state.selectedId = task.id;
+    state.focusAfterLoad = task.id;
+  }
   refreshSoon(0);
-  setTimeout(() => focusRow(task.id), 150);
 }
 
 // ---- live events --------------------------------------------------------------------------
@@ -361,7 +372,7 @@ function wire() {
   });
   quickAdd({
     zone,
-    created: (task) => saved(task, true),
+    created: (task) => saved(task, true, { focus: false }),
     openForm: (draft) => dialog.open(null, draft),
   });
   installKeys({

@@ -25,7 +25,7 @@ export function recurrenceEditor({ getStart, onChange = () => {} }) {
   const group = nextId("rec");
   const mode = select(MODES, "none", { name: "repeat-mode" });
   const interval = h("input", { type: "number", min: "1", max: "999", value: "1", inputmode: "numeric" });
-  const unit = h("span", { class: "unit", "aria-hidden": "true" }, "");
+  const unit = h("span", { class: "unit", id: nextId("unit") }, "");
   const dayBoxes = WEEKDAYS.map((code, i) => {
     const box = h("input", { type: "checkbox", value: code, id: nextId("wd") });
     return { box, el: h("span", { class: "chip-check" }, box, h("label", { for: box.id, title: DAY_NAMES[i] }, DAY_NAMES[i].slice(0, 3))) };
@@ -49,8 +49,9 @@ export function recurrenceEditor({ getStart, onChange = () => {} }) {
   const until = h("input", { type: "date", "aria-label": "End date" });
   const endAfter = radio(`${group}-e`, "after", "Ends after", false);
   const count = h("input", { type: "number", min: "1", max: "999", value: "10", "aria-label": "Number of occurrences" });
+  const afterNote = h("span", { class: "hint" }, " — not with “repeat from completion”; use an end date");
   const ends = h("fieldset", { class: "sub ends" }, h("legend", {}, "Ends"),
-    h("div", {}, endNever.el), h("div", {}, endOn.el, " ", until), h("div", {}, endAfter.el, " ", count, " times"));
+    h("div", {}, endNever.el), h("div", {}, endOn.el, " ", until), h("div", {}, endAfter.el, " ", count, " times", afterNote));
 
   const fromDue = radio(`${group}-f`, "due", "Repeat from the due date", true);
   const fromDone = radio(`${group}-f`, "completion", "Repeat from completion", false);
@@ -62,6 +63,7 @@ export function recurrenceEditor({ getStart, onChange = () => {} }) {
   const code = h("code", { "data-testid": "rrule" });
   const upcoming = h("p", { class: "rrule-next", "data-testid": "recurrence-next" });
   const out = h("div", { class: "rrule-out" }, summary, h("p", {}, "RRULE: ", code), upcoming);
+  interval.setAttribute("aria-describedby", unit.id);
   const intervalField = h("div", { class: "field inline" }, h("label", { for: (interval.id = nextId("f")) }, "Every"), interval, unit);
 
   const el = h("fieldset", { class: "recurrence" }, h("legend", {}, "Repeat"),
@@ -92,13 +94,15 @@ export function recurrenceEditor({ getStart, onChange = () => {} }) {
     const repeating = m !== "none";
     intervalField.hidden = !repeating || m === "custom" || m === "WEEKDAYS";
     unit.textContent = UNIT_WORDS[m] || "";
-    interval.setAttribute("aria-label", `Every how many ${UNIT_WORDS[m] || "periods"}`);
     weekly.hidden = m !== "WEEKLY";
     monthly.hidden = m !== "MONTHLY";
     customField.hidden = m !== "custom";
     ends.hidden = !repeating || m === "custom";
     from.hidden = !repeating;
     out.hidden = !repeating;
+    if (fromDone.input.checked && endAfter.input.checked) endNever.input.checked = true;
+    endAfter.input.disabled = fromDone.input.checked; // the server counts occurrences only from the due date
+    afterNote.hidden = !fromDone.input.checked;
     until.disabled = !endOn.input.checked;
     count.disabled = !endAfter.input.checked;
     const rule = currentRule();

