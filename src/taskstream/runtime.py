@@ -119,8 +119,8 @@ class Runtime:
             )
             self.uow.on_outbox_commit(self.scheduler.wake)
         if self.hub is not None:
-            # Every process with a hub (api or realtime) is a broadcast subscriber: the browser's /api/v1/ws on
-            # the api port works without a separate realtime process, and realtime replicas scale on their own.
+            # Every process with a hub (api or realtime) subscribes in broadcast mode: the browser's
+            # /api/v1/ws on the api port works without a realtime process; realtime replicas scale apart.
             self.bus.subscribe(
                 topics.TASK_UPDATES, group=None, handler=EphemeralConsumer("realtime", self.hub.push)
             )

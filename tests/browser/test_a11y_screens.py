@@ -9,9 +9,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import expect
 
-from tests.browser.conftest import AXE, DESKTOP, PHONE, ROOT, ZONE, User, open_app, require, screenshot
+from tests.browser.conftest import (
+    AXE,
+    DESKTOP,
+    PHONE,
+    ROOT,
+    ZONE,
+    User,
+    expect,
+    open_app,
+    require,
+    screenshot,
+)
 
 pytestmark = pytest.mark.browser
 TZ = ZoneInfo(ZONE)
@@ -44,7 +54,7 @@ def seed(user: User) -> None:
         },
         {
             "title": "Pay rent",
-            "due_date": (today + timedelta(days=3)).isoformat(),
+            "due_date": (today.replace(day=1) + timedelta(days=32)).replace(day=1).isoformat(),
             "priority": "high",
             "recurrence": "FREQ=MONTHLY;BYMONTHDAY=1",
             "tags": ["bills"],

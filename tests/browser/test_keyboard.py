@@ -7,9 +7,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from playwright.sync_api import expect
 
-from tests.browser.conftest import ZONE, User, open_app, short
+from tests.browser.conftest import ZONE, User, expect, open_app, short
 
 pytestmark = pytest.mark.browser
 TZ = ZoneInfo(ZONE)

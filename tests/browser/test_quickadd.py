@@ -8,9 +8,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.sync_api import expect
 
-from tests.browser.conftest import ZONE, User, open_app, short
+from tests.browser.conftest import ZONE, User, expect, open_app, short
 
 pytestmark = pytest.mark.browser
 TZ = ZoneInfo(ZONE)

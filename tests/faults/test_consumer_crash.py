@@ -1,4 +1,4 @@
-"""The recurring and audit consumer processes are SIGKILLed mid-stream: no occurrence or audit entry lost or doubled."""
+"""Consumer processes SIGKILLed mid-stream: no next occurrence or audit entry lost or doubled."""
 
 from __future__ import annotations
 
@@ -15,7 +15,15 @@ from taskstream.bus.broker import EmbeddedBroker
 from taskstream.events.topics import TASK_EVENTS
 from taskstream.runtime import Runtime
 from taskstream.store.tables import AuditEntry, OutboxRow, Task
-from tests.faults.conftest import ServiceProcess, bounded, child_env, count, eventually, kafka_settings, sign_up
+from tests.faults.conftest import (
+    ServiceProcess,
+    bounded,
+    child_env,
+    count,
+    eventually,
+    kafka_settings,
+    sign_up,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -79,20 +87,30 @@ async def test_consumer_killed_with_sigkill_mid_stream_of_1000_completions(
 
         async def settled() -> bool:
             events = await count(runtime, OutboxRow, OutboxRow.topic == TASK_EVENTS)
-            return await _next_occurrences(runtime) >= COMPLETIONS and await count(runtime, AuditEntry) >= events
+            return (
+                await _next_occurrences(runtime) >= COMPLETIONS and await count(runtime, AuditEntry) >= events
+            )
 
-        await eventually(settled, timeout_s=90, what="every next occurrence and audit entry after the restart")
+        await eventually(
+            settled, timeout_s=90, what="every next occurrence and audit entry after the restart"
+        )
         await asyncio.sleep(2.0)  # a late duplicate would land now
         async with runtime.uow() as uow:
-            events = set(await uow.session.scalars(select(OutboxRow.event_id).where(OutboxRow.topic == TASK_EVENTS)))
+            events = set(
+                await uow.session.scalars(select(OutboxRow.event_id).where(OutboxRow.topic == TASK_EVENTS))
+            )
             audit_rows = list(await uow.session.scalars(select(AuditEntry.event_id)))
-            per_series = list(await uow.session.scalars(select(func.count()).select_from(Task).group_by(Task.series_id)))
+            per_series = list(
+                await uow.session.scalars(select(func.count()).select_from(Task).group_by(Task.series_id))
+            )
         occurrences = await _next_occurrences(runtime)
         print(
-            f"\n[SIGKILL] killed {[c.service for c in consumers]} at {at_kill} next occurrences / {audited_at_kill} "
-            f"audit entries; after restart: next occurrences={occurrences}, tasks per series={sorted(set(per_series))}, "
+            f"\n[SIGKILL] killed {[c.service for c in consumers]} at {at_kill} next occurrences / "
+            f"{audited_at_kill} audit entries; after restart: next occurrences={occurrences}, "
+            f"tasks per series={sorted(set(per_series))}, "
             f"task events={len(events)}, audit entries={len(audit_rows)} ({len(set(audit_rows))} distinct); "
-            f"settled {time.monotonic() - restarted_at:.1f}s after the stream ended; took {time.monotonic() - started:.1f}s"
+            f"settled {time.monotonic() - restarted_at:.1f}s after the stream ended; "
+            f"took {time.monotonic() - started:.1f}s"
         )
         assert 0 < at_kill < COMPLETIONS
         assert occurrences == COMPLETIONS

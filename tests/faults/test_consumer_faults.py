@@ -38,7 +38,9 @@ async def _publisher(broker: EmbeddedBroker) -> KafkaBus:
 
 async def _outbox_events(runtime: Runtime) -> list[Message]:
     async with runtime.uow() as uow:
-        rows = await uow.session.scalars(select(OutboxRow).where(OutboxRow.topic == TASK_EVENTS).order_by(OutboxRow.id))
+        rows = await uow.session.scalars(
+            select(OutboxRow).where(OutboxRow.topic == TASK_EVENTS).order_by(OutboxRow.id)
+        )
         return [Message(row.topic, row.key, row.payload.encode()) for row in rows]
 
 
@@ -58,7 +60,9 @@ async def test_the_same_event_delivered_twice_has_one_effect(
         for title in ("A", "B"):
             body = {"title": title, "due_date": "2030-01-01", "recurrence": "FREQ=DAILY"}
             task = (await client.post("/api/v1/tasks", json=body, headers=headers)).json()
-            assert (await client.post(f"/api/v1/tasks/{task['id']}/complete", headers=headers)).status_code == 200
+            assert (
+                await client.post(f"/api/v1/tasks/{task['id']}/complete", headers=headers)
+            ).status_code == 200
             ids.append(task["id"])
         created_a, completed_a, created_b, completed_b = await _outbox_events(runtime)
         assert b"completed" in completed_a.value and b"completed" in completed_b.value
@@ -76,9 +80,11 @@ async def test_the_same_event_delivered_twice_has_one_effect(
         series_a = await count(runtime, Task, Task.series_id == ids[0])
         audit_a = await count(runtime, AuditEntry, AuditEntry.event_id == json.loads(completed_a.value)["id"])
         audit_all = await count(runtime, AuditEntry)
-        print(f"\n[duplicate] deliveries of completed(A)=2, tasks in series A={series_a}, "
-              f"audit entries for it={audit_a}, audit entries total={audit_all} (4 distinct events), "
-              f"took {time.monotonic() - started:.1f}s")
+        print(
+            f"\n[duplicate] deliveries of completed(A)=2, tasks in series A={series_a}, "
+            f"audit entries for it={audit_a}, audit entries total={audit_all} (4 distinct events), "
+            f"took {time.monotonic() - started:.1f}s"
+        )
         assert series_a == 2  # the completed task and exactly one next occurrence
         assert audit_a == 1
         assert audit_all == 4
@@ -89,8 +95,12 @@ async def test_the_same_event_delivered_twice_has_one_effect(
 
 async def _read_topic(broker: EmbeddedBroker, topic: str, *, expect: int, timeout_s: float) -> list[Message]:
     """Every record of `topic` from the beginning, once `expect` of them arrived."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=broker.bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
@@ -106,7 +116,9 @@ async def _read_topic(broker: EmbeddedBroker, topic: str, *, expect: int, timeou
                 for records in batch.values():
                     for record in records:
                         headers = {name: (value or b"").decode() for name, value in record.headers}
-                        found.append(Message(topic, (record.key or b"").decode(), record.value or b"", headers))
+                        found.append(
+                            Message(topic, (record.key or b"").decode(), record.value or b"", headers)
+                        )
         return found
     finally:
         await consumer.stop()
@@ -127,17 +139,23 @@ async def test_a_poison_event_is_dead_lettered_after_n_attempts_and_the_partitio
     monkeypatch.setattr(AuditHandlers, "handle", counting)
     settings = kafka_settings(tmp_path, pg_url, broker, consumer_max_attempts=3)
     runtime = Runtime(settings, services=("audit",))
-    await migrate(runtime.engine)  # an audit process waits for the api or relay to migrate; here the test does
+    await migrate(
+        runtime.engine
+    )  # an audit process waits for the api or relay to migrate; here the test does
     await runtime.start()
     publisher = await _publisher(broker)
     try:
         user = str(uuid.uuid4())
         now = datetime.now(UTC)
         # A valid CloudEvent whose data breaks the payload model: every attempt of the handler fails.
-        poison = make_event(TASK_COMPLETED, subject="t-1", partitionkey=user, data={"garbage": True}, time=now)
+        poison = make_event(
+            TASK_COMPLETED, subject="t-1", partitionkey=user, data={"garbage": True}, time=now
+        )
         malformed = Message(TASK_EVENTS, user, b"{not json")
         later = [
-            make_event(TASK_COMPLETED, subject=f"t-{n}", partitionkey=user, time=now, data=_task_event(user, n, now))
+            make_event(
+                TASK_COMPLETED, subject=f"t-{n}", partitionkey=user, time=now, data=_task_event(user, n, now)
+            )
             for n in range(2, 5)
         ]
         await publisher.publish([Message(TASK_EVENTS, user, poison.to_json()), malformed])
@@ -149,10 +167,13 @@ async def test_a_poison_event_is_dead_lettered_after_n_attempts_and_the_partitio
         await eventually(later_processed, timeout_s=60, what="the events after the poison event")
         dead = await _read_topic(broker, dead_letter_topic(TASK_EVENTS), expect=2, timeout_s=20)
         stored = await count(runtime, DeadLetter)
-        print(f"\n[poison] handler attempts on the poison event={attempts.get(poison.id)}, "
-              f"dead-lettered={len(dead)} (attempts headers {[m.headers.get('attempts') for m in dead]}), "
-              f"dead_letters rows={stored}, later events processed={await count(runtime, AuditEntry)}/{len(later)}, "
-              f"took {time.monotonic() - started:.1f}s")
+        print(
+            f"\n[poison] handler attempts on the poison event={attempts.get(poison.id)}, "
+            f"dead-lettered={len(dead)} (attempts headers {[m.headers.get('attempts') for m in dead]}), "
+            f"dead_letters rows={stored}, "
+            f"later events processed={await count(runtime, AuditEntry)}/{len(later)}, "
+            f"took {time.monotonic() - started:.1f}s"
+        )
         assert attempts.get(poison.id) == settings.consumer_max_attempts
         by_value = {m.value: m for m in dead}
         assert set(by_value) == {poison.to_json(), malformed.value}
@@ -171,8 +192,23 @@ async def test_a_poison_event_is_dead_lettered_after_n_attempts_and_the_partitio
 def _task_event(user: str, n: int, now: datetime) -> dict[str, object]:
     stamp = now.isoformat()
     task = {
-        "id": f"t-{n}", "user_id": user, "title": f"task {n}", "priority": "none", "tags": [], "timezone": "UTC",
-        "series_id": f"t-{n}", "completed": True, "completed_at": stamp, "created_at": stamp, "updated_at": stamp,
+        "id": f"t-{n}",
+        "user_id": user,
+        "title": f"task {n}",
+        "priority": "none",
+        "tags": [],
+        "timezone": "UTC",
+        "series_id": f"t-{n}",
+        "completed": True,
+        "completed_at": stamp,
+        "created_at": stamp,
+        "updated_at": stamp,
         "version": 2,
     }
-    return {"event_type": "completed", "task_id": f"t-{n}", "user_id": user, "timestamp": stamp, "task_data": task}
+    return {
+        "event_type": "completed",
+        "task_id": f"t-{n}",
+        "user_id": user,
+        "timestamp": stamp,
+        "task_data": task,
+    }

@@ -9,8 +9,8 @@ transaction rolls back, the lock is freed and a standby resumes at the first uns
 SQLite: the read transaction is closed before publishing (the in-process bus runs consumers that write
 meanwhile, and SQLite has one writer); run a single relay process there.
 
-A failed publish marks sent only the confirmed prefix of the batch (`PartialPublish.confirmed`), so a later row
-of a key is never marked sent before an earlier one; the next pass starts at the first unconfirmed row.
+A failed publish marks sent only the confirmed prefix of the batch (`PartialPublish.confirmed`), so a later
+row of a key is never marked sent before an earlier one; the next pass starts at the first unconfirmed row.
 """
 
 from __future__ import annotations
@@ -42,7 +42,13 @@ class OutboxRelay:
     """
 
     def __init__(
-        self, uow: UnitOfWorkFactory, bus: Bus, clock: Clock, *, batch_size: int = 200, poll_s: float = 1.0,
+        self,
+        uow: UnitOfWorkFactory,
+        bus: Bus,
+        clock: Clock,
+        *,
+        batch_size: int = 200,
+        poll_s: float = 1.0,
         cleanup_every_s: float = 30.0,
     ) -> None:
         self._uow = uow

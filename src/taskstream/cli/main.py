@@ -71,7 +71,7 @@ def up(
         str, typer.Option(help="memory: every service in this process; kafka: one process per service")
     ] = "memory",
     bootstrap: Annotated[
-        str | None, typer.Option(help="Kafka bootstrap HOST:PORT (with --bus kafka); default: embedded broker")
+        str | None, typer.Option(help="Kafka HOST:PORT (with --bus kafka); default: the embedded broker")
     ] = None,
 ) -> None:
     """Run every service: in one process (memory bus), or as supervised processes over Kafka (--bus kafka)."""

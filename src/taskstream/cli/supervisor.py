@@ -48,8 +48,14 @@ class Supervisor:
     """Runs `services` as child processes until stopped; see the module docstring."""
 
     def __init__(
-        self, env: Mapping[str, str], children: list[Child], *, out: TextIO | None = None,
-        backoff_s: float = 0.5, max_backoff_s: float = 30.0, stop_timeout_s: float = 15.0,
+        self,
+        env: Mapping[str, str],
+        children: list[Child],
+        *,
+        out: TextIO | None = None,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 30.0,
+        stop_timeout_s: float = 15.0,
     ) -> None:
         self._env = dict(env)
         self.children = children
@@ -70,7 +76,9 @@ class Supervisor:
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, self.stop)
-        watchers = [asyncio.create_task(self._keep_running(child), name=child.service) for child in self.children]
+        watchers = [
+            asyncio.create_task(self._keep_running(child), name=child.service) for child in self.children
+        ]
         await self._stopping.wait()
         log.info("stopping services", services=[c.service for c in self.children])
         for watcher in watchers:
@@ -101,14 +109,25 @@ class Supervisor:
     async def _spawn(self, child: Child) -> None:
         env = self._env | {"TASKSTREAM_HOST": child.host, "TASKSTREAM_PORT": str(child.port)}
         child.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "taskstream", "serve", child.service, env=env,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            sys.executable,
+            "-m",
+            "taskstream",
+            "serve",
+            child.service,
+            env=env,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops the children in order
         )
         child.started_at = time.monotonic()
         child.pump = asyncio.create_task(self._pump(child, child.process))
-        log.info("service started", service=child.service, pid=child.process.pid,
-                 url=f"http://{child.host}:{child.port}")
+        log.info(
+            "service started",
+            service=child.service,
+            pid=child.process.pid,
+            url=f"http://{child.host}:{child.port}",
+        )
 
     async def _pump(self, child: Child, process: asyncio.subprocess.Process) -> None:
         """Copy the child's output line by line, prefixed with its service name."""
@@ -168,7 +187,9 @@ def cluster_env(settings: Settings, *, bootstrap: str, embedded_broker: bool) ->
 def plan_children(settings: Settings) -> list[Child]:
     """One child per service: api on the configured host and port, the others on free local ports."""
     return [
-        Child(service, settings.port, settings.host) if service in PUBLIC else Child(service, free_port(), "127.0.0.1")
+        Child(service, settings.port, settings.host)
+        if service in PUBLIC
+        else Child(service, free_port(), "127.0.0.1")
         for service in SERVICES
     ]
 
@@ -197,18 +218,28 @@ def run_cluster(settings: Settings, *, bootstrap: str | None) -> int:
             log.error("cannot start the embedded broker; pass --bootstrap HOST:PORT", error=str(error))
             return 1
         bootstrap = broker.bootstrap
-        log.info("no --bootstrap given: started the embedded Kafka-compatible broker (Tansu, memory storage)",
-                 bootstrap=bootstrap, log=str(settings.data_dir / "broker.log"))
+        log.info(
+            "no --bootstrap given: started the embedded Kafka-compatible broker (Tansu, memory storage)",
+            bootstrap=bootstrap,
+            log=str(settings.data_dir / "broker.log"),
+        )
     try:
         asyncio.run(_migrate_once(settings))
         if settings.resolved_database_url().startswith("sqlite"):
-            log.info("several processes share the SQLite file (WAL); use --database-url postgresql+asyncpg://… "
-                     "for anything beyond a demo", path=settings.resolved_database_url())
+            log.info(
+                "several processes share the SQLite file (WAL); use --database-url postgresql+asyncpg://… "
+                "for anything beyond a demo",
+                path=settings.resolved_database_url(),
+            )
         children = plan_children(settings)
         env = cluster_env(settings, bootstrap=bootstrap, embedded_broker=broker is not None)
         supervisor = Supervisor(env, children)
-        log.info("starting services", bootstrap=bootstrap, api=f"http://{settings.host}:{settings.port}",
-                 realtime=next(f"ws://127.0.0.1:{c.port}/api/v1/ws" for c in children if c.service == "realtime"))
+        log.info(
+            "starting services",
+            bootstrap=bootstrap,
+            api=f"http://{settings.host}:{settings.port}",
+            realtime=next(f"ws://127.0.0.1:{c.port}/api/v1/ws" for c in children if c.service == "realtime"),
+        )
         asyncio.run(supervisor.run())
     finally:
         if broker is not None:

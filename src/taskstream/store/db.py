@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import asyncio
 import time
+from pathlib import Path
+from typing import Any
 
 import structlog
 from alembic import command
@@ -78,7 +77,7 @@ def _upgrade(connection: Connection) -> None:
 
 
 async def migrate(engine: AsyncEngine) -> None:
-    """Apply every pending Alembic migration (idempotent; on PostgreSQL one process at a time, advisory lock)."""
+    """Apply every pending Alembic migration (idempotent; PostgreSQL: one at a time, advisory lock)."""
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Held until this transaction ends: a second migrator waits, then finds the schema at head.
@@ -98,7 +97,7 @@ async def schema_ready(engine: AsyncEngine) -> bool:
 
 
 async def wait_for_schema(engine: AsyncEngine, *, timeout_s: float = 120.0, poll_s: float = 1.0) -> None:
-    """Wait until another process (api or relay) migrated the database; raises TimeoutError after timeout_s."""
+    """Wait until another process (api or relay) migrated the database; TimeoutError after timeout_s."""
     deadline = time.monotonic() + timeout_s
     while True:
         try:

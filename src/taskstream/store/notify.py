@@ -45,7 +45,7 @@ class OutboxListener:
             try:
                 connection = await asyncpg.connect(self._dsn, timeout=5)
                 closed = asyncio.Event()
-                connection.add_termination_listener(lambda _: closed.set())
+                connection.add_termination_listener(_setter(closed))
                 await connection.add_listener(OUTBOX_CHANNEL, self._fire)
                 log.info("listening for outbox notifications", channel=OUTBOX_CHANNEL)
                 self._fire()
@@ -60,3 +60,7 @@ class OutboxListener:
                 if connection is not None and not connection.is_closed():
                     connection.terminate()
             await asyncio.sleep(self._retry_s)
+
+
+def _setter(event: asyncio.Event) -> Callable[[object], None]:
+    return lambda _: event.set()

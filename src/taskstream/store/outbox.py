@@ -35,13 +35,15 @@ class OutboxRepository:
         self._on_append()
 
     async def try_lead(self) -> bool:
-        """PostgreSQL: take the relay leader lock until this transaction ends (False if another relay holds it).
+        """PostgreSQL: take the relay leader lock until this transaction ends (False: another relay has it).
 
         Other databases: always True (SQLite runs one relay process).
         """
         if self.session.get_bind().dialect.name != "postgresql":
             return True
-        got = await self.session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": RELAY_LOCK_KEY})
+        got = await self.session.scalar(
+            text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": RELAY_LOCK_KEY}
+        )
         return bool(got)
 
     async def unsent(self, limit: int) -> list[OutboxRow]:

@@ -6,8 +6,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select, text, update
+from sqlalchemy import TextClause, and_, delete, func, literal, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -134,9 +135,9 @@ class TaskRepository:
         )
         return [(tag, int(n_open), int(n_all)) for tag, n_open, n_all in rows]
 
-    async def list(self, query: TaskQuery) -> list[Task]:
+    async def find(self, query: TaskQuery) -> list[Task]:
         """One page of the caller's tasks matching `query`, in sort order (limit + 1 rows to detect more)."""
-        conditions: list[ColumnElement[bool]] = [Task.user_id == query.user_id]
+        conditions: list[Any] = [Task.user_id == query.user_id]
         if query.completed is not None:
             conditions.append(Task.completed.is_(query.completed))
         if query.priorities:
@@ -176,8 +177,8 @@ class TaskRepository:
         )
         return list(rows)
 
-    def _matches(self, terms: list[str]) -> ColumnElement[bool]:
-        if self.session.bind.dialect.name == "postgresql":
+    def _matches(self, terms: list[str]) -> TextClause:
+        if self.session.get_bind().dialect.name == "postgresql":
             expression = " & ".join(f"{t}:*" for t in terms)
             return text("tasks.search @@ to_tsquery('simple', :tsq)").bindparams(tsq=expression)
         expression = " ".join(f'"{t}"*' for t in terms)
@@ -186,11 +187,11 @@ class TaskRepository:
         )
 
     @staticmethod
-    def _sort_key(sort: str) -> tuple[ColumnElement[object], bool]:
+    def _sort_key(sort: str) -> tuple[Any, bool]:
         """(sort expression, descending?) — tasks without a due date sort last either way."""
         far_future = literal(FAR_FUTURE, UTCDateTime())
         far_past = literal(FAR_PAST, UTCDateTime())
-        keys: dict[str, tuple[ColumnElement[object], bool]] = {
+        keys: dict[str, tuple[Any, bool]] = {
             "due": (func.coalesce(Task.due_sort, far_future), False),
             "-due": (func.coalesce(Task.due_sort, far_past), True),
             "priority": (Task.priority, True),  # most pressing first
@@ -286,7 +287,7 @@ class NotificationRepository:
         self.session.add(notification)
         return True
 
-    async def list(self, user_id: str, *, unread_only: bool = False, limit: int = 50) -> list[Notification]:
+    async def recent(self, user_id: str, *, unread_only: bool = False, limit: int = 50) -> list[Notification]:
         """The user's newest notifications first."""
         stmt = select(Notification).where(Notification.user_id == user_id)
         if unread_only:
@@ -309,7 +310,7 @@ class AuditRepository:
         """Append an entry (the table is never updated)."""
         self.session.add(entry)
 
-    async def list(
+    async def recent(
         self, user_id: str, *, task_id: str | None = None, limit: int = 100, before_id: int | None = None
     ) -> list[AuditEntry]:
         """The user's entries, newest first; optionally one task's only."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -187,7 +188,7 @@ class AuditEntry(Base):
     task_id: Mapped[str] = mapped_column(String(36))
     event_type: Mapped[str] = mapped_column(String(32))
     title: Mapped[str] = mapped_column(String(500))
-    changes: Mapped[dict] = mapped_column(JSON)  # type: ignore[type-arg]
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON)
     actor: Mapped[str] = mapped_column(String(64))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())

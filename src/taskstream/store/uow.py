@@ -77,7 +77,7 @@ class UnitOfWork:
             ) from exc
 
     async def commit(self) -> None:
-        """Commit; wakes the outbox relay when events were written (PostgreSQL: NOTIFY, for relays elsewhere)."""
+        """Commit; wakes the outbox relay when events were written (PostgreSQL: NOTIFY, other processes)."""
         if self.outbox_written and self.session.get_bind().dialect.name == "postgresql":
             # NOTIFY is transactional: listeners hear it only if this commit succeeds, right after it.
             await self.session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))

@@ -34,6 +34,7 @@ class ReminderScheduler:
         self._poll_s = poll_s
         self._batch = batch
         self._wake = asyncio.Event()
+        self.fired = 0  # reminders this instance fired (committed); the metric counts per process
 
     def wake(self) -> None:
         """Look again now (a reminder may have been added)."""
@@ -105,5 +106,7 @@ class ReminderScheduler:
                     ),
                 )
             await uow.commit()
-            REMINDERS_FIRED.inc(sum(1 for row in rows if row.state == "fired"))
+            fired = sum(1 for row in rows if row.state == "fired")
+            REMINDERS_FIRED.inc(fired)
+            self.fired += fired
             return len(rows)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+from pydantic import TypeAdapter
 
 from taskstream.domain import recurrence as rec
 from taskstream.domain.clock import Clock
@@ -21,7 +23,7 @@ from taskstream.domain.tasks import (
 )
 from taskstream.events import topics
 from taskstream.events.envelope import make_event
-from taskstream.events.payloads import TASK_EVENT_TYPES, TaskEventData, TaskEventType, TaskView
+from taskstream.events.payloads import TASK_EVENT_TYPES, ReminderView, TaskEventData, TaskEventType, TaskView
 from taskstream.services.tasks.views import task_view
 from taskstream.store.repositories import TaskQuery, TaskRepository
 from taskstream.store.tables import Reminder, Task
@@ -95,10 +97,10 @@ class TaskService:
             task = await self._owned(uow, user_id, task_id)
             return await self._view(uow, task)
 
-    async def list(self, query: TaskQuery) -> Page:
+    async def find(self, query: TaskQuery) -> Page:
         """One page of the caller's tasks (see TaskQuery)."""
         async with self._uow() as uow:
-            rows = await uow.tasks.list(query)
+            rows = await uow.tasks.find(query)
             more = len(rows) > query.limit
             rows = rows[: query.limit]
             tags = await uow.tasks.tags_of([t.id for t in rows])
@@ -233,10 +235,7 @@ class TaskService:
         await uow.session.flush()
         await uow.tasks.set_tags(task, list(previous.tags))
         shift = _shift(_due_of_view(previous), due, zone(task.timezone))
-        specs = [
-            ReminderSpec(before=_parse_iso_duration(r.before)) if r.before else ReminderSpec(at=r.at + shift)  # type: ignore[operator]
-            for r in previous.reminders
-        ]
+        specs = [_shifted(r, shift) for r in previous.reminders]
         rows = self._write_reminders(uow, task, specs, now=now)
         view = task_view(task, tags=list(previous.tags), reminders=rows)
         self._emit(uow, "created", view, now=now, actor="recurring")
@@ -432,10 +431,15 @@ def _shift(old: Due, new: Due, tz: Any) -> timedelta:
     return new_at - old_at if old_at is not None and new_at is not None else timedelta(0)
 
 
-def _parse_iso_duration(text: str) -> timedelta:
-    from pydantic import TypeAdapter
+_DURATION = TypeAdapter(timedelta)
 
-    return TypeAdapter(timedelta).validate_python(text)
+
+def _shifted(reminder: ReminderView, shift: timedelta) -> ReminderSpec:
+    """The same reminder for an occurrence `shift` later: relative ones as they are, absolute ones moved."""
+    if reminder.before is not None:
+        return ReminderSpec(before=_DURATION.validate_python(reminder.before))
+    assert reminder.at is not None
+    return ReminderSpec(at=reminder.at + shift)
 
 
 def _diff(before: TaskView, after: TaskView) -> dict[str, Any]:
@@ -447,6 +451,3 @@ def _diff(before: TaskView, after: TaskView) -> dict[str, Any]:
     if old_r != new_r:
         changes["reminders"] = {"old": old["reminders"], "new": new["reminders"]}
     return changes
-
-
-__all__ = ["UNSET", "Page", "TaskFields", "TaskService", "parse_anchor", "replace"]

@@ -30,7 +30,7 @@ def reminder_view(row: Reminder) -> ReminderView:
         else None
     )
     at = row.at if row.kind in ("at", "snooze") else None
-    return ReminderView(id=row.id, before=before, at=at, fire_at=row.fire_at, state=row.state)  # type: ignore[arg-type]
+    return ReminderView(id=row.id, before=before, at=at, fire_at=row.fire_at, state=row.state)
 
 
 def task_view(task: Task, *, tags: list[str], reminders: list[Reminder]) -> TaskView:
@@ -40,13 +40,13 @@ def task_view(task: Task, *, tags: list[str], reminders: list[Reminder]) -> Task
         user_id=task.user_id,
         title=task.title,
         description=task.description,
-        priority=Priority(task.priority).label,  # type: ignore[arg-type]
+        priority=Priority(task.priority).label,
         tags=tags,
         due_at=task.due_at,
         due_date=task.due_date,
         timezone=task.timezone,
         recurrence=task.recurrence,
-        repeat_from=task.repeat_from,  # type: ignore[arg-type]
+        repeat_from=task.repeat_from,
         keep_missed=task.keep_missed,
         series_id=task.series_id,
         completed=task.completed,

@@ -33,7 +33,7 @@ async def audit_log(
 ) -> list[AuditOut]:
     """The caller's history of task events, newest first; page with before_id."""
     async with ctx.uow() as uow:
-        entries = await uow.audit.list(user.id, limit=limit, before_id=before_id)
+        entries = await uow.audit.recent(user.id, limit=limit, before_id=before_id)
     return [AuditOut.model_validate(e, from_attributes=True) for e in entries]
 
 
@@ -43,7 +43,7 @@ async def list_notifications(
 ) -> list[NotificationOut]:
     """The caller's in-app notifications, newest first."""
     async with ctx.uow() as uow:
-        rows = await uow.notifications.list(user.id, unread_only=unread, limit=limit)
+        rows = await uow.notifications.recent(user.id, unread_only=unread, limit=limit)
     return [NotificationOut.model_validate(n, from_attributes=True) for n in rows]
 
 

@@ -113,7 +113,7 @@ async def list_tasks(
         limit=limit,
         after=_decode_cursor(cursor, sort) if cursor else None,
     )
-    page = await ctx.tasks.list(query)
+    page = await ctx.tasks.find(query)
     next_cursor = _encode_cursor(sort, *page.next_cursor) if page.next_cursor else None
     return TaskPage(items=page.items, next_cursor=next_cursor)
 
@@ -175,7 +175,7 @@ async def reopen_task(task_id: str, ctx: Ctx, user: CurrentUser) -> TaskView:
 async def task_history(task_id: str, ctx: Ctx, user: CurrentUser) -> list[AuditOut]:
     """The task's audit entries, newest first (kept after the task is deleted)."""
     async with ctx.uow() as uow:
-        entries = await uow.audit.list(user.id, task_id=task_id, limit=200)
+        entries = await uow.audit.recent(user.id, task_id=task_id, limit=200)
         if not entries and await uow.tasks.get(task_id, user_id=user.id) is None:
             from taskstream.domain.errors import NotFound
 
