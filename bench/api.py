@@ -100,70 +100,64 @@ async def _seed_via_api(base: str, work: Workload, count: int) -> None:
         work.sample_page = (await http.get("/api/v1/tasks", params={"limit": 50})).json()
 
 
-async def measure_app(
+class Ceiling:
+    """The bare FastAPI + uvicorn app (bench/ceiling_app.py) in its own process, serving captured samples."""
+
+    def __init__(self, opts: Options, work: Workload) -> None:
+        samples = opts.workdir / "ceiling-samples.json"
+        samples.write_text(json.dumps({"task": work.sample_task, "page": work.sample_page}))
+        self.server = Server(
+            opts.workdir, name="ceiling", argv=["-m", "bench.ceiling_app", "--samples", str(samples)]
+        )
+        body = work.body()
+        page: Request = lambda http: http.get("/page", params={"limit": 50})  # noqa: E731
+        self.requests: dict[str, Request] = {
+            "create": lambda http: http.post("/task", json=body),
+            "complete": lambda http: http.post("/done"),
+            "list": page,
+            "search": page,
+        }
+
+
+async def measure(
     server: Server, opts: Options, *, label: str, rss: bool
-) -> tuple[dict[tuple[str, int], LoadResult], Workload, float, float]:
-    """Run every op at every level against a started server; returns results, workload, idle and peak RSS."""
+) -> tuple[dict[tuple[str, int], tuple[LoadResult, LoadResult]], Workload, float, float]:
+    """Every op at every level against the started server, each paired with the same load on the ceiling
+    right after it (the machine is noisy: a pair shares its conditions). Returns (app, ceiling) results per
+    (op, level), the workload, the idle RSS and the peak RSS under load (MiB)."""
     duration, warmup = (1.0, 0.3) if opts.quick else (3.0, 0.5)
     work = Workload(await sign_up(server.base))
     await _seed_via_api(server.base, work, 200 if opts.quick else 500)
     await asyncio.sleep(1.0)  # let the relay and consumers settle before the idle reading
-    idle = rss_of(server.pid) or float("nan") if rss else float("nan")
-    results: dict[tuple[str, int], LoadResult] = {}
-    with RssSampler(server.pid) as sampler:
-        for op in OPS:
-            for level in LEVELS:
-                results[(op, level)] = await run_load(
-                    server.base,
-                    work.request(op),
-                    concurrency=level,
-                    duration_s=duration,
-                    warmup_s=warmup,
-                    headers=work.headers,
-                )
-                print(f"  [{label}] {op:8} @{level:<2} {results[(op, level)].rps:8.1f} req/s "
-                      f"{results[(op, level)].detail()}", flush=True)
+    idle = (rss_of(server.pid) or float("nan")) if rss else float("nan")
+    ceiling = Ceiling(opts, work)
+    await ceiling.server.start()
+    results: dict[tuple[str, int], tuple[LoadResult, LoadResult]] = {}
+    try:
+        with RssSampler(server.pid) as sampler:
+            for op in OPS:
+                for level in LEVELS:
+                    app = await run_load(
+                        server.base, work.request(op), concurrency=level, duration_s=duration,
+                        warmup_s=warmup, headers=work.headers,
+                    )
+                    top = await run_load(
+                        ceiling.server.base, ceiling.requests[op], concurrency=level, duration_s=duration,
+                        warmup_s=warmup,
+                    )
+                    results[(op, level)] = (app, top)
+                    print(f"  [{label}] {op:8} @{level:<2} {app.rps:7.1f} req/s vs ceiling {top.rps:7.1f} "
+                          f"· {app.detail()}", flush=True)
+    finally:
+        ceiling.server.stop()
     return results, work, idle, sampler.peak
 
 
-async def measure_ceiling(opts: Options, work: Workload) -> dict[tuple[str, int], LoadResult]:
-    """The bare FastAPI + uvicorn app (bench/ceiling_app.py) in its own process, same levels and timing."""
-    duration, warmup = (1.0, 0.3) if opts.quick else (3.0, 0.5)
-    samples = opts.workdir / "ceiling-samples.json"
-    samples.write_text(json.dumps({"task": work.sample_task, "page": work.sample_page}))
-    server = Server(
-        opts.workdir, name="ceiling", argv=["-m", "bench.ceiling_app", "--samples", str(samples)]
-    )
-    await server.start()
-    body = work.body()
-    paths: dict[str, Request] = {
-        "create": lambda http: http.post("/task", json=body),
-        "complete": lambda http: http.post("/done"),
-        "list": lambda http: http.get("/page", params={"limit": 50}),
-    }
-    paths["search"] = paths["list"]
-    results: dict[tuple[str, int], LoadResult] = {}
-    try:
-        for op in ("create", "complete", "list"):
-            for level in LEVELS:
-                results[(op, level)] = await run_load(
-                    server.base, paths[op], concurrency=level, duration_s=duration, warmup_s=warmup
-                )
-                print(f"  [ceiling] {op:8} @{level:<2} {results[(op, level)].rps:8.1f} req/s", flush=True)
-    finally:
-        server.stop()
-    for level in LEVELS:
-        results[("search", level)] = results[("list", level)]
-    return results
-
-
-def _rows(
-    db: str, results: dict[tuple[str, int], LoadResult], ceiling: dict[tuple[str, int], LoadResult]
-) -> list[Row]:
+def _rows(db: str, results: dict[tuple[str, int], tuple[LoadResult, LoadResult]]) -> list[Row]:
     rows = []
     for op in OPS:
         for level in LEVELS:
-            result, top = results[(op, level)], ceiling[(op, level)]
+            result, top = results[(op, level)]
             row = Row(
                 bench="1 API",
                 figure=f"{op} @{level} ({db})",
@@ -195,12 +189,11 @@ async def run(opts: Options) -> list[Row]:
     server = Server(opts.workdir, name="api-sqlite")
     await server.start()
     try:
-        sqlite_results, work, idle, peak = await measure_app(server, opts, label="sqlite", rss=True)
+        sqlite_results, work, idle, peak = await measure(server, opts, label="sqlite", rss=True)
         tasks_held = next(work.counter)
     finally:
         server.stop()
-    ceiling = await measure_ceiling(opts, work)
-    rows += _rows("SQLite", sqlite_results, ceiling)
+    rows += _rows("SQLite", sqlite_results)
 
     if opts.pg:
         name = await create_pg_database()
@@ -208,13 +201,13 @@ async def run(opts: Options) -> list[Row]:
             server = Server(opts.workdir, name="api-pg", database_url=pg_url(name))
             await server.start()
             try:
-                pg_results, _, _, _ = await measure_app(server, opts, label="postgres", rss=False)
+                pg_results, _, _, _ = await measure(server, opts, label="postgres", rss=False)
             finally:
                 server.stop()
-            rows += _rows("PostgreSQL", pg_results, ceiling)
+            rows += _rows("PostgreSQL", pg_results)
         finally:
             await drop_pg_database(name)
-    rows[0].note = f"the user holds ~{tasks_held} tasks by the end; ceiling = bench/ceiling_app.py"
+    rows[0].note = f"the user holds ~{tasks_held} tasks by the end; ceiling = bench/ceiling_app.py, measured right after each figure"
 
     startups = await startup_on_existing(opts, "api-sqlite", rounds=2 if opts.quick else 3)
     rows += [

@@ -12,11 +12,18 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from taskstream.bus.base import Bus
-from taskstream.bus.consumer import Consumer, DeadLetters, EphemeralConsumer, RetryPolicy
+from taskstream.bus.consumer import (
+    Consumer,
+    DeadLetters,
+    EphemeralConsumer,
+    RetryPolicy,
+    TransactionalHandler,
+)
 from taskstream.bus.memory import MemoryBus
 from taskstream.bus.relay import OutboxRelay
 from taskstream.domain.clock import Clock, SystemClock
 from taskstream.events import topics
+from taskstream.events.payloads import TASK_COMPLETED
 from taskstream.services.api.app import create_app, health_app
 from taskstream.services.api.deps import ApiContext
 from taskstream.services.api.security import Tokens
@@ -101,13 +108,19 @@ class Runtime:
         policy = RetryPolicy(self.settings.consumer_max_attempts, self.settings.consumer_backoff_s)
         dead = DeadLetters(self.uow, self.bus, self.clock)
 
-        def consumer(name: str, handle: object) -> Consumer:
-            return Consumer(name, handle, uow=self.uow, clock=self.clock, dead_letters=dead, policy=policy)  # type: ignore[arg-type]
+        def consumer(
+            name: str, handle: TransactionalHandler, types: frozenset[str] | None = None
+        ) -> Consumer:
+            return Consumer(
+                name, handle, uow=self.uow, clock=self.clock, dead_letters=dead, policy=policy, types=types
+            )
 
         if "recurring" in self.services:
             handlers = RecurringHandlers(self.tasks, self.clock)
             self.bus.subscribe(
-                topics.TASK_EVENTS, group="recurring", handler=consumer("recurring", handlers.handle)
+                topics.TASK_EVENTS,
+                group="recurring",
+                handler=consumer("recurring", handlers.handle, frozenset({TASK_COMPLETED})),
             )
         if "audit" in self.services:
             audit = AuditHandlers(self.clock)

@@ -207,3 +207,31 @@ async def test_health_and_openapi(client: httpx.AsyncClient) -> None:
     spec = (await client.get("/openapi.json")).json()
     assert "/api/v1/tasks/{task_id}/complete" in spec["paths"]
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_recurrence_preview(client: httpx.AsyncClient) -> None:
+    headers = await sign_up(client, timezone="America/New_York")
+    body = {"recurrence": "freq=monthly", "due_at": "2025-01-31T14:00:00Z", "count": 4}
+    preview = (await client.post("/api/v1/recurrence/preview", json=body, headers=headers)).json()
+    assert preview["recurrence"] == "FREQ=MONTHLY"
+    assert preview["text"] == "every month"
+    assert preview["occurrences"] == [
+        "2025-01-31T14:00:00Z",
+        "2025-02-28T14:00:00Z",
+        "2025-03-31T13:00:00Z",
+        "2025-04-30T13:00:00Z",
+    ]
+    days = {"recurrence": "FREQ=WEEKLY;BYDAY=MO,TH", "due_date": "2026-03-02", "count": 3}
+    assert (await client.post("/api/v1/recurrence/preview", json=days, headers=headers)).json()[
+        "occurrences"
+    ] == ["2026-03-02", "2026-03-05", "2026-03-09"]
+    bad = await client.post(
+        "/api/v1/recurrence/preview",
+        json={"recurrence": "FREQ=OFTEN", "due_date": "2026-03-02"},
+        headers=headers,
+    )
+    assert (bad.status_code, bad.json()["field"]) == (422, "recurrence")
+    missing = await client.post(
+        "/api/v1/recurrence/preview", json={"recurrence": "FREQ=DAILY"}, headers=headers
+    )
+    assert (missing.status_code, missing.json()["field"]) == (422, "due_at")

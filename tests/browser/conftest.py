@@ -71,7 +71,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # ends with tests/browser: its event loop must not outlive it
 def server() -> Iterator[str]:
     """Base URL of a real `taskstream up` on a free port with a fresh data dir."""
     require(_missing_reason())
@@ -114,7 +114,7 @@ def server() -> Iterator[str]:
     shutil.rmtree(data, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # ends with tests/browser: its event loop must not outlive it
 def browser(server: str) -> Iterator[Any]:
     """Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
     from playwright.sync_api import sync_playwright

@@ -100,8 +100,8 @@ def test_recurrence_editor_builds_rules_in_words(new_context: Any, user: User) -
     dialog.get_by_label("Ends after").check()
     dialog.get_by_label("Number of occurrences").fill("5")
     expect(dialog.get_by_test_id("rrule")).to_have_text("FREQ=WEEKLY;BYDAY=MO,WE;COUNT=5")
-    expect(dialog.get_by_test_id("recurrence-words")).to_have_text(
-        "Every week on Monday and Wednesday, 5 times"
+    expect(dialog.get_by_test_id("recurrence-words")).to_have_text(  # the server's words and dates
+        "every week on Monday and Wednesday, 5 times"
     )
 
     expect(dialog.get_by_test_id("recurrence-next")).to_have_text(
@@ -125,13 +125,33 @@ def test_recurrence_editor_builds_rules_in_words(new_context: Any, user: User) -
     expect(dialog.get_by_label("Ends never")).to_be_checked()
     expect(dialog.get_by_test_id("rrule")).to_have_text("FREQ=MONTHLY;BYDAY=-1FR")
     expect(dialog.get_by_test_id("recurrence-words")).to_have_text(
-        "Every month on the last Friday, counted from completion"
+        "monthly on the last Friday, counted from completion"
     )
     dialog.get_by_role("button", name="Save").click()
     expect(dialog).to_be_hidden()
     with user.api() as api:
         task = api.get(f"/tasks/{task_id}").json()
     assert (task["recurrence"], task["repeat_from"]) == ("FREQ=MONTHLY;BYDAY=-1FR", "completion")
+    meeting = page.locator("#task-list .task", has=page.get_by_role("button", name="Team meeting"))
+    expect(meeting.locator(".repeat")).to_have_text("↻ monthly on the last Friday, counted from completion")
+
+    # A rule the controls cannot build is previewed too, and a rule the server rejects shows its reason.
+    page.get_by_role("button", name="Team meeting").click()
+    dialog.get_by_label("Due date", exact=True).fill("2031-01-10")
+    dialog.get_by_label("Repeat from the due date").check()
+    dialog.get_by_label("Repeats", exact=True).select_option("custom")
+    dialog.get_by_label("RRULE", exact=True).fill("FREQ=YEARLY;BYMONTH=3,9;BYMONTHDAY=15")
+    expect(dialog.get_by_test_id("rrule")).to_have_text("FREQ=YEARLY;BYMONTH=3,9;BYMONTHDAY=15")
+    expect(dialog.get_by_test_id("recurrence-words")).to_have_text("yearly on the 15th in March and September")
+    expect(dialog.get_by_test_id("recurrence-next")).to_have_text("Next: Fri 10 Jan, Sat 15 Mar, Mon 15 Sep")
+    expect(dialog.get_by_test_id("recurrence-error")).to_be_hidden()
+    dialog.get_by_label("RRULE", exact=True).fill("FREQ=HOURLY")
+    expect(dialog.get_by_test_id("recurrence-error")).to_have_text(
+        "FREQ=HOURLY is not supported; the shortest repeat is FREQ=DAILY"
+    )
+    expect(dialog.get_by_label("RRULE", exact=True)).to_have_attribute("aria-invalid", "true")
+    expect(dialog.get_by_test_id("recurrence-words")).to_have_text("")
+    dialog.get_by_role("button", name="Cancel").click()
 
 
 def test_live_changes_keep_what_the_user_is_typing(new_context: Any, user: User) -> None:

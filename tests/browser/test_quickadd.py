@@ -64,6 +64,7 @@ def test_quick_add_phrases_preview_then_save(new_context: Any, user: User) -> No
         expect(page.get_by_test_id("quick-preview").locator('[data-key="title"] dd')).to_have_text(
             TITLES[phrase]
         )
+        expect(page.get_by_test_id("quick-preview")).not_to_have_attribute("aria-busy", "true")
         shown[phrase] = preview(page)
         box.press("Enter")
         expect(box).to_have_value("")
@@ -94,7 +95,7 @@ def test_quick_add_phrases_preview_then_save(new_context: Any, user: User) -> No
     assert shown[PHRASES[0]] == {
         "title": "Pay rent",
         "due": f"{relative(due.date(), today)}, 09:00",
-        "repeats": "Every month on the 1st",
+        "repeats": "monthly on the 1st",  # the server's words and dates
         "next": " · ".join(f"{short(d)}, 09:00" for d in months),
         "priority": "High",
         "tags": "#bills",
@@ -111,7 +112,7 @@ def test_quick_add_phrases_preview_then_save(new_context: Any, user: User) -> No
     assert shown[PHRASES[1]] == {
         "title": "Water plants",
         "due": "Tomorrow, 09:00",
-        "repeats": "Every 2 days",
+        "repeats": "every 2 days",
         "next": " · ".join(f"{short(tomorrow + timedelta(days=n))}, 09:00" for n in (0, 2, 4)),
     }
 
@@ -132,7 +133,7 @@ def test_quick_add_phrases_preview_then_save(new_context: Any, user: User) -> No
         ["work"],
         10,
     )
-    assert shown[PHRASES[3]]["repeats"] == "Every weekday"
+    assert shown[PHRASES[3]]["repeats"] == "every weekday"
     assert shown[PHRASES[3]]["tags"] == "#work"
     assert shown[PHRASES[3]]["due"] == f"{relative(local(sync).date(), today)}, 10:00"
 

@@ -63,7 +63,7 @@ def test_sign_up_recurring_task_completes_into_next_occurrence_seen_live_elsewhe
     dialog.get_by_label("Repeats", exact=True).select_option("DAILY")
     dialog.get_by_label("Every", exact=True).fill("2")
     expect(dialog.get_by_test_id("rrule")).to_have_text("FREQ=DAILY;INTERVAL=2")
-    expect(dialog.get_by_test_id("recurrence-words")).to_have_text("Every 2 days")
+    expect(dialog.get_by_test_id("recurrence-words")).to_have_text("every 2 days")  # the server's words
     nexts = [short(tomorrow + timedelta(days=n)) for n in (0, 2, 4)]
     expect(dialog.get_by_test_id("recurrence-next")).to_have_text(f"Next: {', '.join(nexts)}")
     dialog.get_by_role("button", name="Add reminder").click()
@@ -76,7 +76,7 @@ def test_sign_up_recurring_task_completes_into_next_occurrence_seen_live_elsewhe
     for window in (page, other):
         created = row(window, "Water plants")
         expect(created.get_by_test_id("due")).to_have_text("Due Tomorrow, 09:00")
-        expect(created).to_contain_text("Every 2 days")
+        expect(created.locator(".repeat")).to_have_text("↻ every 2 days")
         expect(created).to_contain_text("1 reminder")
 
     page.get_by_role("checkbox", name="Complete “Water plants”").click()
@@ -146,6 +146,20 @@ def test_reminder_raises_toast_in_both_windows_and_snooze_marks_it_read(new_cont
     with user.api() as api:
         notes = api.get("/notifications").json()
     assert [(n["title"], n["read_at"] is not None) for n in notes] == [("Stretch legs", True)]
+
+    # From the first window's list, until tomorrow 09:00 in the user's zone: from Saturday 15:20 before the
+    # spring-forward night that is 16 h 40 min, not the 17 h 40 min the wall clock suggests.
+    first.clock.set_fixed_time(datetime(2030, 3, 30, 15, 20, tzinfo=TZ))
+    first.locator("#bell").click()
+    snooze = first.locator("#notif-list").get_by_role("button", name="Snooze until tomorrow 09:00")
+    with first.expect_request(lambda r: r.url.endswith("/snooze")) as sent:
+        snooze.click()
+    assert sent.value.post_data_json == {"for": "PT16H40M"}
+    expect(first.get_by_test_id("snoozed-toast").locator("p")).to_have_text(
+        "Snoozed “Stretch legs” until tomorrow 09:00"
+    )
+    first.locator("#bell").click()
+    expect(first.locator("#notif-panel")).to_be_hidden()
 
     # The other window still offers Complete on its toast, and it completes the task.
     first.get_by_test_id("reminder-toast").get_by_role("button", name="Complete").click()

@@ -102,9 +102,11 @@ class Consumer:
         clock: Clock,
         dead_letters: DeadLetters,
         policy: RetryPolicy,
+        types: frozenset[str] | None = None,
     ) -> None:
         self.name = name
         self._handler = handler
+        self._types = types  # event types the handler acts on; others are acknowledged without a transaction
         self._uow = uow
         self._clock = clock
         self._dead_letters = dead_letters
@@ -128,6 +130,8 @@ class Consumer:
                 message, consumer=self.name, error=f"malformed event: {error}", attempts=0
             )
             return Outcome.MALFORMED
+        if self._types is not None and event.type not in self._types:
+            return Outcome.PROCESSED  # nothing to do, so nothing to record in the inbox
         attempt = 0
         while True:
             attempt += 1

@@ -29,6 +29,7 @@ export function whenUnauthorized(handler) {
 }
 
 let lastWrite = 0;
+const READ_ONLY_POSTS = new Set(["/parse", "/recurrence/preview"]); // POSTs that change nothing
 
 /** When this page last sent a change (ms since epoch): live events right after it are our own echo. */
 export function lastLocalWrite() {
@@ -36,7 +37,7 @@ export function lastLocalWrite() {
 }
 
 async function request(method, path, { body, form, headers = {}, keepalive = false, auth = true } = {}) {
-  if (method !== "GET" && path !== "/parse") lastWrite = Date.now();
+  if (method !== "GET" && !READ_ONLY_POSTS.has(path)) lastWrite = Date.now();
   const init = { method, headers: { Accept: "application/json", ...headers }, keepalive };
   const token = getToken();
   if (auth && token) init.headers.Authorization = `Bearer ${token}`;
@@ -96,4 +97,6 @@ export const api = {
   snooze: (id, duration) =>
     request("POST", `/notifications/${encodeURIComponent(id)}/snooze`, { body: { for: duration } }),
   parse: (text) => request("POST", "/parse", { body: { text } }),
+  /** {recurrence, due_at|due_date, timezone, repeat_from, count} → {recurrence, text, occurrences}; 422 for a bad rule. */
+  previewRecurrence: (fields) => request("POST", "/recurrence/preview", { body: fields }),
 };

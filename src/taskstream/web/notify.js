@@ -3,9 +3,18 @@
 
 import { api } from "./api.js";
 import { h, announce } from "./dom.js";
-import { dueInfo } from "./time.js";
+import { addDays, dueInfo, durationUntil, instantAt, todayIn } from "./time.js";
 
-const SNOOZE = "PT10M";
+/** Snooze choices: button label, words for the confirmation, and the ISO 8601 duration from now in zone `tz`. */
+const SNOOZES = [
+  { label: "Snooze 10 min", words: "for 10 minutes", duration: () => "PT10M" },
+  { label: "Snooze 1 hour", words: "for 1 hour", duration: () => "PT1H" },
+  {
+    label: "Snooze until tomorrow 09:00",
+    words: "until tomorrow 09:00",
+    duration: (tz) => durationUntil(instantAt(addDays(todayIn(tz), 1), "09:00", tz)),
+  },
+];
 
 /** Show a toast with buttons [{label, run}] for `ms` milliseconds (0 = until dismissed). Returns {close}. */
 export function toast(text, actions = [], { ms = 6000, kind = "info", testid } = {}) {
@@ -58,7 +67,7 @@ export function notificationCenter(ctx) {
       h("p", { class: "n-title" }, n.title), h("p", { class: "n-due" }, dueText(n)),
       h("div", { class: "n-actions" },
         n.read_at ? null : h("button", { type: "button", class: "secondary", onclick: () => markRead(n) }, "Mark read"),
-        h("button", { type: "button", class: "secondary", onclick: () => snooze(n) }, "Snooze 10 min"),
+        ...SNOOZES.map((choice) => h("button", { type: "button", class: "secondary", onclick: () => snooze(n, choice) }, choice.label)),
         h("button", { type: "button", class: "secondary", onclick: () => { closePanel(); ctx.openTask(n.task_id); } }, "Open task")))));
     if (!items.length) list.replaceChildren(h("li", { class: "empty" }, "No reminders yet. Add one to a task and it appears here when it is due."));
   }
@@ -72,11 +81,11 @@ export function notificationCenter(ctx) {
     replace(await api.markRead(n.id));
   }
 
-  async function snooze(n) {
+  async function snooze(n, choice) {
     try {
-      replace(await api.snooze(n.id, SNOOZE));
-      announce(`Snoozed “${n.title}” for 10 minutes`);
-      toast(`Snoozed “${n.title}” for 10 minutes`, [], { ms: 3000, testid: "snoozed-toast" });
+      replace(await api.snooze(n.id, choice.duration(ctx.zone())));
+      announce(`Snoozed “${n.title}” ${choice.words}`);
+      toast(`Snoozed “${n.title}” ${choice.words}`, [], { ms: 3000, testid: "snoozed-toast" });
     } catch (err) {
       toast(`Could not snooze: ${err.message}`, [], { kind: "error" });
     }
@@ -116,7 +125,7 @@ export function notificationCenter(ctx) {
       announce(text);
       toast(text, [
         { label: "Complete", run: async () => { await ctx.completeTask(n.task_id); await markRead(n).catch(() => {}); } },
-        { label: "Snooze 10 min", run: () => snooze(n) },
+        ...SNOOZES.map((choice) => ({ label: choice.label, run: () => snooze(n, choice) })),
       ], { ms: 0, kind: "reminder", testid: "reminder-toast" });
       if (permissionState() === "granted") {
         const shown = new Notification(`Reminder: ${n.title}`, { body: due, tag: n.id, icon: "/static/icon.svg" });

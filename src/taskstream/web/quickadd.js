@@ -1,9 +1,10 @@
 // Quick add: one line of natural language, a live preview of what /api/v1/parse understood
-// (due, recurrence in words, next three dates, priority, tags, reminders), Enter to add.
+// (due, priority, tags, reminders; the recurrence in words and its next three dates from the server's
+// recurrence preview), Enter to add.
 
 import { api, ApiError } from "./api.js";
 import { h } from "./dom.js";
-import { describeRule, nextDates } from "./rrule.js";
+import { debouncedPreview, occurrenceLabels, previewBody, ruleText } from "./recurrence-preview.js";
 import { dueInfo, dateIn, shortDate, durationWords, timeIn } from "./time.js";
 
 const WAIT_MS = 180;
@@ -17,6 +18,12 @@ export function quickAdd(ctx) {
   let timer = null;
   let latest = { text: "", result: null, pending: null };
   let parserMissing = false;
+  let repeats = null; // the recurrence preview last answered: {key, result} or {key, error}
+  // The parse is already debounced, so the preview that follows it is sent without a further wait.
+  const recurrencePreview = debouncedPreview((outcome, key) => {
+    repeats = { ...outcome, key };
+    if (latest.result) render(latest.result);
+  }, { wait: 0 });
 
   function fallback(text) {
     return { title: text.trim(), due_at: null, due_date: null, recurrence: null, repeat_from: "due", priority: "none", tags: [], reminders: [], unparsed: [] };
@@ -40,6 +47,26 @@ export function quickAdd(ctx) {
     return h("div", { class: "pv", dataset: { key } }, h("dt", {}, label), h("dd", {}, value));
   }
 
+  /** Rows for the rule in words and its next dates once the server previewed them; asks for it otherwise. */
+  function repeatRows(result, tz) {
+    const { body, undated } = previewBody({
+      recurrence: result.recurrence, repeatFrom: result.repeat_from, dueAt: result.due_at, date: result.due_date, zone: tz,
+    });
+    const key = JSON.stringify(body);
+    if (repeats?.key !== key) {
+      recurrencePreview.ask(body);
+      preview.setAttribute("aria-busy", "true");
+      return [item("Repeats", "…", "repeats")];
+    }
+    if (repeats.error) return [item("Problem", repeats.error.message, "repeats-error")];
+    const rows = [item("Repeats", ruleText(repeats.result.text, result.repeat_from), "repeats")];
+    if (!undated) {
+      const labels = occurrenceLabels(repeats.result.occurrences, tz, { withTime: Boolean(result.due_at) });
+      rows.push(item("Next", labels.join(" · "), "next"));
+    }
+    return rows;
+  }
+
   function render(result) {
     if (!result) {
       preview.replaceChildren();
@@ -47,16 +74,11 @@ export function quickAdd(ctx) {
       return;
     }
     const tz = ctx.zone();
+    preview.removeAttribute("aria-busy");
     const rows = [item("Title", result.title || "(no title yet)", "title")];
     const due = dueInfo(result, tz);
     if (due) rows.push(item("Due", due.label, "due"));
-    if (result.recurrence) {
-      rows.push(item("Repeats", describeRule(result.recurrence, result.repeat_from), "repeats"));
-      const start = due ? due.date : null;
-      const dates = start ? nextDates(result.recurrence, start, 3) : [];
-      const time = result.due_at ? `, ${timeIn(new Date(result.due_at), tz)}` : "";
-      if (dates.length) rows.push(item("Next", dates.map((d) => shortDate(d) + time).join(" · "), "next"));
-    }
+    if (result.recurrence) rows.push(...repeatRows(result, tz));
     if (result.priority && result.priority !== "none") {
       rows.push(item("Priority", result.priority[0].toUpperCase() + result.priority.slice(1), "priority"));
     }

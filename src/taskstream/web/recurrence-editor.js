@@ -1,10 +1,11 @@
 // The recurrence editor: repeat rules in words (every N days/weeks/months/years, weekdays,
 // nth/last weekday, ends never/on/after N, from due or completion), showing the RRULE it builds
-// and the next occurrences.
+// and, from the server's preview, the rule in words and its next occurrences.
 
+import { ApiError } from "./api.js";
 import { h, field, select, nextId } from "./dom.js";
-import { WEEKDAYS, DAY_NAMES, ORDINALS, parseRule, buildRule, describeRule, nextDates } from "./rrule.js";
-import { shortDate } from "./time.js";
+import { debouncedPreview, occurrenceLabels, previewBody, ruleText } from "./recurrence-preview.js";
+import { WEEKDAYS, DAY_NAMES, ORDINALS, parseRule, buildRule } from "./rrule.js";
 
 const MODES = [
   ["none", "Does not repeat"], ["DAILY", "Daily"], ["WEEKDAYS", "Every weekday (Mon–Fri)"],
@@ -18,10 +19,11 @@ function radio(name, value, labelText, checked) {
 }
 
 /**
- * Build the editor. `getStart()` gives the due date ("YYYY-MM-DD" or "") used for previews and
- * defaults; `onChange()` is called on every edit. Returns {el, set(rrule, repeatFrom), value(), refresh()}.
+ * Build the editor. `getDue()` gives the first due {date: "YYYY-MM-DD" or "", time: "HH:MM" or "", zone}
+ * used for previews and defaults; `onChange()` is called on every edit.
+ * Returns {el, set(rrule, repeatFrom), value(), refresh()}.
  */
-export function recurrenceEditor({ getStart, onChange = () => {} }) {
+export function recurrenceEditor({ getDue, onChange = () => {} }) {
   const group = nextId("rec");
   const mode = select(MODES, "none", { name: "repeat-mode" });
   const interval = h("input", { type: "number", min: "1", max: "999", value: "1", inputmode: "numeric" });
@@ -62,7 +64,8 @@ export function recurrenceEditor({ getStart, onChange = () => {} }) {
   const summary = h("p", { class: "rrule-words", "data-testid": "recurrence-words" });
   const code = h("code", { "data-testid": "rrule" });
   const upcoming = h("p", { class: "rrule-next", "data-testid": "recurrence-next" });
-  const out = h("div", { class: "rrule-out" }, summary, h("p", {}, "RRULE: ", code), upcoming);
+  const problem = h("p", { class: "form-error", "data-testid": "recurrence-error", hidden: true });
+  const out = h("div", { class: "rrule-out", "aria-live": "polite" }, summary, problem, h("p", {}, "RRULE: ", code), upcoming);
   interval.setAttribute("aria-describedby", unit.id);
   const intervalField = h("div", { class: "field inline" }, h("label", { for: (interval.id = nextId("f")) }, "Every"), interval, unit);
 
@@ -71,7 +74,50 @@ export function recurrenceEditor({ getStart, onChange = () => {} }) {
     weekly, monthly, customField, ends, from, out);
 
   function startDate() {
-    return getStart() || null;
+    return getDue().date || null;
+  }
+
+  let undated = false; // the preview is asked without a due date (words only)
+  let answer = null; // the last outcome, {result} or {error}, and the key of the body it answers
+  function show() {
+    const { result, error } = answer;
+    out.removeAttribute("aria-busy");
+    custom.removeAttribute("aria-invalid");
+    problem.hidden = !error;
+    if (error) {
+      const invalid = error instanceof ApiError && error.status === 422;
+      problem.textContent = invalid ? error.message : `Preview unavailable: ${error.message}`;
+      if (invalid && mode.value === "custom") custom.setAttribute("aria-invalid", "true");
+      summary.textContent = "";
+      upcoming.textContent = "";
+      return;
+    }
+    summary.textContent = ruleText(result.text, fromDone.input.checked ? "completion" : "due");
+    upcoming.textContent = undated ? "Set a due date to see the next dates."
+      : `Next: ${occurrenceLabels(result.occurrences, getDue().zone).join(", ")}`;
+  }
+  const preview = debouncedPreview((outcome, key) => {
+    answer = { ...outcome, key };
+    show();
+  });
+
+  function askPreview(rule) {
+    if (!rule) {
+      preview.cancel();
+      answer = null;
+      out.removeAttribute("aria-busy");
+      summary.textContent = "Does not repeat";
+      problem.hidden = true;
+      upcoming.textContent = "";
+      return;
+    }
+    const due = getDue();
+    const asked = previewBody({
+      recurrence: rule, repeatFrom: fromDone.input.checked ? "completion" : "due", date: due.date, time: due.time, zone: due.zone,
+    });
+    undated = asked.undated;
+    if (preview.ask(asked.body)) out.setAttribute("aria-busy", "true");
+    else if (answer?.key === JSON.stringify(asked.body)) show(); // answered already; only `undated` may differ
   }
 
   function currentRule() {
@@ -106,13 +152,8 @@ export function recurrenceEditor({ getStart, onChange = () => {} }) {
     until.disabled = !endOn.input.checked;
     count.disabled = !endAfter.input.checked;
     const rule = currentRule();
-    const repeatFrom = fromDone.input.checked ? "completion" : "due";
     code.textContent = rule || "—";
-    summary.textContent = rule ? describeRule(rule, repeatFrom) : "Does not repeat";
-    const start = startDate();
-    const dates = rule && start ? nextDates(rule, start, 3) : [];
-    upcoming.textContent = !start ? "Set a due date to see the next dates."
-      : dates.length ? `Next: ${dates.map(shortDate).join(", ")}` : "";
+    askPreview(rule);
   }
 
   function set(rrule, repeatFrom = "due") {

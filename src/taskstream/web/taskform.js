@@ -29,7 +29,9 @@ export function taskDialog(ctx) {
   const zone = h("select", {});
   const priority = select(PRIORITIES, "none");
   const tags = h("input", { type: "text", autocomplete: "off" });
-  const recurrence = recurrenceEditor({ getStart: () => dueDate.value });
+  const recurrence = recurrenceEditor({
+    getDue: () => ({ date: dueDate.value, time: dueTime.value, zone: zone.value || ctx.zone() }),
+  });
   const reminders = remindersEditor({ getZone: () => zone.value || ctx.zone(), onFirstAdd: () => ctx.askNotify() });
   const error = h("p", { class: "form-error", role: "alert" });
   const notice = h("div", { class: "notice", hidden: true });
@@ -171,7 +173,7 @@ export function taskDialog(ctx) {
     recurrence.refresh();
     dueDate.focus();
   });
-  dueDate.addEventListener("input", () => recurrence.refresh());
+  for (const control of [dueDate, dueTime, zone]) control.addEventListener("input", () => recurrence.refresh());
   toggle.addEventListener("click", () => {
     dialog.close();
     ctx.onComplete(current);

@@ -170,6 +170,14 @@ export function joinDuration(amount, unit) {
   return `PT${n}M`;
 }
 
+/** ISO 8601 duration from `now` until `instant`, in whole seconds rounded up: "PT16H40M", "PT0S" if past. */
+export function durationUntil(instant, now = new Date()) {
+  const total = Math.max(0, Math.ceil((instant.getTime() - now.getTime()) / 1000));
+  const [hours, minutes, seconds] = [Math.floor(total / 3600), Math.floor((total % 3600) / 60), total % 60];
+  const text = `${hours ? `${hours}H` : ""}${minutes ? `${minutes}M` : ""}${seconds ? `${seconds}S` : ""}`;
+  return `PT${text || "0S"}`;
+}
+
 /** "10 minutes before", "1 day before" for a duration text. */
 export function durationWords(text) {
   const { amount, unit } = splitDuration(text);

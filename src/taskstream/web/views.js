@@ -1,7 +1,7 @@
 // Views and filters (kept in the URL), the API query each one means, and rendering of the task list.
 
 import { h } from "./dom.js";
-import { describeRule } from "./rrule.js";
+import { knownWords, ruleText, wordsFor } from "./recurrence-preview.js";
 import { addDays, dueInfo, longDate, relativeDay, todayIn } from "./time.js";
 
 export const VIEWS = [
@@ -73,6 +73,18 @@ function bellIcon() {
   return svg;
 }
 
+/** "↻ every 2 days": the server's words for the task's rule, filled in once fetched (then cached). */
+function repeatWords(task, tz) {
+  const known = knownWords(task.recurrence);
+  const words = h("span", { class: "sentence" }, known === undefined ? "repeats" : ruleText(known, task.repeat_from));
+  if (known === undefined) {
+    wordsFor(task, tz).then((text) => {
+      if (text) words.textContent = ruleText(text, task.repeat_from);
+    });
+  }
+  return h("span", { class: "repeat" }, h("span", { "aria-hidden": "true" }, "↻ "), words);
+}
+
 function badge(text, cls) {
   return h("span", { class: `badge ${cls}` }, text);
 }
@@ -87,7 +99,7 @@ export function taskRow(task, { tz, selected }) {
   const badgeSaysAll = due?.today && !due.time && !task.completed; // the "Today" badge already says it
   if (due && !badgeSaysAll) meta.push(h("span", { class: "due", "data-testid": "due" }, h("span", { class: "visually-hidden" }, "Due "), due.label));
   if (task.priority !== "none") meta.push(h("span", { class: `prio prio-${task.priority}` }, PRIORITY_NAMES[task.priority]));
-  if (task.recurrence) meta.push(h("span", { class: "repeat" }, h("span", { "aria-hidden": "true" }, "↻ "), describeRule(task.recurrence, task.repeat_from)));
+  if (task.recurrence) meta.push(repeatWords(task, tz));
   const pending = (task.reminders || []).filter((r) => r.state === "pending").length;
   if (pending) meta.push(h("span", { class: "reminder-count" }, bellIcon(), `${pending} reminder${pending === 1 ? "" : "s"}`));
   for (const tag of task.tags) meta.push(h("a", { class: "tag", href: `/?tag=${encodeURIComponent(tag)}`, dataset: { tag } }, `#${tag}`));

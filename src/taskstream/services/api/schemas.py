@@ -121,3 +121,21 @@ class SnoozeIn(BaseModel):
 
 class ParseIn(BaseModel):
     text: str = Field(min_length=1, max_length=1000)
+
+
+class RecurrencePreviewIn(BaseModel):
+    """A rule and its first due, to see it in words and its next occurrences before saving."""
+
+    model_config = ConfigDict(extra="forbid")
+    recurrence: str = Field(min_length=1, max_length=500, description="RFC 5545 RRULE value")
+    due_at: AwareDatetime | None = None
+    due_date: date | None = None
+    timezone: str | None = Field(None, max_length=64, description="IANA zone; default the user's")
+    repeat_from: Literal["due", "completion"] = "due"
+    count: int = Field(5, ge=1, le=50)
+
+
+class RecurrencePreviewOut(BaseModel):
+    recurrence: str = Field(description="the rule in canonical form")
+    text: str = Field(description="the rule in words")
+    occurrences: list[datetime | date] = Field(description="the first due and the ones after it")

@@ -7,10 +7,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from taskstream.domain import nlparse
-from taskstream.domain.errors import NotFound
+from taskstream.domain import nlparse, recurrence
+from taskstream.domain.errors import NotFound, ValidationError
 from taskstream.services.api.deps import Ctx, CurrentUser
-from taskstream.services.api.schemas import AuditOut, NotificationOut, ParseIn, SnoozeIn, TagOut
+from taskstream.services.api.schemas import (
+    AuditOut,
+    NotificationOut,
+    ParseIn,
+    RecurrencePreviewIn,
+    RecurrencePreviewOut,
+    SnoozeIn,
+    TagOut,
+)
 from taskstream.store.tables import Reminder
 
 router = APIRouter()
@@ -94,6 +102,21 @@ async def snooze_notification(
     for wake in ctx.wake_scheduler:
         wake()  # type: ignore[operator]
     return out
+
+
+@router.post("/recurrence/preview", tags=["tasks"])
+async def recurrence_preview(body: RecurrencePreviewIn, user: CurrentUser) -> RecurrencePreviewOut:
+    """RFC 5545 rule → canonical form, words and the next occurrences from the given first due (UTC or dates)."""
+    tz = body.timezone or user.timezone
+    first = body.due_at.astimezone(recurrence.zone_of(tz)) if body.due_at is not None else body.due_date
+    if first is None:
+        raise ValidationError("give due_at or due_date: the first occurrence of the series", field="due_at")
+    series = recurrence.Series(rrule=body.recurrence, anchor=first, tz=tz, repeat_from=body.repeat_from)
+    return RecurrencePreviewOut(
+        recurrence=series.rrule,
+        text=recurrence.describe(series.rrule),
+        occurrences=recurrence.occurrences(series, count=body.count),
+    )
 
 
 @router.post("/parse", tags=["tasks"])

@@ -1,0 +1,169 @@
+"""The outbox relay: order per partition key under publish failures, and several relays on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from taskstream.bus.base import BusUnavailable, Message, PartialPublish
+from taskstream.domain.clock import FixedClock
+from taskstream.events.envelope import make_event
+from taskstream.events.payloads import TASK_CREATED
+from taskstream.events.topics import TASK_EVENTS
+from taskstream.runtime import Runtime
+from taskstream.settings import Settings
+from taskstream.store.tables import OutboxRow
+
+KEYS = ("user-a", "user-b", "user-c")
+
+
+class RecordingBus:
+    """Keeps what it accepted; `fail_after=k` accepts k messages of the next publish, then fails."""
+
+    def __init__(self, *, delay_s: float = 0.0) -> None:
+        self.accepted: list[Message] = []
+        self.fail_after: int | None = None
+        self.delay_s = delay_s
+        self.in_flight = 0
+        self.overlaps = 0  # publishes that started while another was running (must stay 0 with one leader)
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def subscribe(self, topic: str, *, group: str | None, handler: object) -> None: ...
+
+    async def publish(self, messages: Sequence[Message]) -> None:
+        self.overlaps += self.in_flight > 0
+        self.in_flight += 1
+        try:
+            await asyncio.sleep(self.delay_s)
+            if self.fail_after is None:
+                self.accepted.extend(messages)
+                return
+            confirmed, self.fail_after = self.fail_after, None
+            self.accepted.extend(messages[:confirmed])
+            if confirmed == 0:
+                raise BusUnavailable("broker down")
+            raise PartialPublish("broker went away mid-batch", confirmed=confirmed)
+        finally:
+            self.in_flight -= 1
+
+
+def _ids(messages: Sequence[Message]) -> list[str]:
+    return [json.loads(m.value)["id"] for m in messages]
+
+
+def _by_key(messages: Sequence[Message]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for message in messages:
+        grouped[message.key].append(json.loads(message.value)["id"])
+    return dict(grouped)
+
+
+async def _append(runtime: Runtime, count: int, clock: FixedClock) -> list[Message]:
+    """`count` events interleaved over KEYS, appended to the outbox in one transaction each; in id order."""
+    for n in range(count):
+        async with runtime.uow() as uow:
+            key = KEYS[n % len(KEYS)]
+            event = make_event(
+                TASK_CREATED, subject=f"t{n}", partitionkey=key, data={"n": n}, time=clock.now()
+            )
+            uow.outbox.append(TASK_EVENTS, event)
+            await uow.commit()
+    async with runtime.uow() as uow:
+        rows = await uow.session.scalars(select(OutboxRow).order_by(OutboxRow.id))
+        return [Message(r.topic, r.key, r.payload.encode()) for r in rows]
+
+
+async def _sent_ids(runtime: Runtime) -> list[str]:
+    async with runtime.uow() as uow:
+        rows = await uow.session.scalars(select(OutboxRow).where(OutboxRow.sent_at.is_not(None)))
+        return [r.event_id for r in rows]
+
+
+async def test_a_failed_publish_marks_only_the_confirmed_prefix_and_resumes_there(
+    settings: Settings, clock: FixedClock
+) -> None:
+    bus = RecordingBus()
+    runtime = Runtime(settings, services=("relay",), clock=clock, bus=bus)
+    await runtime.start(background=False)
+    try:
+        written = await _append(runtime, 10, clock)
+
+        bus.fail_after = 0  # broker down: nothing confirmed, nothing marked
+        with pytest.raises(BusUnavailable):
+            await runtime.relay.drain_once()
+        assert await _sent_ids(runtime) == []
+
+        bus.fail_after = 4  # the first four confirmed, then the connection dropped
+        with pytest.raises(PartialPublish):
+            await runtime.relay.drain_once()
+        assert sorted(await _sent_ids(runtime)) == sorted(_ids(written[:4]))
+
+        assert await runtime.relay.drain_once() == 6  # resumes at the first unconfirmed row
+        assert await runtime.relay.drain_once() == 0
+        assert _ids(bus.accepted) == _ids(written)  # each once, in id order: per key in commit order
+        assert _by_key(bus.accepted) == _by_key(written)
+    finally:
+        await runtime.stop()
+
+
+async def test_sent_rows_are_cleaned_in_batches_after_the_retention(
+    settings: Settings, clock: FixedClock
+) -> None:
+    bus = RecordingBus()
+    runtime = Runtime(settings, services=("relay",), clock=clock, bus=bus)
+    await runtime.start(background=False)
+    try:
+        await _append(runtime, 5, clock)
+        assert await runtime.relay.drain_once() == 5
+        assert await runtime.relay.cleanup() == 0  # sent just now: kept for the retention period
+        clock.advance(timedelta(minutes=11))
+        await _append(runtime, 2, clock)  # unsent rows are never cleaned
+        assert await runtime.relay.cleanup() == 5
+        async with runtime.uow() as uow:
+            assert await uow.outbox.pending_count() == 2
+    finally:
+        await runtime.stop()
+
+
+async def test_several_relays_on_postgres_send_each_row_once_in_order(
+    settings: Settings, clock: FixedClock, database_url: str
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the relay leader lock is PostgreSQL's; SQLite runs one relay")
+    bus = RecordingBus(delay_s=0.005)
+    relays = [
+        Runtime(
+            settings.model_copy(update={"relay_batch_size": 25, "relay_poll_s": 0.02}),
+            services=("relay",),
+            clock=clock,
+            bus=bus,
+        )
+        for _ in range(3)
+    ]
+    for relay in relays:
+        await relay.start(background=False)
+    try:
+        written = await _append(relays[0], 300, clock)
+        loops = [asyncio.create_task(r.relay.run()) for r in relays]
+        async with asyncio.timeout(30):
+            while len(bus.accepted) < len(written):  # noqa: ASYNC110 - the relays run on their own
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # a second send would show up now
+        for loop in loops:
+            loop.cancel()
+        await asyncio.gather(*loops, return_exceptions=True)
+        assert _ids(bus.accepted) == _ids(written)  # each once, in id order
+        assert bus.overlaps == 0  # one leader publishes at a time
+        assert sum(r.relay.sent for r in relays) == len(written)
+    finally:
+        for relay in relays:
+            await relay.stop()
