@@ -92,7 +92,7 @@ async def measure(url: str, workdir: Any, *, count: int, window_s: float, pg_dsn
     from taskstream.runtime import Runtime
     from taskstream.settings import Settings
     from taskstream.store.db import create_engine, migrate
-    from taskstream.store.tables import Notification
+    from taskstream.store.tables import Notification, OutboxRow, Reminder
 
     engine = create_engine(url)
     await migrate(engine)
@@ -122,13 +122,22 @@ async def measure(url: str, workdir: Any, *, count: int, window_s: float, pg_dsn
         await asyncio.sleep(1.0)  # a late duplicate would show up here
         async with runtime.uow() as uow:
             notifications = await uow.session.scalar(select(func.count()).select_from(Notification))
+            events = await uow.session.scalar(
+                select(func.count()).select_from(OutboxRow).where(OutboxRow.topic == topics.REMINDERS)
+            )
+            fired = (await uow.session.execute(
+                select(Reminder.fire_at, Reminder.fired_at).where(Reminder.state == "fired")
+            )).all()
     finally:
         await runtime.stop()
     counts = Counter(rid for rid, _ in published)
     lateness = [late for _, late in published]
     return {
         "lateness": lateness,
-        "duplicates": sum(n - 1 for n in counts.values()),
+        "fired_lateness": [(b - a).total_seconds() for a, b in fired],
+        "events": int(events or 0),
+        "redeliveries": sum(n - 1 for n in counts.values()),
+        "duplicates": max(0, int(events or 0) - count),
         "missed": count - len(counts),
         "notifications": int(notifications or 0),
         "count": count,
@@ -140,14 +149,19 @@ def _rows(db: str, result: dict[str, Any], window_s: float) -> list[Row]:
     p50, p99, worst = ms(percentile(late, 50)), ms(percentile(late, 99)), ms(max(late) if late else float("nan"))
     wrong = result["duplicates"] + result["missed"] + (result["count"] - result["notifications"])
     where = f"{result['count']} reminders in {window_s:.0f} s ({db})"
+    fired = result["fired_lateness"]
     return [
-        Row("4 reminders", f"lateness p99, {where}", p99, "ms", detail=f"p50 {p50:.1f} ms",
+        Row("4 reminders", f"lateness p99 (published), {where}", p99, "ms", detail=f"p50 {p50:.1f} ms",
             target=f"≤ {P99_TARGET_MS:.0f} ms", met=p99 <= P99_TARGET_MS, lower_is_better=True),
-        Row("4 reminders", f"lateness max ({db})", worst, "ms", target=f"≤ {MAX_TARGET_MS:.0f} ms",
+        Row("4 reminders", f"lateness max (published) ({db})", worst, "ms", target=f"≤ {MAX_TARGET_MS:.0f} ms",
             met=worst <= MAX_TARGET_MS, lower_is_better=True),
-        Row("4 reminders", f"duplicates + misses ({db})", float(wrong), "",
-            detail=f"{result['duplicates']} duplicates · {result['missed']} never published · "
-            f"{result['notifications']} notification rows",
+        Row("4 reminders", f"lateness p99 (claimed by the scheduler) ({db})", ms(percentile(fired, 99)), "ms",
+            detail=f"p50 {ms(percentile(fired, 50)):.1f} ms · max {ms(max(fired) if fired else 0):.1f} ms",
+            lower_is_better=True),
+        Row("4 reminders", f"fired twice + missed ({db})", float(wrong), "",
+            detail=f"{result['duplicates']} fired twice · {result['missed']} never published · "
+            f"{result['notifications']} notification rows · {result['redeliveries']} redeliveries "
+            "(at-least-once, absorbed by the inbox)",
             target="0", met=wrong == 0),
     ]
 

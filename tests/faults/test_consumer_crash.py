@@ -59,9 +59,9 @@ async def test_consumer_killed_with_sigkill_mid_stream_of_1000_completions(
             assert response.status_code == 201, response.text
             return str(response.json()["id"])
 
-        task_ids = await asyncio.gather(*(create(n) for n in range(COMPLETIONS)))
         for consumer in consumers:
-            consumer.start()
+            consumer.start()  # they boot and consume the created events while the tasks are being created
+        task_ids = await asyncio.gather(*(create(n) for n in range(COMPLETIONS)))
 
         async def complete(n: int) -> None:
             _, headers = users[n % USERS]

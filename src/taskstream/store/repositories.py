@@ -217,6 +217,7 @@ class TaskRepository:
 class ReminderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._claimed_tasks: list[Task] = []  # tasks of the rows claim_due returned, held for the identity map
 
     def add(self, reminder: Reminder) -> None:
         """Stage a reminder row."""
@@ -260,7 +261,14 @@ class ReminderRepository:
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return list(await self.session.scalars(stmt))
+        rows = list(await self.session.scalars(stmt))
+        if rows:
+            # One query loads the rows' tasks into the session, so the caller's per-row get_any() finds each
+            # in the identity map instead of a round trip (and an autoflush) per reminder. The identity map
+            # holds objects weakly: keep them referenced for this unit of work (docs/benchmarks.md, bench 4).
+            task_ids = list({row.task_id for row in rows})
+            self._claimed_tasks = list(await self.session.scalars(select(Task).where(Task.id.in_(task_ids))))
+        return rows
 
     async def next_fire_at(self) -> datetime | None:
         """The earliest pending fire time, or None."""

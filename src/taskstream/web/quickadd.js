@@ -69,6 +69,7 @@ export function quickAdd(ctx) {
 
   function render(result) {
     if (!result) {
+      preview.removeAttribute("aria-busy");
       preview.replaceChildren();
       preview.hidden = true;
       return;
