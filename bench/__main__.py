@@ -1,5 +1,7 @@
-"""`python -m bench [--quick] [--full] [--only NAME ...] [--write docs/benchmarks.md]`: run the benchmarks of
-docs/benchmarks.md, each bounded in time, and print one table (figure, value, target, ceiling, ratio, met?)."""
+"""`python -m bench [--quick] [--full] [--only NAME ...] [--write docs/benchmarks.md]`.
+
+Runs the benchmarks of docs/benchmarks.md, each bounded in time, and prints one table
+(figure, value, target, ceiling, ratio, met?)."""
 
 from __future__ import annotations
 

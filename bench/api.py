@@ -138,16 +138,26 @@ async def measure(
             for op in OPS:
                 for level in LEVELS:
                     app = await run_load(
-                        server.base, work.request(op), concurrency=level, duration_s=duration,
-                        warmup_s=warmup, headers=work.headers,
+                        server.base,
+                        work.request(op),
+                        concurrency=level,
+                        duration_s=duration,
+                        warmup_s=warmup,
+                        headers=work.headers,
                     )
                     top = await run_load(
-                        ceiling.server.base, ceiling.requests[op], concurrency=level, duration_s=duration,
+                        ceiling.server.base,
+                        ceiling.requests[op],
+                        concurrency=level,
+                        duration_s=duration,
                         warmup_s=warmup,
                     )
                     results[(op, level)] = (app, top)
-                    print(f"  [{label}] {op:8} @{level:<2} {app.rps:7.1f} req/s vs ceiling {top.rps:7.1f} "
-                          f"· {app.detail()}", flush=True)
+                    print(
+                        f"  [{label}] {op:8} @{level:<2} {app.rps:7.1f} req/s vs ceiling {top.rps:7.1f} "
+                        f"· {app.detail()}",
+                        flush=True,
+                    )
     finally:
         ceiling.server.stop()
     return results, work, idle, sampler.peak
@@ -207,15 +217,30 @@ async def run(opts: Options) -> list[Row]:
             rows += _rows("PostgreSQL", pg_results)
         finally:
             await drop_pg_database(name)
-    rows[0].note = f"the user holds ~{tasks_held} tasks by the end; ceiling = bench/ceiling_app.py, measured right after each figure"
+    rows[0].note = (
+        f"the user holds ~{tasks_held} tasks by the end; ceiling = bench/ceiling_app.py, "
+        "measured right after each figure"
+    )
 
     startups = await startup_on_existing(opts, "api-sqlite", rounds=2 if opts.quick else 3)
     rows += [
-        Row("6 memory", "RSS idle (SQLite, after start + 500 tasks)", idle, "MB",
-            target=f"≤ {IDLE_RSS_TARGET_MB:.0f} MB", met=idle <= IDLE_RSS_TARGET_MB),
+        Row(
+            "6 memory",
+            "RSS idle (SQLite, after start + 500 tasks)",
+            idle,
+            "MB",
+            target=f"≤ {IDLE_RSS_TARGET_MB:.0f} MB",
+            met=idle <= IDLE_RSS_TARGET_MB,
+        ),
         Row("6 memory", "RSS peak under benchmark 1 (SQLite)", peak, "MB"),
-        Row("6 memory", "start-up to ready, existing database", median(startups), "s",
+        Row(
+            "6 memory",
+            "start-up to ready, existing database",
+            median(startups),
+            "s",
             detail=f"median of {len(startups)}: " + ", ".join(f"{t:.2f}" for t in startups),
-            target=f"≤ {STARTUP_TARGET_S:.0f} s", met=median(startups) <= STARTUP_TARGET_S),
+            target=f"≤ {STARTUP_TARGET_S:.0f} s",
+            met=median(startups) <= STARTUP_TARGET_S,
+        ),
     ]
     return rows

@@ -30,7 +30,7 @@ def build_app(samples: dict[str, Any]) -> FastAPI:
         return {"status": "ok"}
 
     @app.post("/task", status_code=201)
-    async def create(body: dict[str, Any] = Body(...)) -> dict[str, Any]:  # noqa: B008
+    async def create(body: dict[str, Any] = Body(...)) -> dict[str, Any]:
         return task
 
     @app.post("/done")

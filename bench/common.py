@@ -166,7 +166,7 @@ class Server:
         """Start the process and wait until `ready_path` answers 200; returns seconds to ready."""
         started = time.perf_counter()
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
+            self.process = subprocess.Popen(  # noqa: ASYNC220 - returns at once; readiness is polled below
                 self.command(),
                 env=child_env(**self.extra_env),
                 stdin=subprocess.DEVNULL,

@@ -17,8 +17,17 @@ from urllib.parse import quote
 import httpx
 import websockets
 
-from bench.common import Options, Row, Server, create_pg_database, drop_pg_database, ms, percentile, pg_url
-from bench.common import sign_up
+from bench.common import (
+    Options,
+    Row,
+    Server,
+    create_pg_database,
+    drop_pg_database,
+    ms,
+    percentile,
+    pg_url,
+    sign_up,
+)
 
 EMBEDDED_P99_TARGET_MS = 20.0
 BROKER_P99_TARGET_MS = 50.0
@@ -55,7 +64,7 @@ async def measure(base: str, *, changes: int, warmup: int, gap_s: float = 0.01) 
                     response.raise_for_status()
                     task_id = response.json()["id"]
                     async with arrived:
-                        await asyncio.wait_for(arrived.wait_for(lambda: task_id in arrivals), 30)
+                        await asyncio.wait_for(arrived.wait_for(lambda t=task_id: t in arrivals), 30)
                     if n >= warmup:
                         latencies.append(max(0.0, arrivals[task_id] - answered))
                         early += arrivals[task_id] <= answered

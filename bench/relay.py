@@ -30,16 +30,37 @@ def payloads(count: int) -> list[tuple[str, bytes]]:
     for n in range(count):
         task_id = str(uuid.uuid4())
         data = {
-            "event_type": "created", "task_id": task_id, "user_id": users[n % 100], "timestamp": now,
-            "task_data": {"id": task_id, "user_id": users[n % 100], "title": f"Relay bench task {n}",
-                          "description": "x" * 400, "priority": "medium", "tags": ["bench", "relay"],
-                          "due_at": now, "timezone": "UTC", "version": 1, "reminders": []},
-            "changes": {}, "actor": "user",
+            "event_type": "created",
+            "task_id": task_id,
+            "user_id": users[n % 100],
+            "timestamp": now,
+            "task_data": {
+                "id": task_id,
+                "user_id": users[n % 100],
+                "title": f"Relay bench task {n}",
+                "description": "x" * 400,
+                "priority": "medium",
+                "tags": ["bench", "relay"],
+                "due_at": now,
+                "timezone": "UTC",
+                "version": 1,
+                "reminders": [],
+            },
+            "changes": {},
+            "actor": "user",
         }
-        event = {"specversion": "1.0", "id": str(uuid.uuid4()), "source": "/taskstream",
-                 "type": "com.taskstream.task.created.v1", "subject": task_id, "time": now,
-                 "datacontenttype": "application/json", "partitionkey": users[n % 100],
-                 "traceparent": f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01", "data": data}
+        event = {
+            "specversion": "1.0",
+            "id": str(uuid.uuid4()),
+            "source": "/taskstream",
+            "type": "com.taskstream.task.created.v1",
+            "subject": task_id,
+            "time": now,
+            "datacontenttype": "application/json",
+            "partitionkey": users[n % 100],
+            "traceparent": f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01",
+            "data": data,
+        }
         out.append((users[n % 100], json.dumps(event).encode()))
     return out
 
@@ -61,8 +82,13 @@ async def relay_rate(url: str, bootstrap: str, events: list[tuple[str, bytes]]) 
         await connection.execute(
             OutboxRow.__table__.insert(),
             [
-                {"event_id": str(uuid.uuid4()), "topic": TOPIC, "key": key, "payload": value.decode(),
-                 "created_at": now}
+                {
+                    "event_id": str(uuid.uuid4()),
+                    "topic": TOPIC,
+                    "key": key,
+                    "payload": value.decode(),
+                    "created_at": now,
+                }
                 for key, value in events
             ],
         )
@@ -87,8 +113,12 @@ async def direct_rate(bootstrap: str, events: list[tuple[str, bytes]]) -> float:
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, client_id="bench-direct", acks="all", enable_idempotence=False,
-        linger_ms=5, request_timeout_ms=10_000,
+        bootstrap_servers=bootstrap,
+        client_id="bench-direct",
+        acks="all",
+        enable_idempotence=False,
+        linger_ms=5,
+        request_timeout_ms=10_000,
     )
     await producer.start()
     try:
@@ -119,7 +149,9 @@ async def run(opts: Options) -> list[Row]:
     rows: list[Row] = []
     try:
         directs = [await direct_rate(broker.bootstrap, events)]
-        measured = [("SQLite", await relay_rate(sqlite_url(opts.workdir / "relay.db"), broker.bootstrap, events))]
+        measured = [
+            ("SQLite", await relay_rate(sqlite_url(opts.workdir / "relay.db"), broker.bootstrap, events))
+        ]
         if opts.pg:
             name = await create_pg_database()
             try:
@@ -131,8 +163,14 @@ async def run(opts: Options) -> list[Row]:
         await asyncio.to_thread(broker.stop)
     ceiling = sum(directs) / len(directs)
     for db, rate in measured:
-        row = Row("5 relay", f"relay outbox → Kafka ({db}, {count} events, batch {BATCH})", rate, "events/s",
-                  ceiling=ceiling, target=f"≥ {TARGET:.0%} of direct")
+        row = Row(
+            "5 relay",
+            f"relay outbox → Kafka ({db}, {count} events, batch {BATCH})",
+            rate,
+            "events/s",
+            ceiling=ceiling,
+            target=f"≥ {TARGET:.0%} of direct",
+        )
         row.detail = "direct runs: " + ", ".join(f"{d:,.0f}" for d in directs) + " events/s"
         row.met = row.ratio is not None and row.ratio >= TARGET
         rows.append(row)

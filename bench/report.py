@@ -64,7 +64,7 @@ def text_table(rows: list[Row]) -> str:
         if index == 0:
             out.append("  ".join("-" * w for w in widths))
     notes = [f"- {r.figure}: {r.note}" for r in rows if r.note]
-    return "\n".join(out + ([""] + notes if notes else []))
+    return "\n".join([*out, *(["", *notes] if notes else [])])
 
 
 def markdown(rows: list[Row], *, header: str, notes: list[str]) -> str:

@@ -14,7 +14,8 @@ import itertools
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, date, datetime, time as dtime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,12 @@ def queries() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
         "prefix search": ({"q": seed.PREFIX}, {"q": seed.PREFIX}),
         "common-term search": ({"q": seed.COMMON}, {"q": seed.COMMON}),
         "filtered list (tag+priority+due)": (
-            {"tag": seed.TAG, "priority": "high", "due_after": today.isoformat(), "due_before": until.isoformat()},
+            {
+                "tag": seed.TAG,
+                "priority": "high",
+                "due_after": today.isoformat(),
+                "due_before": until.isoformat(),
+            },
             {"tags": [seed.TAG], "priorities": [3], "due_after": bound(today), "due_before": bound(until)},
         ),
     }
@@ -254,8 +260,10 @@ async def measure_size(backend: Backend, opts: Options, size: int) -> list[Row]:
                 if size == TARGET_SIZE:
                     row.target = f"p99 ≤ {TARGET_P99_MS:.0f} ms"
                     row.met = p99 <= TARGET_P99_MS
-                print(f"  {row.figure}: p99 {p99:.1f} ms · raw SQL p99 {row.ceiling:.1f} ms · {row.detail}",
-                      flush=True)
+                print(
+                    f"  {row.figure}: p99 {p99:.1f} ms · raw SQL p99 {row.ceiling:.1f} ms · {row.detail}",
+                    flush=True,
+                )
                 rows.append(row)
     finally:
         server.stop()
@@ -277,8 +285,15 @@ async def run(opts: Options) -> list[Row]:
                 await backend.insert(users, new_rows, big=size >= 1_000_000)
                 took = time.perf_counter() - t0
                 print(f"  seeded {backend.name} to {_label(size)} tasks in {took:.1f} s", flush=True)
-                rows.append(Row("3 search", f"seed to {_label(size)} tasks ({backend.name})", took, "s",
-                                detail="bulk insert straight into the tables, indexes included"))
+                rows.append(
+                    Row(
+                        "3 search",
+                        f"seed to {_label(size)} tasks ({backend.name})",
+                        took,
+                        "s",
+                        detail="bulk insert straight into the tables, indexes included",
+                    )
+                )
                 rows += await measure_size(backend, opts, size)
         finally:
             await backend.close()

@@ -22,7 +22,22 @@ TAG = "tag03"
 _PREFIXED = ("invoice", "inventory", "invite")
 _FILLER = [
     a + b
-    for a in ("bar", "cor", "del", "fen", "gal", "hol", "jor", "kel", "lum", "mar", "nor", "pel", "ros", "sal")
+    for a in (
+        "bar",
+        "cor",
+        "del",
+        "fen",
+        "gal",
+        "hol",
+        "jor",
+        "kel",
+        "lum",
+        "mar",
+        "nor",
+        "pel",
+        "ros",
+        "sal",
+    )
     for b in ("ba", "den", "fix", "go", "lin", "mo", "nix", "pa", "ro", "sta", "tu", "vel", "wen", "zo")
 ]
 _VERBS = ("call", "email", "write", "fix", "plan", "buy", "check", "send", "book", "clean", "read", "pay")
@@ -84,7 +99,11 @@ def user_id(n: int) -> str:
 
 
 def _sqlite_time(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds") if value else None
+    return (
+        value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+        if value
+        else None
+    )
 
 
 def sqlite_insert(path: str, users: list[str], rows: Iterator[TaskRow], *, chunk: int = 50_000) -> int:
@@ -129,9 +148,18 @@ def _sqlite_batch(db: object, batch: list[TaskRow]) -> int:
         "VALUES (?, ?, ?, NULL, ?, ?, ?, ?, NULL, ?, 'UTC', NULL, 'due', 0, NULL, ?, ?, ?, ?, 1)",
         [
             (
-                r.id, r.user_id, r.id, r.title, r.description, r.priority, _sqlite_time(r.due_at),
-                _sqlite_time(r.due_at), int(r.completed), _sqlite_time(r.created_at) if r.completed else None,
-                _sqlite_time(r.created_at), _sqlite_time(r.created_at),
+                r.id,
+                r.user_id,
+                r.id,
+                r.title,
+                r.description,
+                r.priority,
+                _sqlite_time(r.due_at),
+                _sqlite_time(r.due_at),
+                int(r.completed),
+                _sqlite_time(r.created_at) if r.completed else None,
+                _sqlite_time(r.created_at),
+                _sqlite_time(r.created_at),
             )
             for r in batch
         ],
@@ -168,9 +196,22 @@ async def pg_insert(dsn: str, users: list[str], rows: Iterator[TaskRow], *, rebu
                 await db.execute(f'DROP INDEX "{record["indexname"]}"')
                 indexes.append(record["indexdef"])
         columns = [
-            "id", "user_id", "series_id", "title", "description", "priority", "due_at", "due_sort",
-            "timezone", "repeat_from", "keep_missed", "completed", "completed_at", "created_at",
-            "updated_at", "version",
+            "id",
+            "user_id",
+            "series_id",
+            "title",
+            "description",
+            "priority",
+            "due_at",
+            "due_sort",
+            "timezone",
+            "repeat_from",
+            "keep_missed",
+            "completed",
+            "completed_at",
+            "created_at",
+            "updated_at",
+            "version",
         ]
         count = 0
         chunk: list[TaskRow] = []
@@ -180,9 +221,24 @@ async def pg_insert(dsn: str, users: list[str], rows: Iterator[TaskRow], *, rebu
                 "tasks",
                 columns=columns,
                 records=[
-                    (r.id, r.user_id, r.id, r.title, r.description, r.priority, r.due_at, r.due_at, "UTC",
-                     "due", False, r.completed, r.created_at if r.completed else None, r.created_at,
-                     r.created_at, 1)
+                    (
+                        r.id,
+                        r.user_id,
+                        r.id,
+                        r.title,
+                        r.description,
+                        r.priority,
+                        r.due_at,
+                        r.due_at,
+                        "UTC",
+                        "due",
+                        False,
+                        r.completed,
+                        r.created_at if r.completed else None,
+                        r.created_at,
+                        r.created_at,
+                        1,
+                    )
                     for r in batch
                 ],
             )

@@ -1,14 +1,15 @@
-"""Smoke run of benchmarks 1 and 2: the figures are produced (not how fast they are), in well under a minute."""
+"""Smoke run of benchmarks 1 and 2: the figures are produced (not how fast), in well under a minute."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
-from bench import api, events
 from bench.common import Options, Server, sign_up
 from bench.load import run_load
 from bench.report import markdown, text_table
+
+from bench import api, events
 
 
 async def test_api_and_event_figures_are_produced(tmp_path: Path) -> None:
@@ -25,10 +26,17 @@ async def test_api_and_event_figures_are_produced(tmp_path: Path) -> None:
             for op in api.OPS:
                 for level in api.LEVELS:
                     pair = []
-                    for base, request in ((server.base, work.request(op)), (ceiling.server.base, ceiling.requests[op])):
+                    for base, request in (
+                        (server.base, work.request(op)),
+                        (ceiling.server.base, ceiling.requests[op]),
+                    ):
                         pair.append(
                             await run_load(
-                                base, request, concurrency=min(level, 4), duration_s=0.15, warmup_s=0.0,
+                                base,
+                                request,
+                                concurrency=min(level, 4),
+                                duration_s=0.15,
+                                warmup_s=0.0,
                                 headers=work.headers,
                             )
                         )
@@ -39,11 +47,11 @@ async def test_api_and_event_figures_are_produced(tmp_path: Path) -> None:
     finally:
         server.stop()
 
-    rows = api._rows("SQLite", results) + [events._row("embedded", latencies, 0, 20.0)]
+    rows = [*api._rows("SQLite", results), events._row("embedded", latencies, 0, 20.0)]
     assert startup > 0
     assert len(rows) == len(api.OPS) * len(api.LEVELS) + 1
     for row in rows:
-        assert row.value is not None and math.isfinite(row.value) and row.value > 0 or row.unit == "ms", row
+        assert row.value is not None and math.isfinite(row.value) and row.value >= 0, row
         assert row.ceiling is None or row.ceiling > 0, row
     create_64 = next(r for r in rows if r.figure == "create @64 (SQLite)")
     assert create_64.target and create_64.met is not None and create_64.ratio is not None

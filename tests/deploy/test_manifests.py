@@ -344,7 +344,10 @@ def test_dapr_pubsub_groups_subscriptions_and_broker(overlay: str) -> None:
     assert metadata_value(shared, "consumerGroup") == "{appID}"
     assert metadata_value(shared, "initialOffset") == "oldest"
     assert "{podName}" in metadata_value(fanout, "consumerGroup")
-    assert fanout["scopes"] == ["taskstream-api", "taskstream-realtime"] and "taskstream-realtime" not in shared["scopes"]
+    assert (
+        fanout["scopes"] == ["taskstream-api", "taskstream-realtime"]
+        and "taskstream-realtime" not in shared["scopes"]
+    )
     config = next(iter(of_kind(objs, "ConfigMap").values()))["data"]
     for component in (shared, fanout):
         assert metadata_value(component, "brokers") == config["TASKSTREAM_KAFKA_BOOTSTRAP"]

@@ -28,7 +28,7 @@ MIGRATION_LOCK_KEY = 0x7A5C_0001
 def create_engine(
     url: str, *, pool_size: int = 10, max_overflow: int = 10, pool_timeout_s: float = 5.0
 ) -> AsyncEngine:
-    """An async engine for `url`. SQLite: WAL, foreign keys on, 5 s busy timeout; the parent dir is created."""
+    """An async engine for `url`. SQLite: WAL, foreign keys, 5 s busy timeout; creates the parent dir."""
     parsed = make_url(url)
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":

@@ -217,7 +217,8 @@ class TaskRepository:
 class ReminderRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self._claimed_tasks: list[Task] = []  # tasks of the rows claim_due returned, held for the identity map
+        # The tasks of the rows claim_due returned, held so the identity map keeps them (it holds weakly).
+        self._claimed_tasks: list[Task] = []
 
     def add(self, reminder: Reminder) -> None:
         """Stage a reminder row."""

@@ -106,7 +106,7 @@ async def snooze_notification(
 
 @router.post("/recurrence/preview", tags=["tasks"])
 async def recurrence_preview(body: RecurrencePreviewIn, user: CurrentUser) -> RecurrencePreviewOut:
-    """RFC 5545 rule → canonical form, words and the next occurrences from the given first due (UTC or dates)."""
+    """RFC 5545 rule → canonical form, words and the next occurrences from the first due (UTC or dates)."""
     tz = body.timezone or user.timezone
     first = body.due_at.astimezone(recurrence.zone_of(tz)) if body.due_at is not None else body.due_date
     if first is None:
