@@ -6,6 +6,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -52,18 +53,33 @@ def _pg_url(name: str) -> str:
     return f"{base}/{name}"
 
 
+@contextmanager
+def _fresh_pg_database() -> Iterator[str]:
+    try:
+        name = asyncio.run(_create_pg_database())
+    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+        unavailable(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {error}")
+    try:
+        yield _pg_url(name)
+    finally:
+        asyncio.run(_drop_pg_database(name))
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A new empty PostgreSQL database (SQLAlchemy asyncpg URL), dropped afterwards."""
+    with _fresh_pg_database() as url:
+        yield url
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh empty database: a SQLite file, or a new PostgreSQL database dropped afterwards."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
         return
-    try:
-        name = asyncio.run(_create_pg_database())
-    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
-        unavailable(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {error}")
-    yield _pg_url(name)
-    asyncio.run(_drop_pg_database(name))
+    with _fresh_pg_database() as url:
+        yield url
 
 
 @pytest.fixture
@@ -72,8 +88,8 @@ def clock() -> FixedClock:
     return FixedClock(START)
 
 
-@pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
+def make_settings(tmp_path: Path, database_url: str) -> Settings:
+    """Settings for in-process tests: fast retries, a fixed JWT key, tokens that outlive clock jumps."""
     return Settings(
         data_dir=tmp_path,
         database_url=database_url,
@@ -82,6 +98,11 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         consumer_max_attempts=3,
         token_ttl_s=20 * 365 * 24 * 3600,  # tests move the clock by years
     )
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return make_settings(tmp_path, database_url)
 
 
 @pytest.fixture

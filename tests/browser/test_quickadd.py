@@ -6,7 +6,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from tests.browser.conftest import ZONE, User, expect, open_app, short
@@ -22,18 +21,6 @@ def relative(day: date, today: date) -> str:
     if label:
         return label
     return short(day) if day.year == today.year else f"{short(day)} {day.year}"
-
-
-@pytest.fixture
-def parser(user: User) -> None:
-    """Skip (with the reason) while the natural-language parser is not served yet."""
-    with user.api() as api:
-        try:
-            status = api.post("/parse", json={"text": "Try it tomorrow"}).status_code
-        except httpx.HTTPError as error:
-            pytest.skip(f"/api/v1/parse unreachable: {error}")
-    if status in (404, 500, 501):
-        pytest.skip(f"/api/v1/parse answered {status}: the quick-add parser is not there yet")
 
 
 def preview(page: Any) -> dict[str, str]:
@@ -54,7 +41,6 @@ TITLES = {
 PHRASES = list(TITLES)
 
 
-@pytest.mark.usefixtures("parser")
 def test_quick_add_phrases_preview_then_save(new_context: Any, user: User) -> None:
     page = open_app(new_context(as_user=user))
     box = page.get_by_label("Quick add")
@@ -143,7 +129,6 @@ def test_quick_add_phrases_preview_then_save(new_context: Any, user: User) -> No
     assert shown[PHRASES[4]] == {"title": "Call mom", "due": relative(friday, today)}
 
 
-@pytest.mark.usefixtures("parser")
 def test_quick_add_more_options_opens_the_form_filled_in(new_context: Any, user: User) -> None:
     page = open_app(new_context(as_user=user))
     page.get_by_label("Quick add").fill("Water plants tomorrow 9am every 2 days !low #garden")

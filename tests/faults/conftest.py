@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from sqlalchemy import func, select
@@ -22,21 +21,10 @@ from sqlalchemy import func, select
 from taskstream.bus.broker import EmbeddedBroker, free_port
 from taskstream.runtime import Runtime
 from taskstream.settings import Settings
-from tests.conftest import PG_ADMIN_URL, _create_pg_database, _drop_pg_database, _pg_url, unavailable
+from tests.conftest import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 JWT_SECRET = "fault-tests-secret-of-at-least-thirty-two-bytes"
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A new empty PostgreSQL database (SQLAlchemy asyncpg URL), dropped afterwards."""
-    try:
-        name = asyncio.run(_create_pg_database())
-    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
-        unavailable(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {error}")
-    yield _pg_url(name)
-    asyncio.run(_drop_pg_database(name))
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import json
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -19,6 +20,7 @@ from taskstream.events.topics import TASK_EVENTS
 from taskstream.runtime import Runtime
 from taskstream.settings import Settings
 from taskstream.store.tables import OutboxRow
+from tests.conftest import make_settings
 
 KEYS = ("user-a", "user-b", "user-c")
 
@@ -134,11 +136,12 @@ async def test_sent_rows_are_cleaned_in_batches_after_the_retention(
         await runtime.stop()
 
 
+@pytest.mark.postgres
 async def test_several_relays_on_postgres_send_each_row_once_in_order(
-    settings: Settings, clock: FixedClock, database_url: str
+    tmp_path: Path, clock: FixedClock, pg_url: str
 ) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("the relay leader lock is PostgreSQL's; SQLite runs one relay")
+    """The leader lock is PostgreSQL's; on SQLite one relay process runs."""
+    settings = make_settings(tmp_path, pg_url)
     bus = RecordingBus(delay_s=0.005)
     relays = [
         Runtime(
