@@ -5,7 +5,7 @@ starts a few seconds after the services start. The services are a Runtime with `
 (ReminderScheduler.run with SystemClock, the outbox relay, the notifications consumer) on the memory bus; a
 probe subscriber on `reminders` timestamps each reminder.due event as the relay publishes it.
 Lateness = publish time − fire_at. A duplicate is a second publish of one reminder; a miss is a reminder
-never published, or a notification row missing at the end.
+not published 30 s after the window ends, or a notification row missing at the end.
 """
 
 from __future__ import annotations
@@ -190,7 +190,8 @@ def _rows(db: str, result: dict[str, Any], window_s: float) -> list[Row]:
             f"fired twice + missed ({db})",
             float(wrong),
             "",
-            detail=f"{result['duplicates']} fired twice · {result['missed']} never published · "
+            detail=f"{result['duplicates']} fired twice · "
+            f"{result['missed']} not published 30 s after the window · "
             f"{result['notifications']} notification rows · {result['redeliveries']} redeliveries "
             "(at-least-once, absorbed by the inbox)",
             target="0",
