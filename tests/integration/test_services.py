@@ -272,3 +272,47 @@ async def test_restart_loses_nothing(settings: Settings, clock: FixedClock) -> N
         assert await _count(second, Notification) == 1
     finally:
         await second.stop()
+
+
+async def test_a_batch_with_a_poison_event_falls_back_to_one_by_one(runtime: Runtime) -> None:
+    """One transaction per batch; a failure in it rolls the batch back and each event goes alone."""
+
+    def event(event_id: str, data: dict[str, object]) -> bytes:
+        return CloudEvent(
+            id=event_id,
+            type="com.taskstream.task.completed.v1",
+            time="2026-03-02T08:00:00Z",  # type: ignore[arg-type]
+            partitionkey="u1",
+            data=data,
+        ).to_json()
+
+    snapshot = {
+        "id": "t1",
+        "user_id": "u1",
+        "title": "fine",
+        "timezone": "UTC",
+        "series_id": "t1",
+        "created_at": "2026-03-02T08:00:00Z",
+        "updated_at": "2026-03-02T08:00:00Z",
+        "version": 2,
+    }
+    good = {
+        "event_type": "completed",
+        "task_id": "t1",
+        "user_id": "u1",
+        "timestamp": "2026-03-02T08:00:00Z",
+        "task_data": snapshot,
+    }
+    batch = [
+        event("b-1", good),
+        event("b-2", {"event_type": "completed"}),
+        event("b-3", good),
+        event("b-1", good),
+    ]
+    await runtime.bus.publish([Message("task-events", "u1", value) for value in batch])
+    assert await _count(runtime, AuditEntry) == 2
+    async with runtime.uow() as uow:
+        letters = [
+            tuple(row) for row in await uow.session.execute(select(DeadLetter.consumer, DeadLetter.attempts))
+        ]
+    assert sorted(letters) == [("audit", 3), ("recurring", 3)]

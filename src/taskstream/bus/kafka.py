@@ -89,6 +89,7 @@ class KafkaBus:
         connect_timeout_s: float = 20.0,
         session_timeout_s: float = 10.0,
         linger_ms: int = 5,
+        fetch_max_wait_ms: int = 10,
         retry_backoff_s: float = 0.5,
         max_retry_backoff_s: float = 10.0,
         shutdown_timeout_s: float = 30.0,
@@ -102,6 +103,8 @@ class KafkaBus:
         self._connect_timeout_s = connect_timeout_s
         self._session_timeout_s = session_timeout_s
         self._linger_ms = linger_ms
+        # How long a fetch may wait on the broker for data: bounds end-to-end latency when traffic is light.
+        self._fetch_max_wait_ms = fetch_max_wait_ms
         self._retry_backoff_s = retry_backoff_s
         self._max_retry_backoff_s = max_retry_backoff_s
         self._shutdown_timeout_s = shutdown_timeout_s
@@ -267,6 +270,7 @@ class KafkaBus:
             group_id=subscription.group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
             session_timeout_ms=session_ms,
             heartbeat_interval_ms=max(session_ms // 3, 100),
         )
@@ -282,6 +286,7 @@ class KafkaBus:
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="latest",
+            fetch_max_wait_ms=self._fetch_max_wait_ms,
         )
         subscription.consumer = consumer
         await consumer.start()

@@ -12,7 +12,7 @@ from taskstream.bus.base import Handler, Message
 class MemoryBus:
     """In-process transport.
 
-    publish() awaits every subscribed group's handler for each message before it returns, so a message the
+    publish() awaits every subscribed group's handlers for its messages before it returns, so a message the
     outbox relay marks as sent has been consumed by every group: a crash before that leaves the outbox row
     unsent, and it is delivered again after a restart (consumers deduplicate by event id). Groups run
     concurrently; within a group messages are handled one at a time, in publish order.
@@ -22,9 +22,7 @@ class MemoryBus:
         self._handlers: dict[str, dict[str, list[Handler]]] = defaultdict(lambda: defaultdict(list))
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._broadcast = 0
-        self.published: list[
-            Message
-        ] = []  # every message accepted, in order (for tests and the dead-letter view)
+        self.published: list[Message] = []  # every message accepted, in order (tests read it)
 
     async def start(self) -> None:
         """Nothing to connect to."""
@@ -44,19 +42,30 @@ class MemoryBus:
         self._locks.setdefault((topic, group), asyncio.Lock())
 
     async def publish(self, messages: Sequence[Message]) -> None:
-        """Deliver each message to every group of its topic; raises what a handler raised."""
-        for message in messages:
-            self.published.append(message)
-            groups = self._handlers.get(message.topic, {})
-            results = await asyncio.gather(
-                *(self._deliver(message, group, handlers) for group, handlers in groups.items()),
-                return_exceptions=True,
-            )
-            for result in results:
-                if isinstance(result, BaseException):
-                    raise result
+        """Deliver the messages to every group of their topic; raises what a handler raised.
 
-    async def _deliver(self, message: Message, group: str, handlers: list[Handler]) -> None:
-        async with self._locks[(message.topic, group)]:
-            for handler in handlers:
-                await handler(message)
+        Each group gets its messages in publish order; groups are served concurrently. A handler with a
+        `handle_batch` method gets all of its group's messages of this call at once.
+        """
+        self.published.extend(messages)
+        plan: dict[tuple[str, str], list[Message]] = {}
+        for message in messages:
+            for group in self._handlers.get(message.topic, {}):
+                plan.setdefault((message.topic, group), []).append(message)
+        results = await asyncio.gather(
+            *(self._deliver(topic, group, batch) for (topic, group), batch in plan.items()),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _deliver(self, topic: str, group: str, batch: list[Message]) -> None:
+        async with self._locks[(topic, group)]:
+            for handler in self._handlers[topic][group]:
+                handle_batch = getattr(handler, "handle_batch", None)
+                if handle_batch is not None and len(batch) > 1:
+                    await handle_batch(batch)
+                    continue
+                for message in batch:
+                    await handler(message)

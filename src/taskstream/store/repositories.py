@@ -114,11 +114,14 @@ class TaskRepository:
                 result[task_id].append(tag)
         return result
 
+    def add_tags(self, task: Task, tags: list[str]) -> None:
+        """Stage the tags of a task that has none yet (a new task)."""
+        self.session.add_all([TaskTag(task_id=task.id, tag=tag, user_id=task.user_id) for tag in tags])
+
     async def set_tags(self, task: Task, tags: list[str]) -> None:
         """Replace the task's tags."""
         await self.session.execute(delete(TaskTag).where(TaskTag.task_id == task.id))
-        for tag in tags:
-            self.session.add(TaskTag(task_id=task.id, tag=tag, user_id=task.user_id))
+        self.add_tags(task, tags)
 
     async def tag_counts(self, user_id: str) -> list[tuple[str, int, int]]:
         """(tag, open-task count, all-task count) for the user's tags, by name."""
@@ -343,6 +346,17 @@ class InboxRepository:
         """True when `consumer` already processed `event_id`."""
         found = await self.session.get(InboxRow, (consumer, event_id))
         return found is not None
+
+    async def seen_among(self, consumer: str, event_ids: Sequence[str]) -> set[str]:
+        """Which of `event_ids` `consumer` already processed (one query)."""
+        rows = await self.session.scalars(
+            select(InboxRow.event_id).where(InboxRow.consumer == consumer, InboxRow.event_id.in_(event_ids))
+        )
+        return set(rows)
+
+    def record_unflushed(self, consumer: str, event_id: str, at: datetime) -> None:
+        """Stage the inbox row; the commit fails on the primary key if another delivery won the race."""
+        self.session.add(InboxRow(consumer=consumer, event_id=event_id, processed_at=at))
 
     async def record(self, consumer: str, event_id: str, at: datetime) -> None:
         """Record the event as processed (same transaction as the effect); flushes to hit the key early."""

@@ -22,6 +22,8 @@ from taskstream.store.repositories import (
 
 OUTBOX_CHANNEL = "taskstream_outbox"  # PostgreSQL LISTEN/NOTIFY channel: "outbox rows were committed"
 
+READ_ONLY = "taskstream_read_only"  # execution option of a transaction that only reads
+
 
 def is_connection_error(error: BaseException) -> bool:
     """True when `error` means the database could not be reached (not a constraint or SQL error)."""
@@ -92,6 +94,9 @@ class UnitOfWorkFactory:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.read_sessions = async_sessionmaker(
+            engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+        )
         self._listeners: list[Callable[[], None]] = []
 
     def on_outbox_commit(self, listener: Callable[[], None]) -> None:
@@ -104,3 +109,7 @@ class UnitOfWorkFactory:
 
     def __call__(self) -> UnitOfWork:
         return UnitOfWork(self.sessions, on_commit=self._notify)
+
+    def reader(self) -> UnitOfWork:
+        """A unit of work for reads only: on SQLite it waits for no writer (WAL snapshot); never commit it."""
+        return UnitOfWork(self.read_sessions, on_commit=self._notify)

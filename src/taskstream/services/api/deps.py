@@ -47,7 +47,7 @@ async def get_current_user(ctx: Ctx, token: Annotated[str | None, Depends(oauth2
     if not token:
         raise Unauthorized("not authenticated: send Authorization: Bearer <token>")
     user_id = ctx.tokens.user_id(token, now=ctx.clock.now())
-    async with ctx.uow() as uow:
+    async with ctx.uow.reader() as uow:
         user = await uow.users.get(user_id)
     if user is None:
         raise Unauthorized("the token's user no longer exists")

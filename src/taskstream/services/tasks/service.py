@@ -83,8 +83,8 @@ class TaskService:
             check_reminders(specs, _due_of(task))
             tags = clean_tags(data.tags if data.tags is not UNSET else [])
             uow.tasks.add(task)
-            await uow.session.flush()
-            await uow.tasks.set_tags(task, tags)
+            await uow.session.flush()  # the task row first: tags and reminders refer to it
+            uow.tasks.add_tags(task, tags)
             reminders = self._write_reminders(uow, task, specs, now=now)
             view = task_view(task, tags=tags, reminders=reminders)
             self._emit(uow, "created", view, now=now)
@@ -93,13 +93,13 @@ class TaskService:
 
     async def get(self, user_id: str, task_id: str) -> TaskView:
         """The caller's task; NotFound when missing or another user's."""
-        async with self._uow() as uow:
+        async with self._uow.reader() as uow:
             task = await self._owned(uow, user_id, task_id)
             return await self._view(uow, task)
 
     async def find(self, query: TaskQuery) -> Page:
         """One page of the caller's tasks (see TaskQuery)."""
-        async with self._uow() as uow:
+        async with self._uow.reader() as uow:
             rows = await uow.tasks.find(query)
             more = len(rows) > query.limit
             rows = rows[: query.limit]
@@ -232,8 +232,8 @@ class TaskService:
         )
         task.due_sort = due.sort_key(zone(task.timezone))
         uow.tasks.add(task)
-        await uow.session.flush()
-        await uow.tasks.set_tags(task, list(previous.tags))
+        await uow.session.flush()  # the task row first: tags and reminders refer to it
+        uow.tasks.add_tags(task, list(previous.tags))
         shift = _shift(_due_of_view(previous), due, zone(task.timezone))
         specs = [_shifted(r, shift) for r in previous.reminders]
         rows = self._write_reminders(uow, task, specs, now=now)

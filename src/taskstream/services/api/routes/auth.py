@@ -52,7 +52,7 @@ async def register(body: RegisterIn, ctx: Ctx) -> UserOut:
 @router.post("/auth/token")
 async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], ctx: Ctx) -> TokenOut:
     """OAuth2 password flow: username = e-mail. 401 on bad credentials."""
-    async with ctx.uow() as uow:
+    async with ctx.uow.reader() as uow:
         user = await uow.users.by_email(form.username)
     if user is None or not verify_password(user.password_hash, form.password):
         raise Unauthorized("wrong e-mail or password", field="password")

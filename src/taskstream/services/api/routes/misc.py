@@ -27,7 +27,7 @@ router = APIRouter()
 @router.get("/tags", tags=["tasks"])
 async def list_tags(ctx: Ctx, user: CurrentUser) -> list[TagOut]:
     """The caller's tags with open and total task counts."""
-    async with ctx.uow() as uow:
+    async with ctx.uow.reader() as uow:
         rows = await uow.tasks.tag_counts(user.id)
     return [TagOut(name=name, open_count=n_open, total_count=n_all) for name, n_open, n_all in rows]
 
@@ -40,7 +40,7 @@ async def audit_log(
     before_id: int | None = None,
 ) -> list[AuditOut]:
     """The caller's history of task events, newest first; page with before_id."""
-    async with ctx.uow() as uow:
+    async with ctx.uow.reader() as uow:
         entries = await uow.audit.recent(user.id, limit=limit, before_id=before_id)
     return [AuditOut.model_validate(e, from_attributes=True) for e in entries]
 
@@ -50,7 +50,7 @@ async def list_notifications(
     ctx: Ctx, user: CurrentUser, unread: bool = False, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> list[NotificationOut]:
     """The caller's in-app notifications, newest first."""
-    async with ctx.uow() as uow:
+    async with ctx.uow.reader() as uow:
         rows = await uow.notifications.recent(user.id, unread_only=unread, limit=limit)
     return [NotificationOut.model_validate(n, from_attributes=True) for n in rows]
 

@@ -174,7 +174,7 @@ async def reopen_task(task_id: str, ctx: Ctx, user: CurrentUser) -> TaskView:
 @router.get("/tasks/{task_id}/history")
 async def task_history(task_id: str, ctx: Ctx, user: CurrentUser) -> list[AuditOut]:
     """The task's audit entries, newest first (kept after the task is deleted)."""
-    async with ctx.uow() as uow:
+    async with ctx.uow.reader() as uow:
         entries = await uow.audit.recent(user.id, task_id=task_id, limit=200)
         if not entries and await uow.tasks.get(task_id, user_id=user.id) is None:
             from taskstream.domain.errors import NotFound
