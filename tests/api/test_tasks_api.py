@@ -206,7 +206,10 @@ async def test_health_and_openapi(client: httpx.AsyncClient) -> None:
     assert (await client.get("/readyz")).json()["database"] == "ok"
     spec = (await client.get("/openapi.json")).json()
     assert "/api/v1/tasks/{task_id}/complete" in spec["paths"]
-    assert (await client.get("/docs")).status_code == 200
+    docs = await client.get("/docs")
+    assert docs.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in docs.text
+    assert "cdn" not in docs.text
+    assert (await client.get("/docs-assets/swagger-ui-bundle.js")).status_code == 200
 
 
 async def test_recurrence_preview(client: httpx.AsyncClient) -> None:
@@ -235,3 +238,42 @@ async def test_recurrence_preview(client: httpx.AsyncClient) -> None:
         "/api/v1/recurrence/preview", json={"recurrence": "FREQ=DAILY"}, headers=headers
     )
     assert (missing.status_code, missing.json()["field"]) == (422, "due_at")
+
+
+async def test_out_of_range_and_disguised_input_is_refused(client: httpx.AsyncClient) -> None:
+    headers = await sign_up(client, timezone="Europe/Berlin")
+    cases = [
+        ({"title": "old", "due_at": "0001-01-01T00:00:00Z"}, "due_at"),
+        ({"title": "far", "due_at": "9999-12-31T23:59:59Z", "recurrence": "FREQ=DAILY"}, "due_at"),
+        ({"title": "far", "due_date": "0001-01-01", "reminders": [{"before": "P1D"}]}, "due_date"),
+        (
+            {"title": "long", "due_date": "2026-12-01", "reminders": [{"before": "P999999999D"}]},
+            "reminders.0.before",
+        ),
+        (
+            {"title": "ended", "due_date": "2026-12-01", "recurrence": "FREQ=DAILY;UNTIL=20200101"},
+            "recurrence",
+        ),
+        ({"title": "nul\x00byte"}, "title"),
+        ({"title": "evil\u202etxt.exe"}, "title"),
+        ({"title": "ok", "description": "bell\x07"}, "description"),
+    ]
+    for body, field in cases:
+        response = await client.post("/api/v1/tasks", json=body, headers=headers)
+        assert (response.status_code, response.json()["field"]) == (422, field), (body, response.text)
+    broken = await client.post(
+        "/api/v1/tasks", content=b'{"title": ', headers=headers | {"Content-Type": "application/json"}
+    )
+    assert broken.status_code == 422
+    assert broken.json()["field"] is None and "not valid JSON" in broken.json()["message"]
+    assert (await client.get("/api/v1/tasks", headers=headers)).json()["items"] == []
+
+
+async def test_delete_honours_if_match(client: httpx.AsyncClient) -> None:
+    headers = await sign_up(client)
+    task = (await client.post("/api/v1/tasks", json={"title": "v1"}, headers=headers)).json()
+    await client.patch(f"/api/v1/tasks/{task['id']}", json={"title": "v2"}, headers=headers)
+    stale = await client.delete(f"/api/v1/tasks/{task['id']}", headers=headers | {"If-Match": '"1"'})
+    assert (stale.status_code, stale.json()["field"]) == (412, "If-Match")
+    fresh = await client.delete(f"/api/v1/tasks/{task['id']}", headers=headers | {"If-Match": '"2"'})
+    assert fresh.status_code == 204

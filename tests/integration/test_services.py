@@ -196,41 +196,41 @@ async def test_audit_has_one_entry_per_event_with_changes(
     assert await _count(runtime, AuditEntry) == 4
 
 
+def _hand_made(event_id: str, kind: str, data: dict[str, object]) -> bytes:
+    """A task event as another producer might send it (for poison and batch tests)."""
+    return CloudEvent(
+        id=event_id,
+        type=f"com.taskstream.task.{kind}.v1",
+        time="2026-03-02T08:00:00Z",  # type: ignore[arg-type]
+        partitionkey="u1",
+        data=data,
+    ).to_json()
+
+
+GOOD_DATA: dict[str, object] = {
+    "event_type": "created",
+    "task_id": "t1",
+    "user_id": "u1",
+    "timestamp": "2026-03-02T08:00:00Z",
+    "task_data": {
+        "id": "t1",
+        "user_id": "u1",
+        "title": "fine",
+        "timezone": "UTC",
+        "series_id": "t1",
+        "created_at": "2026-03-02T08:00:00Z",
+        "updated_at": "2026-03-02T08:00:00Z",
+        "version": 1,
+    },
+}
+
+
 async def test_poison_and_malformed_events_go_to_the_dead_letter_topic(runtime: Runtime) -> None:
-    good = CloudEvent(
-        id="e-good",
-        type="com.taskstream.task.created.v1",
-        time="2026-03-02T08:00:00Z",
-        partitionkey="u1",  # type: ignore[arg-type]
-        data={
-            "event_type": "created",
-            "task_id": "t1",
-            "user_id": "u1",
-            "timestamp": "2026-03-02T08:00:00Z",
-            "task_data": {
-                "id": "t1",
-                "user_id": "u1",
-                "title": "fine",
-                "timezone": "UTC",
-                "series_id": "t1",
-                "created_at": "2026-03-02T08:00:00Z",
-                "updated_at": "2026-03-02T08:00:00Z",
-                "version": 1,
-            },
-        },
-    )
-    poison = good.model_copy(
-        update={
-            "id": "e-poison",
-            "type": "com.taskstream.task.completed.v1",
-            "data": {"event_type": "completed"},
-        }
-    )
     await runtime.bus.publish(
         [
             Message("task-events", "u1", b"{not json"),
-            Message("task-events", "u1", poison.to_json()),
-            Message("task-events", "u1", good.to_json()),
+            Message("task-events", "u1", _hand_made("e-poison", "completed", {"event_type": "completed"})),
+            Message("task-events", "u1", _hand_made("e-good", "created", GOOD_DATA)),
         ]
     )
     async with runtime.uow() as uow:
@@ -277,37 +277,12 @@ async def test_restart_loses_nothing(settings: Settings, clock: FixedClock) -> N
 async def test_a_batch_with_a_poison_event_falls_back_to_one_by_one(runtime: Runtime) -> None:
     """One transaction per batch; a failure in it rolls the batch back and each event goes alone."""
 
-    def event(event_id: str, data: dict[str, object]) -> bytes:
-        return CloudEvent(
-            id=event_id,
-            type="com.taskstream.task.completed.v1",
-            time="2026-03-02T08:00:00Z",  # type: ignore[arg-type]
-            partitionkey="u1",
-            data=data,
-        ).to_json()
-
-    snapshot = {
-        "id": "t1",
-        "user_id": "u1",
-        "title": "fine",
-        "timezone": "UTC",
-        "series_id": "t1",
-        "created_at": "2026-03-02T08:00:00Z",
-        "updated_at": "2026-03-02T08:00:00Z",
-        "version": 2,
-    }
-    good = {
-        "event_type": "completed",
-        "task_id": "t1",
-        "user_id": "u1",
-        "timestamp": "2026-03-02T08:00:00Z",
-        "task_data": snapshot,
-    }
+    good = GOOD_DATA | {"event_type": "completed"}
     batch = [
-        event("b-1", good),
-        event("b-2", {"event_type": "completed"}),
-        event("b-3", good),
-        event("b-1", good),
+        _hand_made("b-1", "completed", good),
+        _hand_made("b-2", "completed", {"event_type": "completed"}),
+        _hand_made("b-3", "completed", good),
+        _hand_made("b-1", "completed", good),
     ]
     await runtime.bus.publish([Message("task-events", "u1", value) for value in batch])
     assert await _count(runtime, AuditEntry) == 2

@@ -233,3 +233,19 @@ def test_bad_input_raises() -> None:
         parse_quick_add("a", now=NOW, tz="Nowhere/Land")
     with pytest.raises(ValidationError):
         parse_quick_add("a" * 1001, now=NOW, tz="UTC")
+
+
+def test_interval_weeks_start_at_the_next_matching_day() -> None:
+    """Said on a Sunday, "every 2 weeks on monday and thursday" starts the next day, not a week later."""
+    sunday = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    parsed = parse_quick_add("Gym every 2 weeks on monday and thursday", now=sunday, tz="UTC")
+    assert parsed.recurrence == "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,TH"
+    assert parsed.due_date == date(2026, 11, 30)
+
+
+def test_relative_reminder_without_a_date_is_reported() -> None:
+    parsed = parse_quick_add(
+        "Buy milk remind 15m before", now=datetime(2026, 11, 29, 12, tzinfo=UTC), tz="UTC"
+    )
+    assert (parsed.title, parsed.reminders) == ("Buy milk", [])
+    assert parsed.unparsed == ["remind PT15M before (needs a due date)"]

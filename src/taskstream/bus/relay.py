@@ -122,7 +122,7 @@ class OutboxRelay:
         return self._settle(confirmed, failure)
 
     async def _drain_single(self) -> int:
-        async with self._uow() as uow:
+        async with self._uow.reader() as uow:
             rows = await uow.outbox.unsent(self._batch_size)
         if not rows:
             return 0

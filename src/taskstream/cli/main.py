@@ -22,6 +22,7 @@ def configure_logging(settings: Settings) -> None:
     """structlog to stderr, console or JSON lines as the settings say."""
     level = getattr(logging, settings.log_level.upper(), logging.INFO)
     logging.basicConfig(level=level, format="%(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     renderer = (
         structlog.processors.JSONRenderer()
         if settings.log_format == "json"

@@ -302,6 +302,9 @@ def parse_quick_add(text: str, *, now: datetime, tz: str) -> ParsedTask:
     elif due_at is None and moment is not None:
         due_at, due_date = _next_at(moment, due_date, now, now_local, tz), None
     result.due_at, result.due_date = due_at, due_date
+    if due_at is None and due_date is None and result.reminders:
+        unparsed.extend(f"remind {r['before']} before (needs a due date)" for r in result.reminders)
+        result.reminders = []
     reminder_day = due_at.astimezone(zone_of(tz)).date() if due_at else due_date
     for moment_at in remind_at:
         result.reminders.append({"at": _rfc3339(_next_at(moment_at, reminder_day, now, now_local, tz))})

@@ -247,7 +247,9 @@ def first_occurrence(rrule: str, *, tz: str, now: datetime, at: time | None = No
     today = now.astimezone(zone).date()
     start = datetime.combine(today, at or time())
     produced = 0
-    for local in _pattern(rule, start):
+    # The series starts at the first day the rule's pattern allows: "every 2 weeks on Monday" said on a Sunday
+    # starts tomorrow, and INTERVAL counts from there (so the week of `today` is not taken as an "on" week).
+    for local in _pattern(rule, start, interval=1):
         produced += 1
         due: Due = localize(local, zone) if at is not None else local.date()
         if (rule.count is not None and produced > rule.count) or not _within_until(rule, due, local, zone):

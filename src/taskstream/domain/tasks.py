@@ -53,8 +53,32 @@ def zone(name: str, *, field: str = "timezone") -> ZoneInfo:
         ) from None
 
 
+FIRST_YEAR, LAST_YEAR = 1900, 2999  # due dates and reminders outside these years are refused
+BEFORE_MAX = timedelta(days=366)
+
+
+# C0 controls but tab and line breaks, DEL, and the bidirectional overrides that can disguise text.
+_FORBIDDEN = frozenset(chr(c) for c in range(32) if chr(c) not in "\t\n\r") | frozenset(
+    "\x7f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+def check_text(value: str, *, field: str) -> None:
+    """ValidationError when `value` holds control characters (but tab and line breaks) or bidi overrides."""
+    for char in value:
+        if char in _FORBIDDEN:
+            raise ValidationError(f"{field} contains the control character U+{ord(char):04X}", field=field)
+
+
+def check_year(value: date | datetime, *, field: str) -> None:
+    """ValidationError when a date or instant is outside the years 1900–2999."""
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValidationError(f"{field} must be between the years {FIRST_YEAR} and {LAST_YEAR}", field=field)
+
+
 def clean_title(value: str) -> str:
-    """Trimmed title of 1–500 characters; ValidationError(field="title") otherwise."""
+    """Trimmed title of 1–500 characters without control characters; ValidationError(field="title")."""
+    check_text(value, field="title")
     title = value.strip()
     if not title:
         raise ValidationError("title must not be empty", field="title")
@@ -74,6 +98,7 @@ def clean_tags(values: list[str]) -> list[str]:
             raise ValidationError(
                 f"tag {raw!r} must be one word of at most {TAG_MAX} characters", field="tags"
             )
+        check_text(tag, field="tags")
         if tag not in seen:
             seen.append(tag)
     if len(seen) > TAGS_MAX:
@@ -148,5 +173,7 @@ def check_reminders(specs: list[ReminderSpec], due: Due) -> None:
                 "a reminder relative to the due time needs due_at or due_date",
                 field=f"reminders.{index}.before",
             )
-        if spec.before is not None and spec.before < timedelta(0):
-            raise ValidationError("before must not be negative", field=f"reminders.{index}.before")
+        if spec.before is not None and not timedelta(0) <= spec.before <= BEFORE_MAX:
+            raise ValidationError("before must be between PT0S and P366D", field=f"reminders.{index}.before")
+        if spec.at is not None:
+            check_year(spec.at, field=f"reminders.{index}.at")

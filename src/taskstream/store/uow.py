@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from types import TracebackType
 
@@ -44,13 +45,20 @@ class UnitOfWork:
     """
 
     def __init__(
-        self, session_factory: async_sessionmaker[AsyncSession], *, on_commit: Callable[[], None]
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        *,
+        on_commit: Callable[[], None],
+        write_lock: asyncio.Lock | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._on_commit = on_commit
+        self._write_lock = write_lock
         self.outbox_written = False
 
     async def __aenter__(self) -> UnitOfWork:
+        if self._write_lock is not None:
+            await self._write_lock.acquire()
         self.session = self._session_factory()
         self.users = UserRepository(self.session)
         self.tasks = TaskRepository(self.session)
@@ -73,6 +81,9 @@ class UnitOfWork:
             await self.session.close()
         except Exception:
             pass
+        finally:
+            if self._write_lock is not None:
+                self._write_lock.release()
         if exc is not None and not isinstance(exc, DependencyUnavailable) and is_connection_error(exc):
             raise DependencyUnavailable(
                 "the database is unreachable; nothing was changed, try again"
@@ -94,6 +105,9 @@ class UnitOfWorkFactory:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        # SQLite has one writer at a time: in-process writers queue here, in order, instead of meeting
+        # SQLite's busy handler, which sleeps 1 ms … 100 ms between retries.
+        self._write_lock = asyncio.Lock() if engine.url.get_backend_name() == "sqlite" else None
         self.read_sessions = async_sessionmaker(
             engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
         )
@@ -108,7 +122,7 @@ class UnitOfWorkFactory:
             listener()
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, on_commit=self._notify)
+        return UnitOfWork(self.sessions, on_commit=self._notify, write_lock=self._write_lock)
 
     def reader(self) -> UnitOfWork:
         """A unit of work for reads only: on SQLite it waits for no writer (WAL snapshot); never commit it."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
+from swagger_ui_bundle import swagger_ui_path
 
 from taskstream import __version__
 from taskstream.services.api import errors
@@ -50,7 +52,20 @@ def create_app(ctx: ApiContext, engine: AsyncEngine, *, serve_ui: bool = True) -
         title="taskstream",
         version=__version__,
         description="Tasks with due times, RRULE recurrence, reminders and live updates.",
+        docs_url=None,  # served below from the packaged Swagger UI, so /docs works without internet
     )
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="taskstream API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/static/icon.svg",
+        )
+
     app.state.ctx = ctx
     app.state.engine = engine
     app.add_middleware(BodyLimit, max_bytes=ctx.settings.max_request_bytes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -18,6 +19,8 @@ from taskstream.domain.errors import (
     Unauthorized,
     ValidationError,
 )
+
+log = structlog.get_logger(__name__)
 
 STATUS: dict[type[DomainError], int] = {
     ValidationError: 422,
@@ -59,9 +62,16 @@ def install(app: FastAPI) -> None:
             loc = [str(p) for p in item.get("loc", ()) if p not in ("body", "query", "path", "header")]
             details.append({"loc": loc, "msg": item.get("msg", "invalid"), "type": item.get("type")})
         first = details[0] if details else {"loc": [], "msg": "invalid request"}
+        if first.get("type") == "json_invalid":
+            first = {"loc": [], "msg": f"the body is not valid JSON ({first['msg']})"}
         field = ".".join(first["loc"]) or None
         message = f"{field}: {first['msg']}" if field else str(first["msg"])
         return JSONResponse(_body(message, field, details), status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, error: Exception) -> JSONResponse:
+        log.exception("unexpected error", error=str(error))
+        return JSONResponse(_body("internal error; nothing was changed", None), status_code=500)
 
     @app.exception_handler(OperationalError)
     async def database_down(_: Request, error: OperationalError) -> JSONResponse:

@@ -60,7 +60,7 @@ class ReminderScheduler:
 
     async def _until_next(self) -> float:
         try:
-            async with self._uow() as uow:
+            async with self._uow.reader() as uow:
                 nxt = await uow.reminders.next_fire_at()
         except DependencyUnavailable:
             return self._poll_s

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
@@ -17,6 +18,8 @@ from taskstream.domain.tasks import (
     Priority,
     ReminderSpec,
     check_reminders,
+    check_text,
+    check_year,
     clean_tags,
     clean_title,
     zone,
@@ -30,6 +33,7 @@ from taskstream.store.tables import Reminder, Task
 from taskstream.store.uow import UnitOfWork, UnitOfWorkFactory
 
 UNSET: Any = object()
+_UNTIL = re.compile(r"UNTIL=(\d{4})(\d{2})(\d{2})")
 
 
 @dataclass
@@ -116,11 +120,7 @@ class TaskService:
         now = self._clock.now()
         async with self._uow() as uow:
             task = await self._owned(uow, user_id, task_id, for_update=True)
-            if if_match is not None and if_match != task.version:
-                raise PreconditionFailed(
-                    f"task is at version {task.version}, not {if_match}; reload it and try again",
-                    field="If-Match",
-                )
+            _check_version(task, if_match)
             before = await self._view(uow, task)
             given = data.given()
             self._apply(task, given)
@@ -189,11 +189,12 @@ class TaskService:
             await uow.commit()
             return view
 
-    async def delete(self, user_id: str, task_id: str) -> None:
-        """Delete the task, its tags and reminders; NotFound when missing."""
+    async def delete(self, user_id: str, task_id: str, *, if_match: int | None = None) -> None:
+        """Delete the task, its tags and reminders; NotFound when missing, PreconditionFailed when stale."""
         now = self._clock.now()
         async with self._uow() as uow:
             task = await self._owned(uow, user_id, task_id, for_update=True)
+            _check_version(task, if_match)
             view = await self._view(uow, task)
             await uow.tasks.delete(task)
             self._emit(uow, "deleted", view, now=now)
@@ -292,6 +293,8 @@ class TaskService:
             task.title = clean_title(given["title"] or "")
         if "description" in given:
             description = given["description"]
+            if description is not None:
+                check_text(description, field="description")
             if description is not None and len(description) > 10_000:
                 raise ValidationError("description is longer than 10000 characters", field="description")
             task.description = description or None
@@ -309,6 +312,9 @@ class TaskService:
                 if due_at.tzinfo is None:
                     raise ValidationError("due_at needs a UTC offset (RFC 3339)", field="due_at")
                 due_at, due_date = due_at.astimezone(UTC), None
+            for value, name in ((due_at, "due_at"), (due_date, "due_date")):
+                if value is not None:
+                    check_year(value, field=name)
             task.due_at, task.due_date = due_at, due_date
         if "recurrence" in given:
             task.recurrence = rec.normalize_rrule(given["recurrence"]) if given["recurrence"] else None
@@ -322,7 +328,16 @@ class TaskService:
             if task.due_at is None and task.due_date is None:
                 raise ValidationError("a recurring task needs due_at or due_date", field="recurrence")
             due = task.due_at.astimezone(tz) if task.due_at is not None else task.due_date
-            rec.Series(rrule=task.recurrence, anchor=due, tz=task.timezone, repeat_from=task.repeat_from)  # type: ignore[arg-type]
+            series = rec.Series(
+                rrule=task.recurrence,
+                anchor=due,  # type: ignore[arg-type]
+                tz=task.timezone,
+                repeat_from=task.repeat_from,  # type: ignore[arg-type]
+            )
+            until = _UNTIL.search(series.rrule)
+            local_day = due.date() if isinstance(due, datetime) else due
+            if until is not None and local_day is not None and date(*map(int, until.groups())) < local_day:
+                raise ValidationError("UNTIL is before the first due date", field="recurrence")
         task.due_sort = _due_of(task).sort_key(tz)
 
     def _reanchor(self, task: Task) -> None:
@@ -399,6 +414,13 @@ class TaskService:
         )
         uow.outbox.append(topics.TASK_EVENTS, event)
         uow.outbox.append(topics.TASK_UPDATES, event)
+
+
+def _check_version(task: Task, if_match: int | None) -> None:
+    if if_match is not None and if_match != task.version:
+        raise PreconditionFailed(
+            f"task is at version {task.version}, not {if_match}; reload it and try again", field="If-Match"
+        )
 
 
 def _due_of(task: Task) -> Due:

@@ -153,9 +153,11 @@ async def patch_task(
 
 
 @router.delete("/tasks/{task_id}", status_code=204)
-async def delete_task(task_id: str, ctx: Ctx, user: CurrentUser) -> Response:
-    """Delete a task of the caller."""
-    await ctx.tasks.delete(user.id, task_id)
+async def delete_task(
+    task_id: str, ctx: Ctx, user: CurrentUser, if_match: Annotated[str | None, Header()] = None
+) -> Response:
+    """Delete a task of the caller; 412 when If-Match names an older version."""
+    await ctx.tasks.delete(user.id, task_id, if_match=_if_match(if_match))
     return Response(status_code=204)
 
 
