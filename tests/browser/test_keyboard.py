@@ -176,3 +176,43 @@ def test_live_changes_keep_what_the_user_is_typing(new_context: Any, user: User)
     dialog.get_by_role("button", name="Cancel").click()
     expect(page.locator("#task-list .task-title")).to_have_text(["Arrived from elsewhere", "Draft budget v2"])
     expect(page.get_by_label("Quick add")).to_have_value("Half-typed thought")
+
+
+def test_focus_returns_after_dialogs_and_history_and_today_rows_show_only_the_time(new_context: Any, user: User) -> None:
+    now = datetime.now(TZ)
+    soon = (now + timedelta(minutes=5)).replace(second=0, microsecond=0)
+    if soon.date() != now.date():
+        pytest.skip("too close to midnight for a task due later today")
+    with user.api() as api:
+        api.post("/tasks", json={"title": "Later today", "due_at": soon.isoformat(), "timezone": ZONE}).raise_for_status()
+    page = open_app(new_context(as_user=user))
+    row = page.locator("#task-list .task", has=page.get_by_role("button", name="Later today", exact=True))
+    # The "Today" badge names the day, so the due shows only the time.
+    expect(row.locator(".badge.today")).to_have_text("Today")
+    expect(row.get_by_test_id("due")).to_have_text(f"Due {soon.strftime('%H:%M')}")
+
+    # Closing the dialog returns focus to what opened it.
+    more = page.get_by_role("button", name="More options…")
+    more.click()
+    dialog = page.get_by_role("dialog", name="New task")
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(more).to_be_focused()
+
+    # "h" opens the selected task with its history shown, newest first, with who did it.
+    page.keyboard.press("j")
+    expect(page.locator("#task-list .task-title:focus")).to_have_text("Later today")
+    page.keyboard.press("h")
+    edit = page.get_by_role("dialog", name="Edit task")
+    entries = edit.get_by_role("list", name="History entries").get_by_role("listitem")
+    expect(entries).to_have_count(1)
+    expect(entries.nth(0)).to_contain_text("Created")
+    expect(entries.nth(0)).to_contain_text("by you")
+    page.keyboard.press("Escape")
+    expect(edit).to_be_hidden()
+    expect(page.locator("#task-list .task-title:focus")).to_have_text("Later today")
+
+    # "b" opens the notifications panel.
+    page.keyboard.press("b")
+    expect(page.locator("#notif-panel")).to_be_visible()

@@ -4,7 +4,7 @@ import { api, getToken, lastLocalWrite, setToken, whenUnauthorized } from "./api
 import { announce } from "./dom.js";
 import { installKeys } from "./keys.js";
 import { connectLive } from "./live.js";
-import { notificationCenter, toast, askPermission } from "./notify.js";
+import { notificationCenter, toast, askPermission, onToastActed } from "./notify.js";
 import { quickAdd } from "./quickadd.js";
 import { taskDialog } from "./taskform.js";
 import { browserZone, knownZones, dueInfo } from "./time.js";
@@ -215,9 +215,9 @@ function removeWithUndo(task) {
   toast(`Deleted “${task.title}”`, [{ label: "Undo", run: undo }], { ms: DELETE_DELAY_MS, testid: "undo-toast" });
 }
 
-async function openTask(id) {
+async function openTask(id, options = {}) {
   try {
-    dialog.open(taskOf(id) || (await api.getTask(id)));
+    dialog.open(taskOf(id) || (await api.getTask(id)), undefined, options);
   } catch (err) {
     toast(`Could not open the task: ${err.message}`, [], { kind: "error" });
   }
@@ -280,7 +280,7 @@ function signOut() {
   location.assign("/");
 }
 
-async function start() {
+async function start({ signedIn = false } = {}) {
   try {
     state.me = await api.me();
   } catch {
@@ -293,6 +293,7 @@ async function start() {
   $("who").textContent = state.me.name || state.me.email;
   dialog = dialog || taskDialog({
     zone, onSaved: saved, onComplete: (t) => toggleComplete(t), onDelete: removeWithUndo, askNotify: askPermission,
+    onClosed: () => focusRow(state.selectedId),
   });
   center = center || notificationCenter({ zone, completeTask: completeById, openTask });
   if (matchMedia("(max-width: 760px)").matches) $("filters").open = false;
@@ -310,18 +311,33 @@ async function start() {
     },
   });
   document.body.dataset.ready = "true";
+  // Straight after signing in, the next thing to do is usually adding a task.
+  if (signedIn) $("quick-input").focus();
+}
+
+/** The search placeholder names its "/" shortcut only where a keyboard is likely (wider screens). */
+function searchPlaceholder() {
+  const narrow = matchMedia("(max-width: 760px)");
+  const apply = () => { $("search").placeholder = narrow.matches ? "Search" : "Search  ( / )"; };
+  apply();
+  narrow.addEventListener("change", apply);
 }
 
 function showAuth() {
   $("shell").hidden = true;
   $("auth").hidden = false;
-  signInScreen({ zones: knownZones(browserZone()), zone: browserZone(), onSignedIn: start });
+  signInScreen({ zones: knownZones(browserZone()), zone: browserZone(), onSignedIn: () => start({ signedIn: true }) });
 }
 
 // ---- wiring ------------------------------------------------------------------------------------
 
 function wire() {
   whenUnauthorized(signOut);
+  searchPlaceholder();
+  // After a toast button is used the toast is gone; put focus back on the task list, not the page body.
+  onToastActed(() => {
+    if (!document.activeElement || document.activeElement === document.body) focusRow(state.selectedId);
+  });
   $("signout").addEventListener("click", signOut);
   $("help-button").addEventListener("click", () => $("help").showModal());
   $("load-more").addEventListener("click", () => loadList({ append: true }));
@@ -383,6 +399,8 @@ function wire() {
     move,
     toggle: () => toggleComplete(taskOf(state.selectedId)),
     edit: () => state.selectedId && openTask(state.selectedId),
+    history: () => state.selectedId && openTask(state.selectedId, { history: true }),
+    notifications: () => $("bell").click(),
     remove: () => removeWithUndo(taskOf(state.selectedId)),
     undo: () => state.undo && state.undo(),
     help: () => $("help").showModal(),

@@ -1,19 +1,14 @@
-// Sign in and create-account forms: tabs, inline errors naming the field, token kept in localStorage.
+// Sign in and create-account forms, each with a plain button (reachable with Tab) that switches to the other; inline errors naming the field, token kept in localStorage.
 
 import { api, setToken } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 let wired = false;
 
-function selectTab(which, focus) {
-  for (const name of ["signin", "register"]) {
-    const on = name === which;
-    const tab = $(`tab-${name}`);
-    tab.setAttribute("aria-selected", String(on));
-    tab.tabIndex = on ? 0 : -1;
-    $(`${name}-form`).hidden = !on;
-    if (on && focus) tab.focus();
-  }
+function selectTab(which) {
+  for (const name of ["signin", "register"]) $(`${name}-form`).hidden = name !== which;
+  // The switch that was used is now hidden: continue in the first field of the form just shown.
+  $(`${which}-form`).querySelector("input").focus();
 }
 
 function fail(form, errorEl, err) {
@@ -43,11 +38,6 @@ export function signInScreen({ zones, zone, onSignedIn }) {
 
   $("tab-signin").addEventListener("click", () => selectTab("signin"));
   $("tab-register").addEventListener("click", () => selectTab("register"));
-  document.querySelector(".tabs").addEventListener("keydown", (event) => {
-    if (event.key === "ArrowRight" || event.key === "ArrowLeft") {
-      selectTab($("tab-signin").getAttribute("aria-selected") === "true" ? "register" : "signin", true);
-    }
-  });
 
   $("signin-form").addEventListener("submit", async (event) => {
     event.preventDefault();

@@ -8,7 +8,7 @@ function typing(target) {
 }
 
 /**
- * Install the shortcuts. `act` = {quickAdd, newTask, search, move(+1|-1), toggle, edit, remove, undo, help, go(viewKey)}.
+ * Install the shortcuts. `act` = {quickAdd, newTask, search, move(+1|-1), toggle, edit, history, notifications, remove, undo, help, go(viewKey)}.
  */
 export function installKeys(act) {
   let pendingG = 0;
@@ -35,7 +35,7 @@ export function installKeys(act) {
     const handlers = {
       a: act.quickAdd, q: act.quickAdd, n: act.newTask, "/": act.search,
       j: () => act.move(1), k: () => act.move(-1), ArrowDown: onRow ? () => act.move(1) : null, ArrowUp: onRow ? () => act.move(-1) : null,
-      x: act.toggle, c: act.toggle, e: act.edit, Delete: act.remove, "#": act.remove, u: act.undo, "?": act.help,
+      x: act.toggle, c: act.toggle, e: act.edit, h: act.history, b: act.notifications, "!": act.notifications, Delete: act.remove, "#": act.remove, u: act.undo, "?": act.help,
       g: () => { pendingG = Date.now(); },
     };
     const run = handlers[key];

@@ -6,24 +6,49 @@ import { h, announce } from "./dom.js";
 import { addDays, dueInfo, durationUntil, instantAt, todayIn } from "./time.js";
 
 /** Snooze choices: button label, words for the confirmation, and the ISO 8601 duration from now in zone `tz`. */
+/** `short` is the compact text used on the reminder toast (its accessible name stays `label`). */
 const SNOOZES = [
-  { label: "Snooze 10 min", words: "for 10 minutes", duration: () => "PT10M" },
-  { label: "Snooze 1 hour", words: "for 1 hour", duration: () => "PT1H" },
+  { label: "Snooze 10 min", short: "Snooze 10 min", words: "for 10 minutes", duration: () => "PT10M" },
+  { label: "Snooze 1 hour", short: "1 hour", words: "for 1 hour", duration: () => "PT1H" },
   {
     label: "Snooze until tomorrow 09:00",
+    short: "Tomorrow 09:00",
     words: "until tomorrow 09:00",
     duration: (tz) => durationUntil(instantAt(addDays(todayIn(tz), 1), "09:00", tz)),
   },
 ];
 
-/** Show a toast with buttons [{label, run}] for `ms` milliseconds (0 = until dismissed). Returns {close}. */
+let afterToastAction = () => {};
+
+/** `fn()` runs after the user used a toast's button (the toast is gone by then), to place focus. */
+export function onToastActed(fn) {
+  afterToastAction = fn;
+}
+
+/**
+ * Show a toast with buttons [{label, run, name?}] for `ms` milliseconds (0 = until dismissed). Returns {close}.
+ * Layout: the message with ✕ at its top right, then a row of action buttons that wraps.
+ */
 export function toast(text, actions = [], { ms = 6000, kind = "info", testid } = {}) {
   const region = document.getElementById("toasts");
   const el = h("div", { class: `toast ${kind}`, "data-testid": testid });
   const close = () => el.remove();
-  el.append(h("p", {}, text), h("div", { class: "toast-actions" },
-    ...actions.map(({ label, run }) => h("button", { type: "button", class: "secondary", onclick: async () => { close(); await run(); } }, label)),
-    h("button", { type: "button", class: "icon-button", "aria-label": "Dismiss", onclick: close }, "✕")));
+  const acted = async (run) => {
+    close();
+    try {
+      await run();
+    } finally {
+      afterToastAction();
+    }
+  };
+  el.append(
+    h("p", {}, text),
+    h("button", { type: "button", class: "icon-button toast-close", "aria-label": "Dismiss", onclick: () => acted(() => {}) }, "✕"),
+    h("div", { class: "toast-actions" },
+      ...actions.map(({ label, name, run }) => h("button", {
+        type: "button", class: "secondary", "aria-label": name && name !== label ? name : null, onclick: () => acted(run),
+      }, label))),
+  );
   region.append(el);
   if (ms) setTimeout(close, ms);
   return { el, close };
@@ -125,7 +150,7 @@ export function notificationCenter(ctx) {
       announce(text);
       toast(text, [
         { label: "Complete", run: async () => { await ctx.completeTask(n.task_id); await markRead(n).catch(() => {}); } },
-        ...SNOOZES.map((choice) => ({ label: choice.label, run: () => snooze(n, choice) })),
+        ...SNOOZES.map((choice) => ({ label: choice.short, name: choice.label, run: () => snooze(n, choice) })),
       ], { ms: 0, kind: "reminder", testid: "reminder-toast" });
       if (permissionState() === "granted") {
         const shown = new Notification(`Reminder: ${n.title}`, { body: due, tag: n.id, icon: "/static/icon.svg" });

@@ -9,6 +9,9 @@ import { instantAt, rfc3339, dateIn, timeIn, knownZones, relativeDay, todayIn } 
 
 export const PRIORITIES = [["none", "None"], ["low", "Low"], ["medium", "Medium"], ["high", "High"], ["urgent", "Urgent"]];
 
+/** Who made a history entry, in the user's words. */
+const ACTOR_WORDS = { user: "you", recurring: "recurring", system: "system" };
+
 const EVENT_WORDS = { created: "Created", updated: "Edited", completed: "Completed", reopened: "Reopened", deleted: "Deleted" };
 
 /** Tags typed as "home, garden #errands" → ["home", "garden", "errands"]. */
@@ -18,7 +21,7 @@ export function splitTags(text) {
 
 /**
  * Create the dialog once. `ctx` = {zone(): user's zone, onSaved(task, created), onComplete(task),
- * onDelete(task), askNotify()}. Returns {open(task|null, draft?), externalChange(task|null, id), isOpenFor(id)}.
+ * onDelete(task), askNotify(), onClosed()?}. Returns {open(task|null, draft?), externalChange(task|null, id), isOpenFor(id)}.
  */
 export function taskDialog(ctx) {
   const heading = h("h2", { id: "task-dialog-title" }, "New task");
@@ -35,8 +38,10 @@ export function taskDialog(ctx) {
   const reminders = remindersEditor({ getZone: () => zone.value || ctx.zone(), onFirstAdd: () => ctx.askNotify() });
   const error = h("p", { class: "form-error", role: "alert" });
   const notice = h("div", { class: "notice", hidden: true });
-  const history = h("ol", { class: "history", "aria-label": "History entries" });
-  const historyBox = h("details", { class: "history-box" }, h("summary", {}, "History"), history);
+  // Newest first; times and actors say the order, so the list is not numbered.
+  const history = h("ul", { class: "history", "aria-label": "History entries" });
+  const historySummary = h("summary", {}, "History");
+  const historyBox = h("details", { class: "history-box" }, historySummary, history);
   const save = h("button", { type: "submit", class: "primary" }, "Save");
   const cancel = h("button", { type: "button", class: "secondary", value: "cancel" }, "Cancel");
   const toggle = h("button", { type: "button", class: "secondary" }, "Complete");
@@ -59,6 +64,14 @@ export function taskDialog(ctx) {
   document.body.append(dialog);
 
   let current = null; // the task being edited (null when adding)
+  let opener = null; // what had focus before the dialog opened, to return to on close
+
+  dialog.addEventListener("close", () => {
+    const lost = !document.activeElement || document.activeElement === document.body || dialog.contains(document.activeElement);
+    if (!lost) return;
+    if (opener && opener.isConnected && opener.getClientRects().length) opener.focus();
+    else ctx.onClosed?.();
+  });
   let initial = null; // the field values the form was filled with, to send only what changed
 
   function fill(task, draft = {}) {
@@ -129,8 +142,10 @@ export function taskDialog(ctx) {
         const when = new Date(entry.occurred_at);
         const fields = Object.keys(entry.changes || {}).filter((k) => !["version", "updated_at"].includes(k));
         const what = entry.event_type === "updated" && fields.length ? `${EVENT_WORDS.updated}: ${fields.join(", ")}` : EVENT_WORDS[entry.event_type] || entry.event_type;
-        return h("li", {}, h("strong", {}, what), ` · ${relativeDay(dateIn(when, tz), today)} ${timeIn(when, tz)}`,
-          entry.actor && entry.actor !== "user" ? ` · by ${entry.actor}` : "");
+        const actor = ACTOR_WORDS[entry.actor || "user"] || entry.actor;
+        return h("li", {}, h("strong", {}, what), " · ",
+          h("time", { datetime: entry.occurred_at }, `${relativeDay(dateIn(when, tz), today)} ${timeIn(when, tz)}`),
+          ` · ${actor === "recurring" ? "recurring" : `by ${actor}`}`);
       }));
       if (!entries.length) history.replaceChildren(h("li", {}, "No history yet."));
     } catch (err) {
@@ -198,18 +213,22 @@ export function taskDialog(ctx) {
   }
 
   return {
-    open(task, draft) {
+    open(task, draft, { history: showHistory = false } = {}) {
+      opener = document.activeElement instanceof HTMLElement && document.activeElement !== document.body ? document.activeElement : null;
       current = task;
       heading.textContent = task ? "Edit task" : "New task";
       error.textContent = "";
       notice.hidden = true;
       toggle.hidden = remove.hidden = historyBox.hidden = !task;
       if (task) toggle.textContent = task.completed ? "Reopen" : "Complete";
-      historyBox.open = false;
+      historyBox.open = Boolean(task && showHistory);
       fill(task, draft);
       if (task) loadHistory(task);
       dialog.showModal();
-      title.focus();
+      if (historyBox.open) {
+        historySummary.focus();
+        historyBox.scrollIntoView({ block: "nearest" });
+      } else title.focus();
     },
     isOpenFor: (id) => dialog.open && current && current.id === id,
     /** Another window changed (or deleted, task=null) the task being edited: say so, never overwrite typing. */

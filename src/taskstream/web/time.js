@@ -135,7 +135,26 @@ export function dueInfo(task, tz, now = new Date()) {
   return null;
 }
 
-/** The zones the browser knows, with `first` listed even if missing. */
+/** Old IANA names some ICU builds still list → the current names (the API accepts both). */
+const RENAMED_ZONES = {
+  "Asia/Calcutta": "Asia/Kolkata",
+  "Europe/Kiev": "Europe/Kyiv",
+  "Asia/Saigon": "Asia/Ho_Chi_Minh",
+  "Asia/Katmandu": "Asia/Kathmandu",
+  "Asia/Rangoon": "Asia/Yangon",
+  "Atlantic/Faeroe": "Atlantic/Faroe",
+  "America/Godthab": "America/Nuuk",
+  "Pacific/Enderbury": "Pacific/Kanton",
+  "Europe/Uzhgorod": "Europe/Kyiv",
+  "Europe/Zaporozhye": "Europe/Kyiv",
+};
+
+/** A zone's current IANA name ("Asia/Calcutta" → "Asia/Kolkata"); other names unchanged. */
+export function currentZoneName(name) {
+  return RENAMED_ZONES[name] || name;
+}
+
+/** The zones the browser knows, under their current names and sorted, with `first` listed even if missing. */
 export function knownZones(first) {
   let zones = [];
   try {
@@ -143,13 +162,14 @@ export function knownZones(first) {
   } catch {
     zones = ["UTC"];
   }
+  zones = [...new Set(zones.map(currentZoneName))].sort();
   if (!zones.includes("UTC")) zones = ["UTC", ...zones];
   if (first && !zones.includes(first)) zones = [first, ...zones];
   return zones;
 }
 
 export function browserZone() {
-  return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  return currentZoneName(Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC");
 }
 
 /** ISO 8601 duration ("PT10M", "P1D", "PT1H30M") → {amount, unit} in the largest whole unit. */

@@ -96,8 +96,11 @@ export function taskRow(task, { tz, selected }) {
   const meta = [];
   if (due?.overdue) meta.push(badge("Overdue", "overdue"));
   else if (due?.today && !task.completed) meta.push(badge("Today", "today"));
-  const badgeSaysAll = due?.today && !due.time && !task.completed; // the "Today" badge already says it
-  if (due && !badgeSaysAll) meta.push(h("span", { class: "due", "data-testid": "due" }, h("span", { class: "visually-hidden" }, "Due "), due.label));
+  const todayBadge = due?.today && !due.overdue && !task.completed; // the "Today" badge already names the day
+  if (due && !(todayBadge && !due.time)) {
+    const label = todayBadge ? due.time : due.label;
+    meta.push(h("span", { class: "due", "data-testid": "due" }, h("span", { class: "visually-hidden" }, "Due "), label));
+  }
   if (task.priority !== "none") meta.push(h("span", { class: `prio prio-${task.priority}` }, PRIORITY_NAMES[task.priority]));
   if (task.recurrence) meta.push(repeatWords(task, tz));
   const pending = (task.reminders || []).filter((r) => r.state === "pending").length;
