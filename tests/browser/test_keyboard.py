@@ -178,13 +178,17 @@ def test_live_changes_keep_what_the_user_is_typing(new_context: Any, user: User)
     expect(page.get_by_label("Quick add")).to_have_value("Half-typed thought")
 
 
-def test_focus_returns_after_dialogs_and_history_and_today_rows_show_only_the_time(new_context: Any, user: User) -> None:
+def test_focus_returns_after_dialogs_and_history_and_today_rows_show_only_the_time(
+    new_context: Any, user: User
+) -> None:
     now = datetime.now(TZ)
     soon = (now + timedelta(minutes=5)).replace(second=0, microsecond=0)
     if soon.date() != now.date():
         pytest.skip("too close to midnight for a task due later today")
     with user.api() as api:
-        api.post("/tasks", json={"title": "Later today", "due_at": soon.isoformat(), "timezone": ZONE}).raise_for_status()
+        api.post(
+            "/tasks", json={"title": "Later today", "due_at": soon.isoformat(), "timezone": ZONE}
+        ).raise_for_status()
     page = open_app(new_context(as_user=user))
     row = page.locator("#task-list .task", has=page.get_by_role("button", name="Later today", exact=True))
     # The "Today" badge names the day, so the due shows only the time.
