@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -90,50 +90,52 @@ async def _sent_ids(runtime: Runtime) -> list[str]:
         return [r.event_id for r in rows]
 
 
-async def test_a_failed_publish_marks_only_the_confirmed_prefix_and_resumes_there(
-    settings: Settings, clock: FixedClock
-) -> None:
+@pytest.fixture
+async def relay_runtime(settings: Settings, clock: FixedClock) -> AsyncIterator[tuple[Runtime, RecordingBus]]:
+    """A relay-only runtime (loops off) publishing to a RecordingBus."""
     bus = RecordingBus()
     runtime = Runtime(settings, services=("relay",), clock=clock, bus=bus)
     await runtime.start(background=False)
     try:
-        written = await _append(runtime, 10, clock)
-
-        bus.fail_after = 0  # broker down: nothing confirmed, nothing marked
-        with pytest.raises(BusUnavailable):
-            await runtime.relay.drain_once()
-        assert await _sent_ids(runtime) == []
-
-        bus.fail_after = 4  # the first four confirmed, then the connection dropped
-        with pytest.raises(PartialPublish):
-            await runtime.relay.drain_once()
-        assert sorted(await _sent_ids(runtime)) == sorted(_ids(written[:4]))
-
-        assert await runtime.relay.drain_once() == 6  # resumes at the first unconfirmed row
-        assert await runtime.relay.drain_once() == 0
-        assert _ids(bus.accepted) == _ids(written)  # each once, in id order: per key in commit order
-        assert _by_key(bus.accepted) == _by_key(written)
+        yield runtime, bus
     finally:
         await runtime.stop()
+
+
+async def test_a_failed_publish_marks_only_the_confirmed_prefix_and_resumes_there(
+    relay_runtime: tuple[Runtime, RecordingBus], clock: FixedClock
+) -> None:
+    runtime, bus = relay_runtime
+    written = await _append(runtime, 10, clock)
+
+    bus.fail_after = 0  # broker down: nothing confirmed, nothing marked
+    with pytest.raises(BusUnavailable):
+        await runtime.relay.drain_once()
+    assert await _sent_ids(runtime) == []
+
+    bus.fail_after = 4  # the first four confirmed, then the connection dropped
+    with pytest.raises(PartialPublish):
+        await runtime.relay.drain_once()
+    assert sorted(await _sent_ids(runtime)) == sorted(_ids(written[:4]))
+
+    assert await runtime.relay.drain_once() == 6  # resumes at the first unconfirmed row
+    assert await runtime.relay.drain_once() == 0
+    assert _ids(bus.accepted) == _ids(written)  # each once, in id order: per key in commit order
+    assert _by_key(bus.accepted) == _by_key(written)
 
 
 async def test_sent_rows_are_cleaned_in_batches_after_the_retention(
-    settings: Settings, clock: FixedClock
+    relay_runtime: tuple[Runtime, RecordingBus], clock: FixedClock
 ) -> None:
-    bus = RecordingBus()
-    runtime = Runtime(settings, services=("relay",), clock=clock, bus=bus)
-    await runtime.start(background=False)
-    try:
-        await _append(runtime, 5, clock)
-        assert await runtime.relay.drain_once() == 5
-        assert await runtime.relay.cleanup() == 0  # sent just now: kept for the retention period
-        clock.advance(timedelta(minutes=11))
-        await _append(runtime, 2, clock)  # unsent rows are never cleaned
-        assert await runtime.relay.cleanup() == 5
-        async with runtime.uow() as uow:
-            assert await uow.outbox.pending_count() == 2
-    finally:
-        await runtime.stop()
+    runtime, _ = relay_runtime
+    await _append(runtime, 5, clock)
+    assert await runtime.relay.drain_once() == 5
+    assert await runtime.relay.cleanup() == 0  # sent just now: kept for the retention period
+    clock.advance(timedelta(minutes=11))
+    await _append(runtime, 2, clock)  # unsent rows are never cleaned
+    assert await runtime.relay.cleanup() == 5
+    async with runtime.uow() as uow:
+        assert await uow.outbox.pending_count() == 2
 
 
 @pytest.mark.postgres

@@ -17,11 +17,9 @@ from typing import Any
 
 import httpx
 import structlog
-from sqlalchemy import select
 
 from taskstream.domain.clock import Clock
 from taskstream.domain.errors import DependencyUnavailable
-from taskstream.store.tables import Reminder
 from taskstream.store.uow import UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
@@ -125,10 +123,5 @@ class ReminderJobs:
 
     async def _pending_until(self, until: datetime) -> dict[str, datetime]:
         """Pending reminder rows firing at or before `until`: id → fire time (read-only query)."""
-        async with self._uow() as uow:
-            rows = await uow.session.execute(
-                select(Reminder.id, Reminder.fire_at).where(
-                    Reminder.state == "pending", Reminder.fire_at <= until
-                )
-            )
-            return {row.id: row.fire_at for row in rows if row.fire_at is not None}
+        async with self._uow.reader() as uow:
+            return await uow.reminders.pending_until(until)

@@ -53,10 +53,14 @@ class Series:
             )
         if self.repeat_from not in ("due", "completion"):
             raise ValidationError("repeat_from must be 'due' or 'completion'", field="repeat_from")
-        if self.repeat_from == "completion" and parse_rule(self.rrule).count is not None:
+        rule = parse_rule(self.rrule)
+        if self.repeat_from == "completion" and rule.count is not None:
             raise ValidationError(
                 "COUNT cannot be combined with repeat from completion; use UNTIL", field=FIELD
             )
+        zone = zone_of(self.tz)
+        if not _within_until(rule, self.anchor, _anchor_local(self, zone), zone):
+            raise ValidationError("UNTIL is before the first due date", field=FIELD)
 
     @property
     def timed(self) -> bool:

@@ -274,6 +274,15 @@ class ReminderRepository:
             self._claimed_tasks = list(await self.session.scalars(select(Task).where(Task.id.in_(task_ids))))
         return rows
 
+    async def pending_until(self, until: datetime) -> dict[str, datetime]:
+        """Pending reminders firing at or before `until` (UTC): reminder id → fire time."""
+        rows = await self.session.execute(
+            select(Reminder.id, Reminder.fire_at).where(
+                Reminder.state == "pending", Reminder.fire_at <= until
+            )
+        )
+        return {row.id: row.fire_at for row in rows if row.fire_at is not None}
+
     async def next_fire_at(self) -> datetime | None:
         """The earliest pending fire time, or None."""
         return await self.session.scalar(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
@@ -33,7 +32,6 @@ from taskstream.store.tables import Reminder, Task
 from taskstream.store.uow import UnitOfWork, UnitOfWorkFactory
 
 UNSET: Any = object()
-_UNTIL = re.compile(r"UNTIL=(\d{4})(\d{2})(\d{2})")
 
 
 @dataclass
@@ -295,8 +293,8 @@ class TaskService:
             description = given["description"]
             if description is not None:
                 check_text(description, field="description")
-            if description is not None and len(description) > 10_000:
-                raise ValidationError("description is longer than 10000 characters", field="description")
+                if len(description) > 10_000:
+                    raise ValidationError("description is longer than 10000 characters", field="description")
             task.description = description or None
         if "priority" in given:
             task.priority = int(Priority.parse(given["priority"] or ""))
@@ -328,16 +326,12 @@ class TaskService:
             if task.due_at is None and task.due_date is None:
                 raise ValidationError("a recurring task needs due_at or due_date", field="recurrence")
             due = task.due_at.astimezone(tz) if task.due_at is not None else task.due_date
-            series = rec.Series(
+            rec.Series(  # validates the rule against its first due (e.g. UNTIL before it)
                 rrule=task.recurrence,
                 anchor=due,  # type: ignore[arg-type]
                 tz=task.timezone,
                 repeat_from=task.repeat_from,  # type: ignore[arg-type]
             )
-            until = _UNTIL.search(series.rrule)
-            local_day = due.date() if isinstance(due, datetime) else due
-            if until is not None and local_day is not None and date(*map(int, until.groups())) < local_day:
-                raise ValidationError("UNTIL is before the first due date", field="recurrence")
         task.due_sort = _due_of(task).sort_key(tz)
 
     def _reanchor(self, task: Task) -> None:

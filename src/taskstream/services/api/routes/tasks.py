@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 
-from taskstream.domain.errors import ValidationError
+from taskstream.domain.errors import NotFound, ValidationError
 from taskstream.domain.tasks import Priority, ReminderSpec, zone
 from taskstream.events.payloads import TaskView
 from taskstream.services.api.deps import Ctx, CurrentUser
@@ -179,7 +179,5 @@ async def task_history(task_id: str, ctx: Ctx, user: CurrentUser) -> list[AuditO
     async with ctx.uow.reader() as uow:
         entries = await uow.audit.recent(user.id, task_id=task_id, limit=200)
         if not entries and await uow.tasks.get(task_id, user_id=user.id) is None:
-            from taskstream.domain.errors import NotFound
-
             raise NotFound("task not found", field="id")
     return [AuditOut.model_validate(e, from_attributes=True) for e in entries]
