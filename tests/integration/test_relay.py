@@ -77,7 +77,7 @@ async def _append(runtime: Runtime, count: int, clock: FixedClock) -> list[Messa
             event = make_event(
                 TASK_CREATED, subject=f"t{n}", partitionkey=key, data={"n": n}, time=clock.now()
             )
-            uow.outbox.append(TASK_EVENTS, event)
+            uow.outbox.append(event, TASK_EVENTS)
             await uow.commit()
     async with runtime.uow() as uow:
         rows = await uow.session.scalars(select(OutboxRow).order_by(OutboxRow.id))

@@ -24,7 +24,7 @@ import structlog
 from taskstream.bus.base import Bus, BusUnavailable, Message, PartialPublish
 from taskstream.domain.clock import Clock
 from taskstream.domain.errors import DependencyUnavailable
-from taskstream.store.tables import OutboxRow
+from taskstream.store.outbox import Pending
 from taskstream.store.uow import UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
@@ -133,7 +133,7 @@ class OutboxRelay:
                 await uow.commit()
         return self._settle(confirmed, failure)
 
-    async def _publish(self, rows: list[OutboxRow]) -> tuple[int, BusUnavailable | None]:
+    async def _publish(self, rows: list[Pending]) -> tuple[int, BusUnavailable | None]:
         """Publish `rows` in order; returns (leading rows confirmed, the failure if any)."""
         messages = [Message(row.topic, row.key, row.payload.encode()) for row in rows]
         try:

@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import ARRAY, BigInteger, bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskstream.events.envelope import CloudEvent
 from taskstream.store.tables import OutboxRow
 
 RELAY_LOCK_KEY = 0x7A5C_0002  # PostgreSQL advisory lock key: held by the relay that publishes right now
+
+
+class Pending(NamedTuple):
+    """An unsent outbox row, as the relay publishes it."""
+
+    id: int
+    topic: str
+    key: str
+    payload: str
 
 
 class OutboxRepository:
@@ -21,16 +31,20 @@ class OutboxRepository:
         self.session = session
         self._on_append = on_append
 
-    def append(self, topic: str, event: CloudEvent) -> None:
-        """Add `event` for `topic`, keyed by its partition key; committed with the surrounding change."""
-        self.session.add(
-            OutboxRow(
-                event_id=event.id,
-                topic=topic,
-                key=event.partitionkey,
-                payload=event.to_json().decode(),
-                created_at=event.time,
-            )
+    def append(self, event: CloudEvent, *topics: str) -> None:
+        """Add `event` once per topic in `topics`, keyed by its partition key; committed with the change."""
+        payload = event.to_json().decode()
+        self.session.add_all(
+            [
+                OutboxRow(
+                    event_id=event.id,
+                    topic=topic,
+                    key=event.partitionkey,
+                    payload=payload,
+                    created_at=event.time,
+                )
+                for topic in topics
+            ]
         )
         self._on_append()
 
@@ -46,16 +60,26 @@ class OutboxRepository:
         )
         return bool(got)
 
-    async def unsent(self, limit: int) -> list[OutboxRow]:
+    async def unsent(self, limit: int) -> list[Pending]:
         """The oldest `limit` unsent rows in insertion order (which is commit order per partition key)."""
-        rows = await self.session.scalars(
-            select(OutboxRow).where(OutboxRow.sent_at.is_(None)).order_by(OutboxRow.id).limit(limit)
+        result = await self.session.execute(
+            select(OutboxRow.id, OutboxRow.topic, OutboxRow.key, OutboxRow.payload)
+            .where(OutboxRow.sent_at.is_(None))
+            # = ORDER BY id (sent_at is NULL in every row here), spelled as the index (sent_at, id) is ordered
+            # so that PostgreSQL reads `limit` entries of it instead of sorting every unsent row.
+            .order_by(OutboxRow.sent_at, OutboxRow.id)
+            .limit(limit)
         )
-        return list(rows)
+        return [Pending(*row) for row in result]
 
     async def mark_sent(self, ids: list[int], at: datetime) -> None:
         """Record that rows `ids` reached the bus."""
-        await self.session.execute(update(OutboxRow).where(OutboxRow.id.in_(ids)).values(sent_at=at))
+        if self.session.get_bind().dialect.name == "postgresql":
+            # One array parameter: the statement text (and its prepared plan) is the same for every batch.
+            condition = OutboxRow.id == func.any(bindparam("ids", ids, type_=ARRAY(BigInteger)))
+        else:
+            condition = OutboxRow.id.in_(ids)
+        await self.session.execute(update(OutboxRow).where(condition).values(sent_at=at))
 
     async def delete_sent(self, *, older_than: datetime, limit: int = 1000) -> int:
         """Delete up to `limit` rows sent before `older_than`; returns how many."""

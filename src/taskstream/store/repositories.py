@@ -223,9 +223,9 @@ class ReminderRepository:
         # The tasks of the rows claim_due returned, held so the identity map keeps them (it holds weakly).
         self._claimed_tasks: list[Task] = []
 
-    def add(self, reminder: Reminder) -> None:
-        """Stage a reminder row."""
-        self.session.add(reminder)
+    def add_all(self, reminders: Sequence[Reminder]) -> None:
+        """Stage reminder rows."""
+        self.session.add_all(reminders)
 
     async def of_tasks(self, task_ids: Sequence[str]) -> dict[str, list[Reminder]]:
         """Reminder rows per task id, in position order (snoozes last)."""

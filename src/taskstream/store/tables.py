@@ -21,7 +21,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -109,6 +109,8 @@ class TaskTag(Base):
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
     tag: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[str] = mapped_column(String(36))
+    # Never loaded (lazy="raise"): declared so one flush inserts a new task before the rows that refer to it.
+    task: Mapped[Task] = relationship(lazy="raise")
 
 
 class Reminder(Base):
@@ -127,6 +129,7 @@ class Reminder(Base):
     fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | fired | cancelled
     fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    task: Mapped[Task] = relationship(lazy="raise")  # as TaskTag.task: orders the inserts of one flush
 
 
 class Notification(Base):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
-from starlette.responses import Response
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
 from taskstream import __version__
@@ -21,21 +21,24 @@ from taskstream.services.api.routes import auth, health, misc, tasks, ws
 WEB = Path(__file__).resolve().parent.parent.parent / "web"
 
 
-class BodyLimit(BaseHTTPMiddleware):
-    """413 for a request whose declared body is larger than the limit."""
+class BodyLimit:
+    """ASGI middleware: 413 for a request whose declared body (Content-Length) is larger than the limit."""
 
-    def __init__(self, app: object, *, max_bytes: int) -> None:
-        super().__init__(app)  # type: ignore[arg-type]
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
         self.max_bytes = max_bytes
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > self.max_bytes:
-            return JSONResponse(
-                {"message": f"request body larger than {self.max_bytes} bytes", "field": None},
-                status_code=413,
-            )
-        return await call_next(request)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = Headers(scope=scope).get("content-length")
+            if length and length.isdigit() and int(length) > self.max_bytes:
+                response = JSONResponse(
+                    {"message": f"request body larger than {self.max_bytes} bytes", "field": None},
+                    status_code=413,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def health_app(engine: AsyncEngine, *, title: str) -> FastAPI:

@@ -44,6 +44,11 @@ class Tokens:
 
     def user_id(self, token: str, *, now: datetime) -> str:
         """The user id in a token valid at `now`; Unauthorized when malformed, forged or expired."""
+        return self.check(token, now=now)[0]
+
+    def check(self, token: str, *, now: datetime) -> tuple[str, int]:
+        """(user id, expiry in UNIX seconds) of a token valid at `now`; Unauthorized when malformed, forged
+        or expired."""
         try:
             claims = jwt.decode(
                 token,
@@ -55,4 +60,4 @@ class Tokens:
             raise Unauthorized(f"invalid token: {error}") from None
         if int(claims["exp"]) <= now.timestamp():
             raise Unauthorized("the token has expired; sign in again")
-        return str(claims["sub"])
+        return str(claims["sub"]), int(claims["exp"])

@@ -60,7 +60,6 @@ class NotificationHandlers:
             created_at=now,
         )
         uow.outbox.append(
-            topics.TASK_UPDATES,
             make_event(
                 NOTIFICATION_CREATED,
                 subject=data.task_id,
@@ -69,4 +68,5 @@ class NotificationHandlers:
                 time=now,
                 traceparent=event.traceparent,
             ),
+            topics.TASK_UPDATES,
         )

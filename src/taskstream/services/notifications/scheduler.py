@@ -95,7 +95,6 @@ class ReminderScheduler:
                 )
                 event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"reminder/{row.id}/{occurrence}"))
                 uow.outbox.append(
-                    topics.REMINDERS,
                     make_event(
                         REMINDER_DUE,
                         subject=task.id,
@@ -104,6 +103,7 @@ class ReminderScheduler:
                         time=now,
                         event_id=event_id,
                     ),
+                    topics.REMINDERS,
                 )
             await uow.commit()
             fired = sum(1 for row in rows if row.state == "fired")

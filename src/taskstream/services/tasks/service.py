@@ -24,7 +24,7 @@ from taskstream.domain.tasks import (
     zone,
 )
 from taskstream.events import topics
-from taskstream.events.envelope import make_event
+from taskstream.events.envelope import CloudEvent, make_event
 from taskstream.events.payloads import TASK_EVENT_TYPES, ReminderView, TaskEventData, TaskEventType, TaskView
 from taskstream.services.tasks.views import task_view
 from taskstream.store.repositories import TaskQuery, TaskRepository
@@ -79,19 +79,21 @@ class TaskService:
     async def create(self, user_id: str, data: TaskFields, *, default_tz: str) -> TaskView:
         """Create a task; ValidationError names the bad field."""
         now = self._clock.now()
+        # Everything but the writes happens before the transaction, so it holds the write lock briefly.
+        task = self._new_task(user_id, data, default_tz=default_tz, now=now)
+        specs = data.reminders if data.reminders is not UNSET else []
+        check_reminders(specs, _due_of(task))
+        tags = clean_tags(data.tags if data.tags is not UNSET else [])
+        reminders = self._reminder_rows(task, specs, now=now)
+        view = task_view(task, tags=tags, reminders=reminders)
+        event = self._event("created", view, now=now)
         async with self._uow() as uow:
-            task = self._new_task(user_id, data, default_tz=default_tz, now=now)
-            specs = data.reminders if data.reminders is not UNSET else []
-            check_reminders(specs, _due_of(task))
-            tags = clean_tags(data.tags if data.tags is not UNSET else [])
-            uow.tasks.add(task)
-            await uow.session.flush()  # the task row first: tags and reminders refer to it
+            uow.tasks.add(task)  # the unit of work inserts the task before the rows that refer to it
             uow.tasks.add_tags(task, tags)
-            reminders = self._write_reminders(uow, task, specs, now=now)
-            view = task_view(task, tags=tags, reminders=reminders)
-            self._emit(uow, "created", view, now=now)
+            uow.reminders.add_all(reminders)
+            uow.outbox.append(event, topics.TASK_EVENTS, topics.TASK_UPDATES)
             await uow.commit()
-            return view
+        return view
 
     async def get(self, user_id: str, task_id: str) -> TaskView:
         """The caller's task; NotFound when missing or another user's."""
@@ -231,7 +233,6 @@ class TaskService:
         )
         task.due_sort = due.sort_key(zone(task.timezone))
         uow.tasks.add(task)
-        await uow.session.flush()  # the task row first: tags and reminders refer to it
         uow.tasks.add_tags(task, list(previous.tags))
         shift = _shift(_due_of_view(previous), due, zone(task.timezone))
         specs = [_shifted(r, shift) for r in previous.reminders]
@@ -343,6 +344,13 @@ class TaskService:
     def _write_reminders(
         self, uow: UnitOfWork, task: Task, specs: list[ReminderSpec], *, now: datetime
     ) -> list[Reminder]:
+        rows = self._reminder_rows(task, specs, now=now)
+        uow.reminders.add_all(rows)
+        return rows
+
+    @staticmethod
+    def _reminder_rows(task: Task, specs: list[ReminderSpec], *, now: datetime) -> list[Reminder]:
+        """The reminder rows of `task` for `specs` (not yet added to a session)."""
         rows: list[Reminder] = []
         due = _due_of(task)
         tz = zone(task.timezone)
@@ -360,7 +368,6 @@ class TaskService:
                 state="pending" if fire_at > now and not task.completed else "cancelled",
                 fired_at=None,
             )
-            uow.reminders.add(row)
             rows.append(row)
         return rows
 
@@ -390,6 +397,19 @@ class TaskService:
         changes: dict[str, Any] | None = None,
         actor: str = "user",
     ) -> None:
+        """Append the task event to task-events and task-updates (the same CloudEvent on both)."""
+        event = self._event(kind, view, now=now, changes=changes, actor=actor)
+        uow.outbox.append(event, topics.TASK_EVENTS, topics.TASK_UPDATES)
+
+    @staticmethod
+    def _event(
+        kind: TaskEventType,
+        view: TaskView,
+        *,
+        now: datetime,
+        changes: dict[str, Any] | None = None,
+        actor: str = "user",
+    ) -> CloudEvent:
         data = TaskEventData(
             event_type=kind,
             task_id=view.id,
@@ -406,8 +426,7 @@ class TaskService:
             data=data.model_dump(mode="json"),
             time=now,
         )
-        uow.outbox.append(topics.TASK_EVENTS, event)
-        uow.outbox.append(topics.TASK_UPDATES, event)
+        return event
 
 
 def _check_version(task: Task, if_match: int | None) -> None:

@@ -82,19 +82,21 @@ async def snooze_notification(
             raise NotFound("the task of this notification no longer exists", field="id")
         now = ctx.clock.now()
         fire_at = now + body.for_
-        uow.reminders.add(
-            Reminder(
-                id=str(uuid.uuid4()),
-                task_id=task.id,
-                user_id=user.id,
-                kind="snooze",
-                offset_s=None,
-                at=fire_at,
-                position=1000,
-                fire_at=fire_at,
-                state="pending",
-                fired_at=None,
-            )
+        uow.reminders.add_all(
+            [
+                Reminder(
+                    id=str(uuid.uuid4()),
+                    task_id=task.id,
+                    user_id=user.id,
+                    kind="snooze",
+                    offset_s=None,
+                    at=fire_at,
+                    position=1000,
+                    fire_at=fire_at,
+                    state="pending",
+                    fired_at=None,
+                )
+            ]
         )
         row.read_at = row.read_at or now
         await uow.commit()
