@@ -44,6 +44,19 @@ async def test_token_and_me(client: httpx.AsyncClient) -> None:
     assert forged.status_code == 401
 
 
+async def test_token_expires_even_after_it_was_accepted(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FixedClock
+) -> None:
+    headers = await sign_up(client)
+    assert (await client.get("/api/v1/me", headers=headers)).status_code == 200  # now remembered
+    clock.advance(timedelta(seconds=runtime.settings.token_ttl_s - 1))
+    assert (await client.get("/api/v1/me", headers=headers)).status_code == 200
+    clock.advance(timedelta(seconds=1))
+    expired = await client.get("/api/v1/me", headers=headers)
+    assert expired.status_code == 401
+    assert "expired" in expired.json()["message"]
+
+
 async def test_create_returns_full_task(client: httpx.AsyncClient) -> None:
     headers = await sign_up(client, timezone="Europe/Berlin")
     body = {
