@@ -116,7 +116,12 @@ class TaskRepository:
 
     def add_tags(self, task: Task, tags: list[str]) -> None:
         """Stage the tags of a task that has none yet (a new task)."""
-        self.session.add_all([TaskTag(task_id=task.id, tag=tag, user_id=task.user_id) for tag in tags])
+        self.session.add_all(self.tag_rows(task, tags))
+
+    @staticmethod
+    def tag_rows(task: Task, tags: list[str]) -> list[TaskTag]:
+        """The task_tags rows of `task` for `tags` (not yet added to a session)."""
+        return [TaskTag(task_id=task.id, tag=tag, user_id=task.user_id) for tag in tags]
 
     async def set_tags(self, task: Task, tags: list[str]) -> None:
         """Replace the task's tags."""

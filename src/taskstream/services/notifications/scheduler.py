@@ -41,29 +41,30 @@ class ReminderScheduler:
         self._wake.set()
 
     async def run(self) -> None:
-        """Loop until cancelled."""
+        """Loop until cancelled: claim when a reminder is due, else sleep until the next one, a wake-up or
+        `poll_s`. A wake-up (any commit that wrote events) costs one read; only a due reminder takes a write
+        transaction, so a burst of task changes does not queue claims behind the writers on SQLite."""
         while True:
             self._wake.clear()
             try:
-                fired = await self.fire_due()
+                delay = await self._until_next()
+                if delay <= 0:
+                    if await self.fire_due():
+                        continue
+                    delay = min(self._poll_s, 0.05)  # due rows held by another replica (SKIP LOCKED)
             except DependencyUnavailable as error:
                 log.warning("scheduler waits for the database", error=str(error))
                 await asyncio.sleep(self._poll_s)
                 continue
-            if fired >= self._batch:
-                continue
-            delay = await self._until_next()
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=delay)
             except TimeoutError:
                 pass
 
     async def _until_next(self) -> float:
-        try:
-            async with self._uow.reader() as uow:
-                nxt = await uow.reminders.next_fire_at()
-        except DependencyUnavailable:
-            return self._poll_s
+        """Seconds until the earliest pending reminder, at most poll_s (0 when one is due)."""
+        async with self._uow.reader() as uow:
+            nxt = await uow.reminders.next_fire_at()
         if nxt is None:
             return self._poll_s
         return max(0.0, min(self._poll_s, (nxt - self._clock.now()).total_seconds()))

@@ -27,6 +27,7 @@ from taskstream.events import topics
 from taskstream.events.envelope import CloudEvent, make_event
 from taskstream.events.payloads import TASK_EVENT_TYPES, ReminderView, TaskEventData, TaskEventType, TaskView
 from taskstream.services.tasks.views import task_view
+from taskstream.store.group_commit import GroupCommitter
 from taskstream.store.repositories import TaskQuery, TaskRepository
 from taskstream.store.tables import Reminder, Task
 from taskstream.store.uow import UnitOfWork, UnitOfWorkFactory
@@ -75,6 +76,7 @@ class TaskService:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
         self._uow = uow
         self._clock = clock
+        self._inserts = GroupCommitter(uow)  # creates are insert-only: concurrent ones share a transaction
 
     async def create(self, user_id: str, data: TaskFields, *, default_tz: str) -> TaskView:
         """Create a task; ValidationError names the bad field."""
@@ -87,12 +89,10 @@ class TaskService:
         reminders = self._reminder_rows(task, specs, now=now)
         view = task_view(task, tags=tags, reminders=reminders)
         event = self._event("created", view, now=now)
-        async with self._uow() as uow:
-            uow.tasks.add(task)  # the unit of work inserts the task before the rows that refer to it
-            uow.tasks.add_tags(task, tags)
-            uow.reminders.add_all(reminders)
-            uow.outbox.append(event, topics.TASK_EVENTS, topics.TASK_UPDATES)
-            await uow.commit()
+        await self._inserts.insert(
+            [task, *TaskRepository.tag_rows(task, tags), *reminders],
+            [(event, (topics.TASK_EVENTS, topics.TASK_UPDATES))],
+        )
         return view
 
     async def get(self, user_id: str, task_id: str) -> TaskView:
