@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 
@@ -9,11 +10,12 @@ import httpx
 from sqlalchemy import func, select
 
 from taskstream.bus.base import Message
+from taskstream.bus.consumer import Outcome
 from taskstream.domain.clock import FixedClock
 from taskstream.events.envelope import CloudEvent
 from taskstream.runtime import Runtime
 from taskstream.settings import Settings
-from taskstream.store.tables import AuditEntry, DeadLetter, Notification, OutboxRow, Task
+from taskstream.store.tables import AuditEntry, DeadLetter, InboxRow, Notification, OutboxRow, Task
 from tests.conftest import sign_up
 
 
@@ -291,3 +293,27 @@ async def test_a_batch_with_a_poison_event_falls_back_to_one_by_one(runtime: Run
             tuple(row) for row in await uow.session.execute(select(DeadLetter.consumer, DeadLetter.attempts))
         ]
     assert sorted(letters) == [("audit", 3), ("recurring", 3)]
+
+
+async def test_a_batch_a_consumer_ignores_takes_no_transaction(runtime: Runtime) -> None:
+    """recurring acts on `completed` only: a batch of `created` events is acknowledged without opening a
+    unit of work, so on SQLite it does not queue behind the writer (held here for the whole test)."""
+    from taskstream.bus.consumer import Consumer, DeadLetters, RetryPolicy
+    from taskstream.events.payloads import TASK_COMPLETED
+    from taskstream.services.recurring.handlers import RecurringHandlers
+
+    consumer = Consumer(
+        "recurring",
+        RecurringHandlers(runtime.tasks, runtime.clock).handle,
+        uow=runtime.uow,
+        clock=runtime.clock,
+        dead_letters=DeadLetters(runtime.uow, runtime.bus, runtime.clock),
+        policy=RetryPolicy(3, 0.0),
+        types=frozenset({TASK_COMPLETED}),
+    )
+    created = [Message("task-events", "u1", _hand_made(f"c-{n}", "created", GOOD_DATA)) for n in range(3)]
+    async with runtime.uow() as writer:
+        await writer.session.execute(select(1))
+        outcomes = await asyncio.wait_for(consumer.handle_batch(created), timeout=2.0)
+    assert outcomes == [Outcome.PROCESSED] * 3
+    assert await _count(runtime, InboxRow) == 0

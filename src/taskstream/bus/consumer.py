@@ -183,9 +183,11 @@ class Consumer:
         return outcomes
 
     async def _batch_once(self, events: list[CloudEvent]) -> list[Outcome]:
+        relevant = [e for e in events if self._types is None or e.type in self._types]
+        if not relevant:
+            return [Outcome.PROCESSED] * len(events)  # as one by one: no transaction, no inbox rows
         async with self._uow() as uow:
-            relevant = [e for e in events if self._types is None or e.type in self._types]
-            done = await uow.inbox.seen_among(self.name, [e.id for e in relevant]) if relevant else set()
+            done = await uow.inbox.seen_among(self.name, [e.id for e in relevant])
             outcomes: list[Outcome] = []
             now = self._clock.now()
             for event in events:
