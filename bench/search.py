@@ -1,9 +1,10 @@
 """Benchmark 3: search and list at 10k, 100k (and with --full 1M) tasks, one user holding up to 100k of them.
 
 Each query goes through the real server (GET /api/v1/tasks as the big user, one client, one request at a
-time). The ceiling is the list statement the app sends for that query (captured from SQLAlchemy's
-before_cursor_execute in this process), replayed on the raw driver (sqlite3 / asyncpg): what the database
-itself needs, without ORM, service, pydantic, HTTP, nor the two follow-up queries for tags and reminders.
+time). The ceiling is the statements the repository sends for that query (captured from SQLAlchemy's
+before_cursor_execute in this process: on SQLite the plan choice's look-ups, then one or two list statements),
+replayed in order on the raw driver (sqlite3 / asyncpg): what the database itself needs, without ORM,
+service, pydantic, HTTP, nor the two follow-up queries for tags and reminders.
 Sizes grow in place: 10k tasks of the big user, +90k of the big user, +900k spread over 900 other users.
 """
 
@@ -98,8 +99,8 @@ async def timed(call: Callable[[], Awaitable[object]], *, budget_s: float, max_n
     return samples
 
 
-async def capture_sql(url: str, fields: dict[str, Any]) -> tuple[str, Any]:
-    """The (statement, parameters) the repository sends to the driver for this list query."""
+async def capture_sql(url: str, fields: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The (statement, parameters) pairs the repository sends to the driver for this list query, in order."""
     from taskstream.store.db import create_engine
     from taskstream.store.repositories import TaskQuery
     from taskstream.store.uow import UnitOfWorkFactory
@@ -108,7 +109,8 @@ async def capture_sql(url: str, fields: dict[str, Any]) -> tuple[str, Any]:
     seen: list[tuple[str, Any]] = []
 
     def grab(_conn: Any, _cursor: Any, statement: str, parameters: Any, _ctx: Any, _many: bool) -> None:
-        if "FROM tasks" in statement and statement.lstrip().upper().startswith("SELECT"):
+        head = statement.lstrip().upper()
+        if head.startswith("SET LOCAL") or ("FROM TASKS" in head and head.startswith(("SELECT", "WITH"))):
             seen.append((statement, parameters))
 
     event.listen(engine.sync_engine, "before_cursor_execute", grab)
@@ -118,7 +120,7 @@ async def capture_sql(url: str, fields: dict[str, Any]) -> tuple[str, Any]:
             await find(TaskQuery(user_id=seed.user_id(0), limit=LIMIT, **fields))
     finally:
         await engine.dispose()
-    return seen[-1]
+    return seen
 
 
 class Backend:
@@ -130,7 +132,7 @@ class Backend:
     async def prepare(self) -> None: ...
     async def insert(self, users: list[str], rows: Iterator[seed.TaskRow], *, big: bool) -> None: ...
     def server(self, opts: Options) -> Server: ...
-    async def raw(self, statement: str, parameters: Any) -> Callable[[], Awaitable[object]]: ...
+    async def raw(self, statements: list[tuple[str, Any]]) -> Callable[[], Awaitable[object]]: ...
     async def close(self) -> None: ...
 
 
@@ -152,13 +154,13 @@ class SqliteBackend(Backend):
     def server(self, opts: Options) -> Server:
         return Server(opts.workdir, name="search-sqlite")
 
-    async def raw(self, statement: str, parameters: Any) -> Callable[[], Awaitable[object]]:
+    async def raw(self, statements: list[tuple[str, Any]]) -> Callable[[], Awaitable[object]]:
         if self._db is None:
             self._db = sqlite3.connect(self.path)
         db = self._db
 
         async def call() -> object:
-            return db.execute(statement, parameters).fetchall()
+            return [db.execute(statement, parameters).fetchall() for statement, parameters in statements]
 
         return call
 
@@ -186,15 +188,16 @@ class PostgresBackend(Backend):
     def server(self, opts: Options) -> Server:
         return Server(opts.workdir, name="search-pg", database_url=self.url)
 
-    async def raw(self, statement: str, parameters: Any) -> Callable[[], Awaitable[object]]:
+    async def raw(self, statements: list[tuple[str, Any]]) -> Callable[[], Awaitable[object]]:
         import asyncpg
 
         if self._db is None:
             self._db = await asyncpg.connect(self.dsn)
-        db, args = self._db, tuple(parameters)
+        db = self._db
 
         async def call() -> object:
-            return await db.fetch(statement, *args)
+            async with db.transaction():  # as the app: SET LOCAL lasts for the transaction
+                return [await db.fetch(statement, *parameters) for statement, parameters in statements]
 
         return call
 
@@ -244,8 +247,8 @@ async def measure_size(backend: Backend, opts: Options, size: int) -> list[Row]:
 
                 found = len((await http.get("/api/v1/tasks", params=query)).json()["items"])
                 app = await timed(call, budget_s=budget, max_n=max_n)
-                statement, parameters = await capture_sql(backend.url, fields)
-                raw = await timed(await backend.raw(statement, parameters), budget_s=budget, max_n=max_n)
+                statements = await capture_sql(backend.url, fields)
+                raw = await timed(await backend.raw(statements), budget_s=budget, max_n=max_n)
                 p99 = ms(percentile(app, 99))
                 row = Row(
                     bench="3 search",

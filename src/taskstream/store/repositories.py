@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import TextClause, and_, delete, func, literal, or_, select, text, update
@@ -69,6 +69,29 @@ SORTS = ("due", "-due", "priority", "-priority", "title", "created", "-created")
 def search_terms(q: str) -> list[str]:
     """The words of a search query (letters and digits), at most 10."""
     return _WORD.findall(q.lower())[:10]
+
+
+# SQLite FTS5 plan choice (TaskRepository._fts_plan); figures from benchmark 3 at 1M tasks.
+_PLAIN_TERM = re.compile(r"[a-z0-9]+")  # FTS5's unicode61 tokenizer keeps such a term as it is
+_FTS_EXPAND_MAX = 8  # prefixes with more indexed words than this are not expanded
+_FTS_SAMPLE = 2_000  # newest tasks sampled to estimate the share a search matches
+_FTS_PROBE_MIN_SHARE = 0.15  # at least this share: probe FTS5 task by task while walking in order
+_FTS_SORT_MAX = 5_000  # at most this many expected matches (all users): read them all, then sort
+_ZONE_MARGIN = timedelta(days=2)  # more than any UTC offset: 00:00 of a date in any zone is within it
+
+
+def _fts_in(expression: str, *, walk: bool) -> TextClause:
+    """tasks.rowid in the FTS5 matches; with walk, `+` keeps SQLite from driving the query by that set."""
+    column = "+tasks.rowid" if walk else "tasks.rowid"
+    return text(f"{column} IN (SELECT rowid FROM tasks_fts WHERE tasks_fts MATCH :fts)").bindparams(
+        fts=expression
+    )
+
+
+def _due_sort_bound(instant: datetime, day: date, *, upper: bool) -> datetime:
+    """A due_sort bound implied by `due_at vs instant OR due_date vs day` (all-day: 00:00 in its zone)."""
+    midnight = datetime.combine(day, time(0), UTC)
+    return max(instant, midnight + _ZONE_MARGIN) if upper else min(instant, midnight - _ZONE_MARGIN)
 
 
 class TaskRepository:
@@ -145,6 +168,11 @@ class TaskRepository:
 
     async def find(self, query: TaskQuery) -> list[Task]:
         """One page of the caller's tasks matching `query`, in sort order (limit + 1 rows to detect more)."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            # asyncpg prepares each statement once per connection; after five runs PostgreSQL may keep one
+            # generic plan for every user and search term, which walks the index for a rare term or bitmaps
+            # every match of a common one. Plan each list statement for its own values (this transaction).
+            await self.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         conditions: list[Any] = [Task.user_id == query.user_id]
         if query.completed is not None:
             conditions.append(Task.completed.is_(query.completed))
@@ -157,21 +185,36 @@ class TaskRepository:
                 )
             )
         # Timed tasks compare instants; all-day tasks compare dates (they float: never shifted by a zone).
+        # Each due filter also bounds due_sort (implied by it, see _due_sort_bound) so an index serves it.
+        due_filtered = False
         if query.due_before is not None:
             instant, day = query.due_before
             conditions.append(or_(Task.due_at < instant, Task.due_date < day))
+            conditions.append(Task.due_sort < _due_sort_bound(instant, day, upper=True))
+            due_filtered = True
         if query.due_after is not None:
             instant, day = query.due_after
             conditions.append(or_(Task.due_at >= instant, Task.due_date >= day))
+            conditions.append(Task.due_sort >= _due_sort_bound(instant, day, upper=False))
+            due_filtered = True
         if query.overdue_at is not None:
             now, today = query.overdue_at
             conditions.append(Task.completed.is_(False))
             conditions.append(or_(Task.due_at < now, Task.due_date < today))
+            conditions.append(Task.due_sort < _due_sort_bound(now, today, upper=True))
+            due_filtered = True
+        by_due = query.sort in ("due", "-due")
         if query.q:
             terms = search_terms(query.q)
             if not terms:
                 return []
-            conditions.append(self._matches(terms))
+            match = await self._matches(terms, by_due=by_due)
+            if match is None:
+                return []
+            condition, by_due = match
+            conditions.append(condition)
+        if by_due:
+            return await self._find_by_due(conditions, query, with_undated=not due_filtered)
         key, descending = self._sort_key(query.sort)
         if query.after is not None:
             value, last_id = query.after
@@ -185,14 +228,107 @@ class TaskRepository:
         )
         return list(rows)
 
-    def _matches(self, terms: list[str]) -> TextClause:
+    async def _find_by_due(
+        self, conditions: list[Any], query: TaskQuery, *, with_undated: bool
+    ) -> list[Task]:
+        """The page in due order as two index walks on (user_id, due_sort, id): dated tasks, then undated.
+
+        Same order as `_sort_key("due" | "-due")` (coalesce to a sentinel, then id), but each part is a range
+        of ix_tasks_user_due_sort, so the database stops after limit + 1 rows instead of sorting every match.
+        """
+        descending = query.sort == "-due"
+        sentinel = FAR_PAST if descending else FAR_FUTURE
+        want = query.limit + 1
+        dated = [*conditions, Task.due_sort.is_not(None)]
+        undated = [*conditions, Task.due_sort.is_(None)]
+        rows: list[Task] = []
+        if query.after is not None:
+            value, last_id = query.after
+            if value == sentinel:  # the cursor is already among the undated tasks
+                dated = []
+                undated.append(Task.id > last_id)
+            elif descending:
+                dated += [Task.due_sort <= value, or_(Task.due_sort < value, Task.id > last_id)]
+            else:
+                dated += [Task.due_sort >= value, or_(Task.due_sort > value, Task.id > last_id)]
+        if dated:
+            due_order = Task.due_sort.desc() if descending else Task.due_sort.asc()
+            stmt = select(Task).where(*dated).order_by(due_order, Task.id.asc()).limit(want)
+            rows = list(await self.session.scalars(stmt))
+        if len(rows) < want and with_undated:
+            stmt = select(Task).where(*undated).order_by(Task.due_sort, Task.id.asc()).limit(want - len(rows))
+            rows += await self.session.scalars(stmt)
+        return rows
+
+    async def _matches(self, terms: list[str], *, by_due: bool) -> tuple[Any, bool] | None:
+        """(condition, walk the due index?) for a search, or None when it cannot match anything.
+
+        PostgreSQL's planner picks between the GIN index and an ordered walk by its own statistics. On SQLite
+        a due-ordered page gets the plan chosen by _fts_plan; other sorts read every match and sort them.
+        """
         if self.session.get_bind().dialect.name == "postgresql":
             expression = " & ".join(f"{t}:*" for t in terms)
-            return text("tasks.search @@ to_tsquery('simple', :tsq)").bindparams(tsq=expression)
-        expression = " ".join(f'"{t}"*' for t in terms)
-        return text("tasks.rowid IN (SELECT rowid FROM tasks_fts WHERE tasks_fts MATCH :fts)").bindparams(
-            fts=expression
+            return text("tasks.search @@ to_tsquery('simple', :tsq)").bindparams(tsq=expression), by_due
+        if not by_due:
+            return _fts_in(" ".join(f'"{t}"*' for t in terms), walk=False), False
+        return await self._fts_plan(terms)
+
+    async def _fts_plan(self, terms: list[str]) -> tuple[TextClause, bool] | None:
+        """SQLite FTS5: the cheapest of three shapes for this search, by how many tasks it matches.
+
+        - rare (expected matches <= _FTS_SORT_MAX): read the matches from FTS5 and sort them (one statement);
+        - common (share >= _FTS_PROBE_MIN_SHARE): walk the user's tasks in order and probe FTS5 per task;
+        - between: materialise the matches once, walk the user's tasks in order, keep those in the set.
+        A per-task probe is only cheap for whole words, so prefixes are first expanded to the indexed words
+        they stand for (the fts5vocab table tasks_fts_vocab), as long as there are few.
+        """
+        parts: list[str] = []
+        exact, many = True, False
+        for term in terms:
+            words = await self._expand_prefix(term) if _PLAIN_TERM.fullmatch(term) else None
+            if words is not None and not words:
+                return None  # no indexed word starts with this term
+            if words is None or len(words) > _FTS_EXPAND_MAX:
+                parts.append(f'"{term}"*')
+                exact = False
+                many = many or words is not None
+            else:
+                parts.append("(" + " OR ".join(f'"{w}"' for w in words) + ")")
+        expression = " AND ".join(parts)
+        if many:  # a short prefix of many words: likely common, and costly to probe or to sample
+            return _fts_in(expression, walk=True), True
+        newest, matched = (
+            await self.session.execute(
+                text(
+                    "SELECT (SELECT max(rowid) FROM tasks), (SELECT count(*) FROM tasks_fts "
+                    "WHERE tasks_fts MATCH :fts AND rowid > (SELECT max(rowid) FROM tasks) - :n)"
+                ).bindparams(fts=expression, n=_FTS_SAMPLE)
+            )
+        ).one()
+        if not newest:
+            return _fts_in(expression, walk=False), False
+        share = matched / min(newest, _FTS_SAMPLE)
+        if exact and share >= _FTS_PROBE_MIN_SHARE:
+            probe = "EXISTS (SELECT 1 FROM tasks_fts WHERE tasks_fts MATCH :fts AND rowid = tasks.rowid)"
+            return text(probe).bindparams(fts=expression), True
+        if share * newest <= _FTS_SORT_MAX:
+            return _fts_in(expression, walk=False), False
+        return _fts_in(expression, walk=True), True
+
+    async def _expand_prefix(self, term: str) -> list[str]:
+        """The indexed words starting with `term` (ASCII letters and digits), at most _FTS_EXPAND_MAX + 1."""
+        rows = await self.session.scalars(
+            text(
+                "WITH RECURSIVE words(term) AS ("
+                " SELECT (SELECT term FROM tasks_fts_vocab WHERE term >= :p LIMIT 1)"
+                " UNION ALL"
+                " SELECT (SELECT v.term FROM tasks_fts_vocab AS v"
+                "  WHERE v.term >= words.term || char(0) LIMIT 1)"  # the next word after this one
+                " FROM words WHERE substr(words.term, 1, :n) = :p LIMIT :cap"
+                ") SELECT term FROM words WHERE substr(term, 1, :n) = :p"
+            ).bindparams(p=term, n=len(term), cap=_FTS_EXPAND_MAX + 2)
         )
+        return list(rows)
 
     @staticmethod
     def _sort_key(sort: str) -> tuple[Any, bool]:

@@ -77,6 +77,8 @@ class Task(Base):
         UniqueConstraint("series_id", "occurrence_key"),
         Index("ix_tasks_user_completed_due", "user_id", "completed", "due_at"),
         Index("ix_tasks_user_created", "user_id", "created_at"),
+        # Lists and searches in due order walk this (store/repositories.py, TaskRepository._find_by_due).
+        Index("ix_tasks_user_due_sort", "user_id", "due_sort", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

@@ -1,0 +1,266 @@
+"""TaskRepository.find: due-ordered walks and SQLite's search plans give the same pages as a plain sort."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import event
+
+from taskstream.runtime import Runtime
+from taskstream.store import repositories
+from taskstream.store.repositories import FAR_FUTURE, FAR_PAST, TaskQuery, TaskRepository
+from taskstream.store.tables import Task, TaskTag, User
+
+BASE = datetime(2026, 3, 2, tzinfo=UTC)
+ZONES = ("UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago", "Europe/Berlin")  # +14 and -11: widest offsets
+WORDS = ("alpha", "bravo", "delta", "echo", "golf")
+
+# SQLite plans (TaskRepository._fts_plan), forced through its thresholds: (probe share, sort max, expand max).
+PLANS = {
+    "probe": (0.0, -1, 8),
+    "sort": (2.0, 10**9, 8),
+    "walk": (2.0, -1, 8),
+    "unexpanded": (0.0, -1, 0),  # more words start with the prefix than it expands: walk, never probe
+}
+
+
+def _used(name: str, statement: str) -> bool:
+    """True when `statement` is the list statement of plan `name`."""
+    if name == "probe":
+        return "EXISTS (SELECT 1 FROM tasks_fts" in statement
+    if name == "sort":
+        return "tasks.rowid IN" in statement and "+tasks.rowid" not in statement
+    return "+tasks.rowid IN" in statement
+
+
+def _tasks(user_id: str, count: int, rng: random.Random) -> Iterator[tuple[Task, list[str]]]:
+    """Tasks with ties on due (several per all-day date), no due, all-day in far zones; some tags."""
+    for n in range(count):
+        zone = rng.choice(ZONES)
+        due_at = due_date = due_sort = None
+        kind = rng.random()
+        if kind < 0.4:
+            due_at = BASE + timedelta(hours=rng.randint(-48, 48) * 6)  # many share an instant
+            due_sort = due_at
+        elif kind < 0.75:
+            due_date = BASE.date() + timedelta(days=rng.randint(-5, 5))
+            due_sort = datetime.combine(due_date, time(0), ZoneInfo(zone)).astimezone(UTC)
+        words = [rng.choice(WORDS) for _ in range(2)]
+        if rng.random() < 0.6:
+            words.append("team")
+        if rng.random() < 0.15:
+            words.append(rng.choice(("invoice", "inventory", "invite")))
+        if rng.random() < 0.03:
+            words.append("quokka")
+        task_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        task = Task(
+            id=task_id,
+            user_id=user_id,
+            series_id=task_id,
+            title=" ".join(words),
+            description=f"note {n}" if rng.random() < 0.3 else None,
+            priority=rng.randint(0, 4),
+            due_at=due_at,
+            due_date=due_date,
+            due_sort=due_sort,
+            timezone=zone,
+            repeat_from="due",
+            keep_missed=False,
+            completed=rng.random() < 0.2,
+            created_at=BASE,
+            updated_at=BASE,
+            version=1,
+        )
+        yield task, sorted({f"t{rng.randint(0, 2)}" for _ in range(rng.randint(0, 2))})
+
+
+async def _seed(runtime: Runtime) -> tuple[str, list[tuple[Task, list[str]]]]:
+    """Two users' tasks; returns the first user's id and (task, tags) pairs."""
+    rng = random.Random(7)
+    mine: list[tuple[Task, list[str]]] = []
+    async with runtime.uow() as uow:
+        for number in range(2):
+            user = User(
+                id=str(uuid.uuid4()),
+                email=f"user{number}@example.com",
+                password_hash="x",
+                timezone="UTC",
+                created_at=BASE,
+            )
+            uow.session.add(user)
+            await uow.session.flush()
+            rows = list(_tasks(user.id, 140, rng))
+            for task, tags in rows:
+                uow.session.add(task)
+                await uow.session.flush()
+                uow.session.add_all([TaskTag(task_id=task.id, tag=tag, user_id=user.id) for tag in tags])
+            if number == 0:
+                mine = rows
+        await uow.commit()
+    return mine[0][0].user_id, mine
+
+
+def _expected(rows: list[tuple[Task, list[str]]], query: TaskQuery) -> list[str]:
+    """The ids `query` must return, in order, computed in Python from the definitions."""
+
+    def due_between(task: Task) -> bool:
+        for bound, after in ((query.due_before, False), (query.due_after, True)):
+            if bound is None:
+                continue
+            instant, day = bound
+            if task.due_at is not None:
+                if (task.due_at >= instant) != after:
+                    return False
+            elif task.due_date is not None:
+                if (task.due_date >= day) != after:
+                    return False
+            else:
+                return False
+        return True
+
+    def matches(task: Task, tags: list[str]) -> bool:
+        words = f"{task.title} {task.description or ''}".split()
+        terms = repositories.search_terms(query.q or "")
+        return (
+            all(any(w.startswith(t) for w in words) for t in terms)
+            and (query.completed is None or task.completed == query.completed)
+            and (not query.priorities or task.priority in query.priorities)
+            and all(tag in tags for tag in query.tags)
+            and due_between(task)
+        )
+
+    found = [task for task, tags in rows if matches(task, tags)]
+    if query.sort == "-due":
+        found.sort(key=lambda t: t.id)
+        found.sort(key=lambda t: t.due_sort or FAR_PAST, reverse=True)
+    else:
+        found.sort(key=lambda t: (t.due_sort or FAR_FUTURE, t.id))
+    return [task.id for task in found]
+
+
+async def _pages(runtime: Runtime, query: TaskQuery, plans: Iterator[None] | None = None) -> list[str]:
+    """Every page of `query` through the cursor, as the service does (limit + 1, sort_value of the last)."""
+    seen: list[str] = []
+    while True:
+        if plans is not None:
+            next(plans)
+        async with runtime.uow.reader() as uow:
+            rows = await uow.tasks.find(query)
+        more = len(rows) > query.limit
+        seen += [task.id for task in rows[: query.limit]]
+        if not more:
+            return seen
+        last = rows[query.limit - 1]
+        query.after = (TaskRepository.sort_value(last, query.sort), last.id)
+
+
+@contextmanager
+def _plan(monkeypatch: pytest.MonkeyPatch, name: str) -> Iterator[None]:
+    share, sort_max, expand_max = PLANS[name]
+    with monkeypatch.context() as patch:
+        patch.setattr(repositories, "_FTS_PROBE_MIN_SHARE", share)
+        patch.setattr(repositories, "_FTS_SORT_MAX", sort_max)
+        patch.setattr(repositories, "_FTS_EXPAND_MAX", expand_max)
+        yield
+
+
+@contextmanager
+def _statements(runtime: Runtime) -> Iterator[list[str]]:
+    sent: list[str] = []
+
+    def grab(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent.append(statement)
+
+    engine = runtime.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", grab)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", grab)
+
+
+QUERIES: list[dict[str, Any]] = [
+    {},
+    {"q": "team"},
+    {"q": "inv"},
+    {"q": "quokka"},
+    {"q": "team inv"},
+    {"q": "te de"},
+    {"q": "zzz"},
+    {"q": "team", "completed": False, "tags": ["t1"]},
+    {"priorities": [3, 4], "tags": ["t0"]},
+    {
+        "due_after": (datetime(2026, 3, 1, tzinfo=UTC), date(2026, 3, 1)),
+        "due_before": (datetime(2026, 3, 4, tzinfo=UTC), date(2026, 3, 4)),
+    },
+    {"q": "team", "due_after": (datetime(2026, 3, 3, 10, tzinfo=UTC), date(2026, 3, 3))},
+]
+
+
+@pytest.mark.parametrize("sort", ["due", "-due"])
+async def test_due_pages_match_a_plain_sort(runtime: Runtime, sort: str) -> None:
+    user_id, rows = await _seed(runtime)
+    for fields in QUERIES:
+        expected = _expected(rows, TaskQuery(user_id=user_id, sort=sort, **fields))
+        assert await _pages(runtime, TaskQuery(user_id=user_id, sort=sort, limit=7, **fields)) == expected, (
+            fields
+        )
+        whole = TaskQuery(user_id=user_id, sort=sort, limit=200, **fields)
+        async with runtime.uow.reader() as uow:
+            assert [t.id for t in await uow.tasks.find(whole)] == expected, fields
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # PostgreSQL's planner chooses there
+@pytest.mark.parametrize("name", list(PLANS))
+async def test_every_sqlite_search_plan_gives_the_same_pages(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    user_id, rows = await _seed(runtime)
+    for fields in QUERIES:
+        if "q" not in fields or fields["q"] == "zzz":
+            continue
+        for sort in ("due", "-due"):
+            expected = _expected(rows, TaskQuery(user_id=user_id, sort=sort, **fields))
+            with _plan(monkeypatch, name), _statements(runtime) as sent:
+                pages = await _pages(runtime, TaskQuery(user_id=user_id, sort=sort, limit=7, **fields))
+            assert pages == expected, (name, sort, fields)
+            assert any(_used(name, statement) for statement in sent), sent
+
+
+async def test_cursor_pages_survive_a_change_of_plan(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each page chooses its plan afresh (the data may have changed): a cursor from one plan works in all."""
+    user_id, rows = await _seed(runtime)
+
+    def switching() -> Iterator[None]:
+        while True:
+            for name in PLANS:
+                share, sort_max, expand_max = PLANS[name]
+                monkeypatch.setattr(repositories, "_FTS_PROBE_MIN_SHARE", share)
+                monkeypatch.setattr(repositories, "_FTS_SORT_MAX", sort_max)
+                monkeypatch.setattr(repositories, "_FTS_EXPAND_MAX", expand_max)
+                yield
+
+    for q in ("team", "inv", "team inv"):
+        for sort in ("due", "-due"):
+            expected = _expected(rows, TaskQuery(user_id=user_id, q=q, sort=sort))
+            query = TaskQuery(user_id=user_id, q=q, sort=sort, limit=5)
+            assert await _pages(runtime, query, switching()) == expected, (q, sort)
+
+
+async def test_other_users_tasks_never_match(runtime: Runtime) -> None:
+    user_id, rows = await _seed(runtime)
+    mine = {task.id for task, _ in rows}
+    for fields in QUERIES:
+        for sort in ("due", "-due", "priority", "title", "created"):
+            async with runtime.uow.reader() as uow:
+                found = await uow.tasks.find(TaskQuery(user_id=user_id, sort=sort, limit=200, **fields))
+            assert {t.id for t in found} <= mine
