@@ -1,4 +1,4 @@
-"""`python -m bench [--quick] [--full] [--only NAME ...] [--write docs/benchmarks.md]`.
+"""`python -m bench [--quick] [--only NAME ...] [--write docs/benchmarks.md]`.
 
 Runs the benchmarks of docs/benchmarks.md, each bounded in time, and prints one table
 (figure, value, target, ceiling, ratio, met?)."""
@@ -31,7 +31,6 @@ BENCHMARKS = {  # name → module with `async def run(opts) -> list[Row]`
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes and short windows (~2 min)")
-    parser.add_argument("--full", action="store_true", help="also search at 1M tasks (slow to seed)")
     parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), help="run only these benchmarks")
     parser.add_argument("--no-postgres", action="store_true", help="skip every PostgreSQL figure")
     parser.add_argument("--write", type=Path, help="also write the results into this Markdown file")
@@ -43,7 +42,7 @@ async def main(argv: list[str]) -> int:
     args = parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="taskstream-bench-"))
     pg = not args.no_postgres and await pg_available()
-    opts = Options(quick=args.quick, full=args.full, workdir=workdir, pg=pg)
+    opts = Options(quick=args.quick, workdir=workdir, pg=pg)
     if not pg:
         opts.notes.append("PostgreSQL not reachable (or --no-postgres): PostgreSQL figures skipped")
     rows: list[Row] = []
@@ -63,7 +62,7 @@ async def main(argv: list[str]) -> int:
     elapsed = time.perf_counter() - started
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
-    mode = "quick" if args.quick else ("full" if args.full else "default")
+    mode = "quick" if args.quick else "default"
     header = f"mode {mode} · {elapsed / 60:.1f} min · {machine()} · Python {platform.python_version()}"
     print()
     print(text_table(rows))

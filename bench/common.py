@@ -53,7 +53,6 @@ class Options:
     """What the command line chose: scale of each benchmark and where to put scratch files."""
 
     quick: bool
-    full: bool
     workdir: Path
     pg: bool = True
     notes: list[str] = field(default_factory=list)

@@ -13,7 +13,7 @@ from bench import api, events
 
 
 async def test_api_and_event_figures_are_produced(tmp_path: Path) -> None:
-    opts = Options(quick=True, full=False, workdir=tmp_path, pg=False)
+    opts = Options(quick=True, workdir=tmp_path, pg=False)
     server = Server(tmp_path, name="smoke")
     startup = await server.start()
     try:
