@@ -16,6 +16,7 @@ from taskstream.bus.consumer import (
     Consumer,
     DeadLetters,
     EphemeralConsumer,
+    Prefetch,
     RetryPolicy,
     TransactionalHandler,
 )
@@ -109,10 +110,20 @@ class Runtime:
         dead = DeadLetters(self.uow, self.bus, self.clock)
 
         def consumer(
-            name: str, handle: TransactionalHandler, types: frozenset[str] | None = None
+            name: str,
+            handle: TransactionalHandler,
+            types: frozenset[str] | None = None,
+            prefetch: Prefetch | None = None,
         ) -> Consumer:
             return Consumer(
-                name, handle, uow=self.uow, clock=self.clock, dead_letters=dead, policy=policy, types=types
+                name,
+                handle,
+                uow=self.uow,
+                clock=self.clock,
+                dead_letters=dead,
+                policy=policy,
+                types=types,
+                prefetch=prefetch,
             )
 
         if "recurring" in self.services:
@@ -128,7 +139,9 @@ class Runtime:
         if "notifications" in self.services:
             notes = NotificationHandlers(self.clock)
             self.bus.subscribe(
-                topics.REMINDERS, group="notifications", handler=consumer("notifications", notes.handle)
+                topics.REMINDERS,
+                group="notifications",
+                handler=consumer("notifications", notes.handle, prefetch=notes.prefetch),
             )
             self.uow.on_outbox_commit(self.scheduler.wake)
         if self.hub is not None:

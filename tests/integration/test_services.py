@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 
 import httpx
+import sqlalchemy
 from sqlalchemy import func, select
 
 from taskstream.bus.base import Message
@@ -317,3 +318,27 @@ async def test_a_batch_a_consumer_ignores_takes_no_transaction(runtime: Runtime)
         outcomes = await asyncio.wait_for(consumer.handle_batch(created), timeout=2.0)
     assert outcomes == [Outcome.PROCESSED] * 3
     assert await _count(runtime, InboxRow) == 0
+
+
+async def test_a_batch_of_reminders_loads_their_tasks_in_one_query(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FixedClock
+) -> None:
+    """The scheduler and the notifications consumer each read a batch's tasks with one IN query, never one
+    task at a time (a round trip, and on SQLite a wait on the driver's thread, per reminder)."""
+    headers = await sign_up(client)
+    for n in range(5):
+        body = {"title": f"call {n}", "due_at": "2026-03-02T08:30:00Z", "reminders": [{"before": "PT10M"}]}
+        assert (await client.post("/api/v1/tasks", json=body, headers=headers)).status_code == 201
+    await runtime.drain()
+    one_by_one: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if "FROM tasks" in statement and "tasks.id = " in statement:
+            one_by_one.append(statement)
+
+    sqlalchemy.event.listen(runtime.engine.sync_engine, "before_cursor_execute", note)
+    clock.advance(timedelta(minutes=21))
+    await runtime.drain()
+    sqlalchemy.event.remove(runtime.engine.sync_engine, "before_cursor_execute", note)
+    assert await _count(runtime, Notification) == 5
+    assert one_by_one == []

@@ -30,6 +30,8 @@ from taskstream.store.uow import UnitOfWork, UnitOfWorkFactory, is_connection_er
 log = structlog.get_logger(__name__)
 
 TransactionalHandler = Callable[[UnitOfWork, CloudEvent], Awaitable[None]]
+# Loads what a batch's handlers will read, in one go; the result is held until the batch commits.
+Prefetch = Callable[[UnitOfWork, list[CloudEvent]], Awaitable[object]]
 PlainHandler = Callable[[CloudEvent], Awaitable[None]]
 
 
@@ -103,9 +105,11 @@ class Consumer:
         dead_letters: DeadLetters,
         policy: RetryPolicy,
         types: frozenset[str] | None = None,
+        prefetch: Prefetch | None = None,
     ) -> None:
         self.name = name
         self._handler = handler
+        self._prefetch = prefetch
         self._types = types  # event types the handler acts on; others are acknowledged without a transaction
         self._uow = uow
         self._clock = clock
@@ -188,20 +192,27 @@ class Consumer:
             return [Outcome.PROCESSED] * len(events)  # as one by one: no transaction, no inbox rows
         async with self._uow() as uow:
             done = await uow.inbox.seen_among(self.name, [e.id for e in relevant])
+            fresh = [e for e in relevant if e.id not in done]
+            held = await self._prefetch(uow, fresh) if self._prefetch is not None and fresh else None
             outcomes: list[Outcome] = []
             now = self._clock.now()
-            for event in events:
-                if self._types is not None and event.type not in self._types:
-                    outcomes.append(Outcome.PROCESSED)
-                elif event.id in done:
-                    outcomes.append(Outcome.DUPLICATE)
-                else:
-                    done.add(event.id)
-                    uow.inbox.record_unflushed(self.name, event.id, now)
-                    await self._handler(uow, event)
-                    outcomes.append(Outcome.PROCESSED)
+            # Rows the handlers add are written once, at commit, not before each handler's reads. A handler
+            # that needed to read an earlier event's rows of the same batch fails at commit (unique keys) and
+            # the batch goes the one-by-one way.
+            with uow.session.no_autoflush:
+                for event in events:
+                    if self._types is not None and event.type not in self._types:
+                        outcomes.append(Outcome.PROCESSED)
+                    elif event.id in done:
+                        outcomes.append(Outcome.DUPLICATE)
+                    else:
+                        done.add(event.id)
+                        uow.inbox.record_unflushed(self.name, event.id, now)
+                        await self._handler(uow, event)
+                        outcomes.append(Outcome.PROCESSED)
             if any(o is Outcome.PROCESSED for o in outcomes):
                 await uow.commit()
+            del held
             return outcomes
 
     async def _once(self, event: CloudEvent) -> bool:

@@ -113,6 +113,15 @@ class TaskRepository:
         """The task with this id whoever owns it (for services acting on events)."""
         return await self.session.get(Task, task_id)
 
+    async def load(self, task_ids: Sequence[str]) -> list[Task]:
+        """Load these tasks (whoever owns them) in one query, so get_any finds them without a round trip.
+
+        The session's identity map holds objects weakly: keep the returned list while get_any is used.
+        """
+        if not task_ids:
+            return []
+        return list(await self.session.scalars(select(Task).where(Task.id.in_(set(task_ids)))))
+
     async def occurrence_exists(self, series_id: str, occurrence_key: str) -> bool:
         """True when the series already has the occurrence with this key."""
         found = await self.session.scalar(
@@ -411,8 +420,7 @@ class ReminderRepository:
             # One query loads the rows' tasks into the session, so the caller's per-row get_any() finds each
             # in the identity map instead of a round trip (and an autoflush) per reminder. The identity map
             # holds objects weakly: keep them referenced for this unit of work (docs/benchmarks.md, bench 4).
-            task_ids = list({row.task_id for row in rows})
-            self._claimed_tasks = list(await self.session.scalars(select(Task).where(Task.id.in_(task_ids))))
+            self._claimed_tasks = await TaskRepository(self.session).load([row.task_id for row in rows])
         return rows
 
     async def pending_until(self, until: datetime) -> dict[str, datetime]:

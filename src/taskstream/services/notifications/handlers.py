@@ -21,6 +21,11 @@ class NotificationHandlers:
     def __init__(self, clock: Clock) -> None:
         self._clock = clock
 
+    async def prefetch(self, uow: UnitOfWork, events: list[CloudEvent]) -> object:
+        """Load the tasks of a batch of reminder events in one query (Consumer holds them until commit)."""
+        ids = [str(e.data["task_id"]) for e in events if e.type == REMINDER_DUE and "task_id" in e.data]
+        return await uow.tasks.load(ids)
+
     async def handle(self, uow: UnitOfWork, event: CloudEvent) -> None:
         """Dispatch by type; other types are ignored."""
         if event.type == REMINDER_DUE:
