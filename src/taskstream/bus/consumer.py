@@ -193,6 +193,7 @@ class Consumer:
         async with self._uow() as uow:
             done = await uow.inbox.seen_among(self.name, [e.id for e in relevant])
             fresh = [e for e in relevant if e.id not in done]
+            # Referenced until commit: the session's identity map holds prefetched rows only weakly.
             held = await self._prefetch(uow, fresh) if self._prefetch is not None and fresh else None
             outcomes: list[Outcome] = []
             now = self._clock.now()
