@@ -45,7 +45,7 @@ class GroupCommitter:
         self._max_batch = max_batch
         self._queue: list[Inserts] = []
         self._writer: asyncio.Task[None] | None = None
-        self.transactions = 0  # committed transactions (tests and benchmarks read it)
+        self.transactions = 0  # committed transactions (tests read it)
 
     async def insert(
         self, rows: Sequence[Base], events: Sequence[tuple[CloudEvent, tuple[str, ...]]]
