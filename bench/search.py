@@ -2,9 +2,9 @@
 
 Each query goes through the real server (GET /api/v1/tasks as the big user, one client, one request at a
 time). The ceiling is the statements the repository sends for that query (captured from SQLAlchemy's
-before_cursor_execute in this process: on SQLite the plan choice's look-ups, then one or two list statements),
-replayed in order on the raw driver (sqlite3 / asyncpg): what the database itself needs, without ORM,
-service, pydantic, HTTP, nor the two follow-up queries for tags and reminders.
+before_cursor_execute in this process: the plan's look-ups (prefix expansion; on SQLite the match count), then
+one or two list statements), replayed in order on the raw driver (sqlite3 / asyncpg): what the database itself
+needs, without ORM, service, pydantic, HTTP, nor the two follow-up queries for tags and reminders.
 Sizes grow in place: 10k tasks of the big user, +90k of the big user, +900k spread over 900 other users.
 """
 
@@ -110,7 +110,8 @@ async def capture_sql(url: str, fields: dict[str, Any]) -> list[tuple[str, Any]]
 
     def grab(_conn: Any, _cursor: Any, statement: str, parameters: Any, _ctx: Any, _many: bool) -> None:
         head = statement.lstrip().upper()
-        if head.startswith("SET LOCAL") or ("FROM TASKS" in head and head.startswith(("SELECT", "WITH"))):
+        reads = "FROM TASKS" in head or "FROM SEARCH_WORDS" in head  # tasks_fts(_vocab) on SQLite too
+        if reads and head.startswith(("SELECT", "WITH")):
             seen.append((statement, parameters))
 
     event.listen(engine.sync_engine, "before_cursor_execute", grab)
@@ -191,12 +192,14 @@ class PostgresBackend(Backend):
     async def raw(self, statements: list[tuple[str, Any]]) -> Callable[[], Awaitable[object]]:
         import asyncpg
 
-        if self._db is None:
-            self._db = await asyncpg.connect(self.dsn)
+        from taskstream.store.db import PG_SERVER_SETTINGS
+
+        if self._db is None:  # the app's connection settings (plans for each statement's own values)
+            self._db = await asyncpg.connect(self.dsn, server_settings=PG_SERVER_SETTINGS)
         db = self._db
 
         async def call() -> object:
-            async with db.transaction():  # as the app: SET LOCAL lasts for the transaction
+            async with db.transaction():  # as the app: one read transaction
                 return [await db.fetch(statement, *parameters) for statement, parameters in statements]
 
         return call

@@ -10,11 +10,13 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, make_url, text
 
 from taskstream.runtime import Runtime
 from taskstream.store import repositories
+from taskstream.store.db import create_engine, migrate
 from taskstream.store.repositories import FAR_FUTURE, FAR_PAST, TaskQuery, TaskRepository
 from taskstream.store.tables import Task, TaskTag, User
 
@@ -264,3 +266,83 @@ async def test_other_users_tasks_never_match(runtime: Runtime) -> None:
             async with runtime.uow.reader() as uow:
                 found = await uow.tasks.find(TaskQuery(user_id=user_id, sort=sort, limit=200, **fields))
             assert {t.id for t in found} <= mine
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize("expand_max", [8, 0])  # prefixes expanded to whole words; left as `term:*`
+async def test_postgres_prefix_forms_give_the_same_pages(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, expand_max: int
+) -> None:
+    user_id, rows = await _seed(runtime)
+    monkeypatch.setattr(repositories, "_FTS_EXPAND_MAX", expand_max)
+    queries: list[str] = []
+    pg_query = TaskRepository._pg_query
+
+    async def spy(self: TaskRepository, terms: list[str]) -> str | None:
+        expression = await pg_query(self, terms)
+        queries.append(expression or "")
+        return expression
+
+    monkeypatch.setattr(TaskRepository, "_pg_query", spy)
+    for q in ("inv", "team inv", "quokka", "te de", "zzz"):
+        expected = _expected(rows, TaskQuery(user_id=user_id, q=q))
+        assert await _pages(runtime, TaskQuery(user_id=user_id, q=q, limit=7)) == expected, q
+    if expand_max:
+        assert queries[0] == "(inventory | invite | invoice)"
+        assert queries[-1] == "", "no indexed word starts with zzz: no list statement at all"
+    else:
+        assert queries[0] == "inv:*"
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_postgres_word_list_follows_inserts_and_edits(runtime: Runtime) -> None:
+    """search_words gains the words of new and edited tasks; words it cannot expand plainly stay prefixes."""
+    user_id, _ = await _seed(runtime)
+    async with runtime.uow() as uow:
+        task, _ = next(_tasks(user_id, 1, random.Random(1)))
+        task.title = "ping inv.example.com about the café"
+        uow.tasks.add(task)
+        await uow.commit()
+    async with runtime.uow() as uow:
+        found = await uow.tasks.get(task.id, user_id=user_id)
+        assert found is not None
+        found.title = "zeppelin tickets"
+        await uow.commit()
+
+    async def search(q: str) -> list[str]:
+        async with runtime.uow.reader() as uow:
+            return [t.id for t in await uow.tasks.find(TaskQuery(user_id=user_id, q=q, limit=200))]
+
+    assert await search("zep") == [task.id]  # the edit's words, added by the update trigger
+    assert await search("ping") == []  # the old title's words match nothing now
+    async with runtime.uow.reader() as uow:
+        # "inv" covers the host name inv.example.com (not a plain word): it stays a prefix, same matches
+        assert await uow.tasks._pg_query(["inv"]) == "inv:*"
+        assert await uow.tasks._pg_query(["zep", "tick"]) == "zeppelin & tickets"
+
+
+@pytest.mark.postgres
+async def test_postgres_search_without_btree_gin(pg_url: str) -> None:
+    """A role that may not create extensions still migrates: the GIN index over words alone stays."""
+    role = f"ts_plain_{uuid.uuid4().hex[:8]}"
+    url = make_url(pg_url)
+    admin = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+    try:
+        await admin.execute(f'CREATE ROLE "{role}" LOGIN')
+        await admin.execute(f'GRANT CREATE ON SCHEMA public TO "{role}"')
+        engine = create_engine(url.set(username=role, password=None).render_as_string(hide_password=False))
+        try:
+            await migrate(engine)
+            async with engine.connect() as connection:
+                found = await connection.scalars(
+                    text("SELECT indexname FROM pg_indexes WHERE tablename IN ('tasks', 'search_words')")
+                )
+                indexes = set(found)
+        finally:
+            await engine.dispose()
+        assert {"ix_tasks_search", "pk_search_words"} <= indexes
+        assert "ix_tasks_user_search" not in indexes
+    finally:
+        await admin.execute(f'DROP OWNED BY "{role}"')
+        await admin.execute(f'DROP ROLE "{role}"')
+        await admin.close()

@@ -29,6 +29,11 @@ TASK_EVENT_TYPES: dict[str, str] = {
 }
 
 
+PriorityLabel = Literal["none", "low", "medium", "high", "urgent"]
+RepeatFrom = Literal["due", "completion"]
+ReminderState = Literal["pending", "fired", "cancelled"]
+
+
 class _Payload(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -40,7 +45,7 @@ class ReminderView(_Payload):
     before: str | None = None
     at: datetime | None = None
     fire_at: datetime | None = None
-    state: Literal["pending", "fired", "cancelled"] = "pending"
+    state: ReminderState = "pending"
 
 
 class TaskView(_Payload):
@@ -50,13 +55,13 @@ class TaskView(_Payload):
     user_id: str
     title: str
     description: str | None = None
-    priority: Literal["none", "low", "medium", "high", "urgent"] = "none"
+    priority: PriorityLabel = "none"
     tags: list[str] = []
     due_at: datetime | None = None
     due_date: date | None = None
     timezone: str
     recurrence: str | None = None
-    repeat_from: Literal["due", "completion"] = "due"
+    repeat_from: RepeatFrom = "due"
     keep_missed: bool = False
     series_id: str
     completed: bool = False

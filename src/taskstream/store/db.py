@@ -23,6 +23,10 @@ log = structlog.get_logger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
 # pg_advisory_xact_lock key serialising concurrent `migrate` runs (api and relay replicas starting together).
 MIGRATION_LOCK_KEY = 0x7A5C_0001
+# Set on every PostgreSQL connection. asyncpg prepares each statement once per connection; after five runs
+# PostgreSQL may keep one generic plan for every user and search term, which walks the due index for a rare
+# term or bitmaps every match of a common one (TaskRepository.find). Plan each statement for its own values.
+PG_SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 
 
 def create_engine(
@@ -39,7 +43,11 @@ def create_engine(
         kwargs.update(
             pool_size=pool_size, max_overflow=max_overflow, pool_timeout=pool_timeout_s, pool_pre_ping=True
         )
-        kwargs["connect_args"] = {"timeout": pool_timeout_s, "command_timeout": 30}
+        kwargs["connect_args"] = {
+            "timeout": pool_timeout_s,
+            "command_timeout": 30,
+            "server_settings": PG_SERVER_SETTINGS,
+        }
     engine = create_async_engine(url, **kwargs)
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -8,7 +8,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import TextClause, and_, delete, func, literal, or_, select, text, update
+from sqlalchemy import (
+    ARRAY,
+    String,
+    TextClause,
+    and_,
+    bindparam,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -71,8 +84,8 @@ def search_terms(q: str) -> list[str]:
     return _WORD.findall(q.lower())[:10]
 
 
-# SQLite FTS5 plan choice (TaskRepository._fts_plan); figures from benchmark 3 at 1M tasks.
-_PLAIN_TERM = re.compile(r"[a-z0-9]+")  # FTS5's unicode61 tokenizer keeps such a term as it is
+# Search plans (TaskRepository._fts_plan on SQLite, _pg_query); figures from benchmark 3 at 1M tasks.
+_PLAIN_TERM = re.compile(r"[a-z0-9]+")  # FTS5's unicode61 and PostgreSQL's 'simple' keep such a term as it is
 _FTS_EXPAND_MAX = 8  # prefixes with more indexed words than this are not expanded
 _FTS_SAMPLE = 2_000  # newest tasks sampled to estimate the share a search matches
 _FTS_PROBE_MIN_SHARE = 0.15  # at least this share: probe FTS5 task by task while walking in order
@@ -86,6 +99,14 @@ def _fts_in(expression: str, *, walk: bool) -> TextClause:
     return text(f"{column} IN (SELECT rowid FROM tasks_fts WHERE tasks_fts MATCH :fts)").bindparams(
         fts=expression
     )
+
+
+def _one_of(session: AsyncSession, column: Any, values: Sequence[str]) -> Any:
+    """`column IN values`; on PostgreSQL one array parameter, so the statement text (and the plan asyncpg
+    prepared for it) is the same whatever the number of values."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == func.any(bindparam("values", list(values), type_=ARRAY(String)))
+    return column.in_(values)
 
 
 def _due_sort_bound(instant: datetime, day: date, *, upper: bool) -> datetime:
@@ -139,7 +160,7 @@ class TaskRepository:
         if task_ids:
             rows = await self.session.execute(
                 select(TaskTag.task_id, TaskTag.tag)
-                .where(TaskTag.task_id.in_(task_ids))
+                .where(_one_of(self.session, TaskTag.task_id, task_ids))
                 .order_by(TaskTag.tag)
             )
             for task_id, tag in rows:
@@ -177,11 +198,6 @@ class TaskRepository:
 
     async def find(self, query: TaskQuery) -> list[Task]:
         """One page of the caller's tasks matching `query`, in sort order (limit + 1 rows to detect more)."""
-        if self.session.get_bind().dialect.name == "postgresql":
-            # asyncpg prepares each statement once per connection; after five runs PostgreSQL may keep one
-            # generic plan for every user and search term, which walks the index for a rare term or bitmaps
-            # every match of a common one. Plan each list statement for its own values (this transaction).
-            await self.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         conditions: list[Any] = [Task.user_id == query.user_id]
         if query.completed is not None:
             conditions.append(Task.completed.is_(query.completed))
@@ -276,11 +292,45 @@ class TaskRepository:
         a due-ordered page gets the plan chosen by _fts_plan; other sorts read every match and sort them.
         """
         if self.session.get_bind().dialect.name == "postgresql":
-            expression = " & ".join(f"{t}:*" for t in terms)
+            expression = await self._pg_query(terms)
+            if expression is None:
+                return None
             return text("tasks.search @@ to_tsquery('simple', :tsq)").bindparams(tsq=expression), by_due
         if not by_due:
             return _fts_in(" ".join(f'"{t}"*' for t in terms), walk=False), False
         return await self._fts_plan(terms)
+
+    async def _pg_query(self, terms: list[str]) -> str | None:
+        """PostgreSQL: the to_tsquery text for a search (every term a prefix), or None when nothing can match.
+
+        GIN answers a prefix (`inv:*`) by collecting and merging the postings of every word it covers, about
+        three times the cost of whole words (benchmark 3 at 1M tasks). So a plain term is expanded to the
+        indexed words it stands for (search_words, kept by triggers, see migration 0003) when they are few and
+        plain; otherwise it stays a prefix. Either way the same tasks match.
+        """
+        plain = [t for t in terms if _PLAIN_TERM.fullmatch(t)]
+        words: dict[str, list[str]] = {t: [] for t in plain}
+        if plain:
+            rows = await self.session.execute(
+                text(
+                    "SELECT t.term, w.word FROM unnest(CAST(:terms AS text[])) AS t(term) "
+                    "CROSS JOIN LATERAL (SELECT word FROM search_words "
+                    ' WHERE word >= t.term COLLATE "C" ORDER BY word LIMIT :cap) AS w '
+                    "WHERE starts_with(w.word, t.term)"
+                ).bindparams(terms=plain, cap=_FTS_EXPAND_MAX + 1)
+            )
+            for term, word in rows:
+                words[term].append(word)
+        parts: list[str] = []
+        for term in terms:
+            found = words.get(term)
+            if found is not None and not found:
+                return None  # no indexed word starts with this term
+            if found and len(found) <= _FTS_EXPAND_MAX and all(_PLAIN_TERM.fullmatch(w) for w in found):
+                parts.append(found[0] if len(found) == 1 else "(" + " | ".join(found) + ")")
+            else:
+                parts.append(f"{term}:*")
+        return " & ".join(parts)
 
     async def _fts_plan(self, terms: list[str]) -> tuple[TextClause, bool] | None:
         """SQLite FTS5: the cheapest of three shapes for this search, by how many tasks it matches.
@@ -383,7 +433,7 @@ class ReminderRepository:
         if task_ids:
             rows = await self.session.scalars(
                 select(Reminder)
-                .where(Reminder.task_id.in_(task_ids))
+                .where(_one_of(self.session, Reminder.task_id, task_ids))
                 .order_by(Reminder.position, Reminder.id)
             )
             for row in rows:

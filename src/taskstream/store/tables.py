@@ -77,8 +77,9 @@ class Task(Base):
         UniqueConstraint("series_id", "occurrence_key"),
         Index("ix_tasks_user_completed_due", "user_id", "completed", "due_at"),
         Index("ix_tasks_user_created", "user_id", "created_at"),
-        # Lists and searches in due order walk this (store/repositories.py, TaskRepository._find_by_due).
-        Index("ix_tasks_user_due_sort", "user_id", "due_sort", "id"),
+        # Lists and searches in due order walk this (store/repositories.py, TaskRepository._find_by_due);
+        # priority is there so a priority filter is checked on the index entry (migration 0004).
+        Index("ix_tasks_user_due_sort", "user_id", "due_sort", "id", "priority"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -106,7 +107,7 @@ class Task(Base):
 
 class TaskTag(Base):
     __tablename__ = "task_tags"
-    __table_args__ = (Index("ix_task_tags_user_tag", "user_id", "tag"),)
+    __table_args__ = (Index("ix_task_tags_user_tag", "user_id", "tag", "task_id"),)
 
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True)
     tag: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -108,8 +108,13 @@ class UnitOfWorkFactory:
         # SQLite has one writer at a time: in-process writers queue here, in order, instead of meeting
         # SQLite's busy handler, which sleeps 1 ms … 100 ms between retries.
         self._write_lock = asyncio.Lock() if engine.url.get_backend_name() == "sqlite" else None
+        read_options: dict[str, object] = {READ_ONLY: True}
+        if engine.url.get_backend_name() == "postgresql":
+            # No BEGIN / ROLLBACK round trips around a read: under READ COMMITTED each statement of a
+            # transaction takes its own snapshot anyway, so the reads see exactly what they would inside one.
+            read_options["isolation_level"] = "AUTOCOMMIT"
         self.read_sessions = async_sessionmaker(
-            engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
+            engine.execution_options(**read_options), expire_on_commit=False
         )
         self._listeners: list[Callable[[], None]] = []
 

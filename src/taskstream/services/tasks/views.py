@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import cast
 
 from taskstream.domain.tasks import Priority
-from taskstream.events.payloads import ReminderView, TaskView
+from taskstream.events.payloads import (
+    PriorityLabel,
+    ReminderState,
+    ReminderView,
+    RepeatFrom,
+    TaskView,
+)
 from taskstream.store.tables import Reminder, Task
 
 
@@ -23,30 +30,36 @@ def iso_duration(delta: timedelta) -> str:
 
 
 def reminder_view(row: Reminder) -> ReminderView:
-    """The public shape of one reminder row."""
+    """The public shape of one reminder row (not validated again, as task_view)."""
     before = (
         iso_duration(timedelta(seconds=row.offset_s))
         if row.kind == "before" and row.offset_s is not None
         else None
     )
     at = row.at if row.kind in ("at", "snooze") else None
-    return ReminderView(id=row.id, before=before, at=at, fire_at=row.fire_at, state=row.state)
+    return ReminderView.model_construct(
+        id=row.id, before=before, at=at, fire_at=row.fire_at, state=cast(ReminderState, row.state)
+    )
 
 
 def task_view(task: Task, *, tags: list[str], reminders: list[Reminder]) -> TaskView:
-    """The full snapshot of a task (API response body and event `task_data`)."""
-    return TaskView(
+    """The full snapshot of a task (API response body and event `task_data`).
+
+    Built without validation (model_construct) from stored rows the write path validated: a 50-task page
+    spent about 1 ms validating them again (benchmark 3).
+    """
+    return TaskView.model_construct(
         id=task.id,
         user_id=task.user_id,
         title=task.title,
         description=task.description,
-        priority=Priority(task.priority).label,
-        tags=tags,
+        priority=cast(PriorityLabel, Priority(task.priority).label),
+        tags=list(tags),
         due_at=task.due_at,
         due_date=task.due_date,
         timezone=task.timezone,
         recurrence=task.recurrence,
-        repeat_from=task.repeat_from,
+        repeat_from=cast(RepeatFrom, task.repeat_from),
         keep_missed=task.keep_missed,
         series_id=task.series_id,
         completed=task.completed,
