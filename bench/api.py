@@ -13,7 +13,7 @@ import httpx
 
 from bench.common import Options, Row, Server, create_pg_database, drop_pg_database, median, pg_url, sign_up
 from bench.common import tree_rss_mb as rss_of
-from bench.load import Exhausted, LoadResult, Request, run_load
+from bench.load import Exhausted, LoadResult, Request, combine, run_load
 
 LEVELS = (1, 16, 64)
 OPS = ("create", "complete", "list", "search")
@@ -122,10 +122,11 @@ class Ceiling:
 async def measure(
     server: Server, opts: Options, *, label: str, rss: bool
 ) -> tuple[dict[tuple[str, int], tuple[LoadResult, LoadResult]], Workload, float, float]:
-    """Every op at every level against the started server, each paired with the same load on the ceiling
-    right after it (the machine is noisy: a pair shares its conditions). Returns (app, ceiling) results per
-    (op, level), the workload, the idle RSS and the peak RSS under load (MiB)."""
-    duration, warmup = (1.0, 0.3) if opts.quick else (3.0, 0.5)
+    """Every op at every level against the started server, alternating with the same load on the ceiling
+    in `rounds` windows each (the machine is noisy: both sides meet the same drift). Returns (app, ceiling)
+    results per (op, level), the workload, the idle RSS and the peak RSS under load (MiB)."""
+    # Seconds measured per round, warm-up per round, rounds.
+    duration, warmup, rounds = (1.0, 0.3, 1) if opts.quick else (1.0, 0.5, 3)
     work = Workload(await sign_up(server.base))
     await _seed_via_api(server.base, work, 200 if opts.quick else 500)
     await asyncio.sleep(1.0)  # let the relay and consumers settle before the idle reading
@@ -137,21 +138,28 @@ async def measure(
         with RssSampler(server.pid) as sampler:
             for op in OPS:
                 for level in LEVELS:
-                    app = await run_load(
-                        server.base,
-                        work.request(op),
-                        concurrency=level,
-                        duration_s=duration,
-                        warmup_s=warmup,
-                        headers=work.headers,
-                    )
-                    top = await run_load(
-                        ceiling.server.base,
-                        ceiling.requests[op],
-                        concurrency=level,
-                        duration_s=duration,
-                        warmup_s=warmup,
-                    )
+                    apps, tops = [], []
+                    for _ in range(rounds):
+                        apps.append(
+                            await run_load(
+                                server.base,
+                                work.request(op),
+                                concurrency=level,
+                                duration_s=duration,
+                                warmup_s=warmup,
+                                headers=work.headers,
+                            )
+                        )
+                        tops.append(
+                            await run_load(
+                                ceiling.server.base,
+                                ceiling.requests[op],
+                                concurrency=level,
+                                duration_s=duration,
+                                warmup_s=warmup,
+                            )
+                        )
+                    app, top = combine(apps), combine(tops)
                     results[(op, level)] = (app, top)
                     print(
                         f"  [{label}] {op:8} @{level:<2} {app.rps:7.1f} req/s vs ceiling {top.rps:7.1f} "

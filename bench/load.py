@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -31,6 +31,7 @@ class LoadResult:
     p50_ms: float
     p99_ms: float
     exhausted: bool = False
+    latencies: list[float] = field(default_factory=list, repr=False)  # seconds, of the successful requests
 
     def detail(self) -> str:
         extra = f" · {self.errors} errors" if self.errors else ""
@@ -100,4 +101,23 @@ async def run_load(
         p50_ms=ms(percentile(latencies, 50)),
         p99_ms=ms(percentile(latencies, 99)),
         exhausted=exhausted,
+        latencies=latencies,
+    )
+
+
+def combine(parts: list[LoadResult]) -> LoadResult:
+    """One result from several measured windows of the same load: their requests over their total time."""
+    latencies = [latency for part in parts for latency in part.latencies]
+    requests = sum(part.requests for part in parts)
+    seconds = sum(part.seconds for part in parts)
+    return LoadResult(
+        concurrency=parts[0].concurrency,
+        requests=requests,
+        errors=sum(part.errors for part in parts),
+        seconds=seconds,
+        rps=requests / seconds,
+        p50_ms=ms(percentile(latencies, 50)),
+        p99_ms=ms(percentile(latencies, 99)),
+        exhausted=any(part.exhausted for part in parts),
+        latencies=latencies,
     )

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 
 from taskstream.domain.errors import DependencyUnavailable
 from taskstream.runtime import Runtime
-from taskstream.store.group_commit import GroupCommitter
+from taskstream.store.group_commit import GroupCommitter, SqliteWriter
 from taskstream.store.tables import OutboxRow, Task, TaskTag
 from tests.conftest import sign_up
 
@@ -62,3 +65,40 @@ async def test_a_failing_change_fails_alone(client: httpx.AsyncClient, runtime: 
     async with runtime.uow.reader() as uow:
         titles = sorted((await uow.session.scalars(select(Task.title).where(Task.user_id == user_id))).all())
     assert titles == ["Good 0", "Good 1", "Good 2", "Good 3", "Good 4", "Original"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_sqlite_creates_are_written_on_the_writer_thread_beside_other_writers(
+    client: httpx.AsyncClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: shared transactions run on the writer thread; other writers meanwhile wait their turn."""
+    headers = await sign_up(client)
+    threads: set[str] = set()
+    insert = SqliteWriter._insert
+
+    def spy(self: SqliteWriter, rows: Any) -> None:
+        threads.add(threading.current_thread().name)
+        insert(self, rows)
+
+    monkeypatch.setattr(SqliteWriter, "_insert", spy)
+    first = [
+        (await client.post("/api/v1/tasks", json={"title": f"First {n}"}, headers=headers)).json()["id"]
+        for n in range(10)
+    ]
+
+    async def create(n: int) -> httpx.Response:
+        return await client.post("/api/v1/tasks", json={"title": f"Task {n}", "tags": ["x"]}, headers=headers)
+
+    async def complete(task_id: str) -> httpx.Response:
+        return await client.post(f"/api/v1/tasks/{task_id}/complete", headers=headers)
+
+    responses = await asyncio.gather(*(create(n) for n in range(30)), *(complete(t) for t in first))
+    assert [r.status_code for r in responses] == [201] * 30 + [200] * 10
+    assert threads and all(name.startswith("sqlite-writer") for name in threads)
+    assert await _count(runtime, Task) == 40
+    await runtime.drain()  # every create's events were committed with it and reach the bus
+    async with runtime.uow.reader() as uow:
+        unsent = await uow.session.scalar(
+            select(func.count()).select_from(OutboxRow).where(OutboxRow.sent_at.is_(None))
+        )
+    assert unsent == 0

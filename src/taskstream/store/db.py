@@ -12,8 +12,9 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import create_engine as create_sync_engine
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from taskstream.store.uow import READ_ONLY, is_connection_error
@@ -52,6 +53,19 @@ def create_engine(
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    return engine
+
+
+def create_sqlite_writer_engine(url: URL) -> Engine:
+    """A synchronous engine (the sqlite3 driver) on the SQLite database of the async engine at `url`.
+
+    Same pragmas and BEGIN IMMEDIATE as create_engine; one connection, for one writer thread at a time.
+    """
+    engine = create_sync_engine(
+        url.set(drivername="sqlite"), pool_size=1, max_overflow=0, connect_args={"timeout": 5}
+    )
+    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 

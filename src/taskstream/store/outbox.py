@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -24,6 +24,17 @@ class Pending(NamedTuple):
     payload: str
 
 
+def outbox_rows(event: CloudEvent, topics: Sequence[str]) -> list[OutboxRow]:
+    """The outbox rows of `event`, one per topic, keyed by its partition key (the JSON encoded once)."""
+    payload = event.to_json().decode()
+    return [
+        OutboxRow(
+            event_id=event.id, topic=topic, key=event.partitionkey, payload=payload, created_at=event.time
+        )
+        for topic in topics
+    ]
+
+
 class OutboxRepository:
     """Outbox rows: append (in a use case's transaction), fetch unsent in order, mark sent, clean up."""
 
@@ -33,19 +44,7 @@ class OutboxRepository:
 
     def append(self, event: CloudEvent, *topics: str) -> None:
         """Add `event` once per topic in `topics`, keyed by its partition key; committed with the change."""
-        payload = event.to_json().decode()
-        self.session.add_all(
-            [
-                OutboxRow(
-                    event_id=event.id,
-                    topic=topic,
-                    key=event.partitionkey,
-                    payload=payload,
-                    created_at=event.time,
-                )
-                for topic in topics
-            ]
-        )
+        self.session.add_all(outbox_rows(event, topics))
         self._on_append()
 
     async def try_lead(self) -> bool:

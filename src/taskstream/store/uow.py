@@ -126,6 +126,15 @@ class UnitOfWorkFactory:
         for listener in self._listeners:
             listener()
 
+    @property
+    def write_lock(self) -> asyncio.Lock | None:
+        """SQLite: the lock every in-process writer holds for its whole transaction (None on PostgreSQL)."""
+        return self._write_lock
+
+    def outbox_committed(self) -> None:
+        """Wake the relay after a commit that appended outbox rows outside a unit of work."""
+        self._notify()
+
     def __call__(self) -> UnitOfWork:
         return UnitOfWork(self.sessions, on_commit=self._notify, write_lock=self._write_lock)
 

@@ -78,6 +78,10 @@ class TaskService:
         self._clock = clock
         self._inserts = GroupCommitter(uow)  # creates are insert-only: concurrent ones share a transaction
 
+    def close(self) -> None:
+        """Release what the group commit holds (SQLite: its writer thread and connection)."""
+        self._inserts.close()
+
     async def create(self, user_id: str, data: TaskFields, *, default_tz: str) -> TaskView:
         """Create a task; ValidationError names the bad field."""
         now = self._clock.now()
