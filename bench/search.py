@@ -198,9 +198,8 @@ class PostgresBackend(Backend):
             self._db = await asyncpg.connect(self.dsn, server_settings=PG_SERVER_SETTINGS)
         db = self._db
 
-        async def call() -> object:
-            async with db.transaction():  # as the app: one read transaction
-                return [await db.fetch(statement, *parameters) for statement, parameters in statements]
+        async def call() -> object:  # no transaction, as the app's reads
+            return [await db.fetch(statement, *parameters) for statement, parameters in statements]
 
         return call
 

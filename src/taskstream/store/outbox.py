@@ -6,10 +6,11 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import ARRAY, BigInteger, bindparam, delete, func, select, text, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskstream.events.envelope import CloudEvent
+from taskstream.store.repositories import one_of
 from taskstream.store.tables import OutboxRow
 
 RELAY_LOCK_KEY = 0x7A5C_0002  # PostgreSQL advisory lock key: held by the relay that publishes right now
@@ -73,12 +74,9 @@ class OutboxRepository:
 
     async def mark_sent(self, ids: list[int], at: datetime) -> None:
         """Record that rows `ids` reached the bus."""
-        if self.session.get_bind().dialect.name == "postgresql":
-            # One array parameter: the statement text (and its prepared plan) is the same for every batch.
-            condition = OutboxRow.id == func.any(bindparam("ids", ids, type_=ARRAY(BigInteger)))
-        else:
-            condition = OutboxRow.id.in_(ids)
-        await self.session.execute(update(OutboxRow).where(condition).values(sent_at=at))
+        await self.session.execute(
+            update(OutboxRow).where(one_of(self.session, OutboxRow.id, ids)).values(sent_at=at)
+        )
 
     async def delete_sent(self, *, older_than: datetime, limit: int = 1000) -> int:
         """Delete up to `limit` rows sent before `older_than`; returns how many."""

@@ -10,7 +10,6 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY,
-    String,
     TextClause,
     and_,
     bindparam,
@@ -101,11 +100,11 @@ def _fts_in(expression: str, *, walk: bool) -> TextClause:
     )
 
 
-def _one_of(session: AsyncSession, column: Any, values: Sequence[str]) -> Any:
-    """`column IN values`; on PostgreSQL one array parameter, so the statement text (and the plan asyncpg
-    prepared for it) is the same whatever the number of values."""
+def one_of(session: AsyncSession, column: Any, values: Sequence[Any]) -> Any:
+    """`column IN values`; on PostgreSQL `= ANY` of one array parameter, so the statement text (and the plan
+    asyncpg prepared for it) is the same whatever the number of values."""
     if session.get_bind().dialect.name == "postgresql":
-        return column == func.any(bindparam("values", list(values), type_=ARRAY(String)))
+        return column == func.any(bindparam("values", list(values), type_=ARRAY(column.type)))
     return column.in_(values)
 
 
@@ -160,7 +159,7 @@ class TaskRepository:
         if task_ids:
             rows = await self.session.execute(
                 select(TaskTag.task_id, TaskTag.tag)
-                .where(_one_of(self.session, TaskTag.task_id, task_ids))
+                .where(one_of(self.session, TaskTag.task_id, task_ids))
                 .order_by(TaskTag.tag)
             )
             for task_id, tag in rows:
@@ -433,7 +432,7 @@ class ReminderRepository:
         if task_ids:
             rows = await self.session.scalars(
                 select(Reminder)
-                .where(_one_of(self.session, Reminder.task_id, task_ids))
+                .where(one_of(self.session, Reminder.task_id, task_ids))
                 .order_by(Reminder.position, Reminder.id)
             )
             for row in rows:
