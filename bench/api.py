@@ -227,7 +227,7 @@ async def run(opts: Options) -> list[Row]:
             await drop_pg_database(name)
     rows[0].note = (
         f"the user holds ~{tasks_held} tasks by the end; ceiling = bench/ceiling_app.py, "
-        "measured right after each figure"
+        "measured in the same rounds as each figure, alternating with it"
     )
 
     startups = await startup_on_existing(opts, "api-sqlite", rounds=2 if opts.quick else 3)
