@@ -12,13 +12,15 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
+from alembic import command
 from sqlalchemy import event, make_url, text
 
 from taskstream.runtime import Runtime
 from taskstream.store import repositories
-from taskstream.store.db import create_engine, migrate
+from taskstream.store.db import alembic_config, create_engine, migrate
 from taskstream.store.repositories import FAR_FUTURE, FAR_PAST, TaskQuery, TaskRepository
 from taskstream.store.tables import Task, TaskTag, User
+from taskstream.store.uow import UnitOfWorkFactory
 
 BASE = datetime(2026, 3, 2, tzinfo=UTC)
 ZONES = ("UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago", "Europe/Berlin")  # +14 and -11: widest offsets
@@ -346,3 +348,49 @@ async def test_postgres_search_without_btree_gin(pg_url: str) -> None:
         await admin.execute(f'DROP OWNED BY "{role}"')
         await admin.execute(f'DROP ROLE "{role}"')
         await admin.close()
+
+
+async def test_upgrade_from_0002_keeps_existing_tasks_searchable(database_url: str) -> None:
+    """A database with tasks made before migrations 0003/0004 finds them by prefix after the upgrade
+    (PostgreSQL: the word list is filled from the tasks already there)."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.begin() as connection:
+
+            def to_0002(sync: Any) -> None:
+                config = alembic_config()
+                config.attributes["connection"] = sync
+                command.upgrade(config, "0002")
+
+            await connection.run_sync(to_0002)
+            # As each driver stores an instant (SQLite: naive UTC text, as UTCDateTime writes it).
+            at: Any = BASE
+            if connection.dialect.name == "sqlite":
+                at = BASE.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+            await connection.execute(
+                text(
+                    "INSERT INTO users (id, email, password_hash, timezone, created_at) "
+                    "VALUES ('u1', 'old@example.com', 'x', 'UTC', :at)"
+                ),
+                {"at": at},
+            )
+            await connection.execute(
+                text(
+                    "INSERT INTO tasks (id, user_id, series_id, title, priority, timezone, repeat_from, "
+                    "keep_missed, completed, created_at, updated_at, version) VALUES "
+                    "('t1', 'u1', 't1', 'Renew the zeppelin licence', 2, 'UTC', 'due', "
+                    "false, false, :at, :at, 1)"
+                ),
+                {"at": at},
+            )
+            await connection.execute(
+                text("INSERT INTO task_tags (task_id, tag, user_id) VALUES ('t1', 'air', 'u1')")
+            )
+        await migrate(engine)
+        factory = UnitOfWorkFactory(engine)
+        async with factory.reader() as uow:
+            for fields in ({"q": "zep"}, {"q": "lic ren"}, {"tags": ["air"], "priorities": [2]}):
+                found = await uow.tasks.find(TaskQuery(user_id="u1", **fields))
+                assert [t.id for t in found] == ["t1"], fields
+    finally:
+        await engine.dispose()
