@@ -122,7 +122,7 @@ class SqliteWriter:
     """SQLite: insert-only transactions written on one dedicated thread with the synchronous driver.
 
     Holds the unit-of-work factory's write lock like any in-process writer, so it never meets SQLite's busy
-    handler; wakes the relay after each commit (every change it writes carries events).
+    handler; wakes the relay after each commit, as a unit of work that appended events does.
     """
 
     def __init__(self, uow: UnitOfWorkFactory) -> None:

@@ -29,9 +29,9 @@ log = structlog.get_logger(__name__)
 
 
 def upgrade() -> None:
-    if op.get_bind().dialect.name != "postgresql":
-        return
     bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
     try:
         with bind.begin_nested():
             op.execute("CREATE EXTENSION IF NOT EXISTS btree_gin")
