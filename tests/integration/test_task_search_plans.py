@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 from alembic import command
-from sqlalchemy import event, make_url, text
+from sqlalchemy import event, make_url, select, text
 
 from taskstream.runtime import Runtime
 from taskstream.store import repositories
@@ -394,3 +394,32 @@ async def test_upgrade_from_0002_keeps_existing_tasks_searchable(database_url: s
                 assert [t.id for t in found] == ["t1"], fields
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_postgres_search_matches_plain_prefixes_where_the_parser_splits_words(runtime: Runtime) -> None:
+    """`3e7f` reads as `3e7` then `f`, the stored word `1e5x` as `1e5` then `x`: such terms stay prefixes,
+    so expansion never changes what matches (found by a new user's try)."""
+    user_id, _ = await _seed(runtime)
+    titles = ["Revert 3e7f1c2", "Measure 1e5 xylophones", "Order foo-1e5x widget", "Invoice inv.example.com"]
+    async with runtime.uow() as uow:
+        for n, (task, _) in enumerate(_tasks(user_id, len(titles), random.Random(3))):
+            task.title = titles[n]
+            uow.tasks.add(task)
+        await uow.commit()
+    for q in ("3e7f1c2", "3e7f", "revert 3e7f", "1e5x", "1e5", "1e", "inv", "invoice inv", "3e7f zzz"):
+        terms = repositories.search_terms(q)
+        async with runtime.uow.reader() as uow:
+            found = {t.id for t in await uow.tasks.find(TaskQuery(user_id=user_id, q=q, limit=200))}
+            expected = set(
+                await uow.session.scalars(
+                    select(Task.id).where(
+                        Task.user_id == user_id,
+                        text("tasks.search @@ to_tsquery('simple', :q)").bindparams(
+                            q=" & ".join(f"{t}:*" for t in terms)
+                        ),
+                    )
+                )
+            )
+        assert found == expected, q
+        assert q.startswith("3e7f zzz") or found, q  # each of the others matches something

@@ -303,32 +303,41 @@ class TaskRepository:
         """PostgreSQL: the to_tsquery text for a search (every term a prefix), or None when nothing can match.
 
         GIN answers a prefix (`inv:*`) by collecting and merging the postings of every word it covers, about
-        three times the cost of whole words (benchmark 3 at 1M tasks). So a plain term is expanded to the
-        indexed words it stands for (search_words, kept by triggers, see migration 0003) when they are few and
-        plain; otherwise it stays a prefix. Either way the same tasks match.
+        three times the cost of whole words (benchmark 3 at 1M tasks). So a term is expanded to the indexed
+        words it stands for (search_words, kept by triggers, see migration 0003) when they are few, and when
+        the term and each word are one token to the parser as they are: `3e7f` reads as the number `3e7` then
+        `f`, and the stored word `1e5x` (from `foo-1e5x`) would be read back as `1e5` then `x`. Otherwise the
+        term stays a prefix. Either way the same tasks match.
         """
         plain = [t for t in terms if _PLAIN_TERM.fullmatch(t)]
-        words: dict[str, list[str]] = {t: [] for t in plain}
+        words: dict[str, list[str]] = {}
+        single: dict[str, bool] = {}
         if plain:
             rows = await self.session.execute(
                 text(
-                    "SELECT t.term, w.word FROM unnest(CAST(:terms AS text[])) AS t(term) "
-                    "CROSS JOIN LATERAL (SELECT word FROM search_words "
+                    "SELECT t.term, tsvector_to_array(to_tsvector('simple', t.term)) = ARRAY[t.term], "
+                    " w.word, tsvector_to_array(to_tsvector('simple', w.word)) = ARRAY[w.word] "
+                    "FROM unnest(CAST(:terms AS text[])) AS t(term) "
+                    "LEFT JOIN LATERAL (SELECT word FROM search_words "
                     ' WHERE word >= t.term COLLATE "C" ORDER BY word LIMIT :cap) AS w '
-                    "WHERE starts_with(w.word, t.term)"
+                    "ON starts_with(w.word, t.term)"
                 ).bindparams(terms=plain, cap=_FTS_EXPAND_MAX + 1)
             )
-            for term, word in rows:
-                words[term].append(word)
+            for term, term_single, word, word_single in rows:
+                listed = words.setdefault(term, [])
+                single[term] = single.get(term, bool(term_single))
+                if word is not None:
+                    listed.append(word)
+                    single[term] = single[term] and bool(word_single) and bool(_PLAIN_TERM.fullmatch(word))
         parts: list[str] = []
         for term in terms:
             found = words.get(term)
-            if found is not None and not found:
-                return None  # no indexed word starts with this term
-            if found and len(found) <= _FTS_EXPAND_MAX and all(_PLAIN_TERM.fullmatch(w) for w in found):
-                parts.append(found[0] if len(found) == 1 else "(" + " | ".join(found) + ")")
-            else:
+            if found is None or not single[term] or len(found) > _FTS_EXPAND_MAX:
                 parts.append(f"{term}:*")
+            elif not found:
+                return None  # no indexed word starts with this term
+            else:
+                parts.append(found[0] if len(found) == 1 else "(" + " | ".join(found) + ")")
         return " & ".join(parts)
 
     async def _fts_plan(self, terms: list[str]) -> tuple[TextClause, bool] | None:
