@@ -114,6 +114,7 @@ async def test_full_text_search(client: httpx.AsyncClient, clock: FixedClock) ->
     assert await _titles(client, headers, q="rent pay") == ["Pay rent"]  # every term must match
     assert await _titles(client, headers, q="zebra") == []
     assert await _titles(client, headers, q="\"'*:&|!") == []  # operators are not syntax
+    assert len(await _titles(client, headers, q="  ")) == len(await _titles(client, headers))  # blank: all
     renamed = await client.get("/api/v1/tasks", params={"q": "water"}, headers=headers)
     task_id = renamed.json()["items"][0]["id"]
     await client.patch(

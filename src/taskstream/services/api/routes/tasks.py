@@ -102,7 +102,7 @@ async def list_tasks(
     """The caller's tasks; a filter on a field a task lacks never matches it; no due date sorts last."""
     query = TaskQuery(
         user_id=user.id,
-        q=q or None,
+        q=(q or "").strip() or None,  # blank: no search, as an absent q
         completed=completed,
         priorities=[int(Priority.parse(p)) for p in priority or []],
         tags=[t.strip().lstrip("#").lower() for t in tag or [] if t.strip()],
