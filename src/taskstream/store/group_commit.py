@@ -24,12 +24,11 @@ from dataclasses import dataclass, field
 import structlog
 from sqlalchemy.orm import sessionmaker
 
-from taskstream.domain.errors import DependencyUnavailable
 from taskstream.events.envelope import CloudEvent
 from taskstream.store.db import create_sqlite_writer_engine
 from taskstream.store.outbox import outbox_rows
 from taskstream.store.tables import Base
-from taskstream.store.uow import UnitOfWorkFactory, is_connection_error
+from taskstream.store.uow import UnitOfWorkFactory, as_unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -143,10 +142,9 @@ class SqliteWriter:
             async with lock:
                 await asyncio.get_running_loop().run_in_executor(self._thread, self._insert, rows)
         except Exception as error:
-            if not isinstance(error, DependencyUnavailable) and is_connection_error(error):
-                raise DependencyUnavailable(
-                    "the database is unreachable; nothing was changed, try again"
-                ) from error
+            unavailable = as_unavailable(error)
+            if unavailable is not None:
+                raise unavailable from error
             raise
         self._uow.outbox_committed()
 

@@ -26,6 +26,13 @@ OUTBOX_CHANNEL = "taskstream_outbox"  # PostgreSQL LISTEN/NOTIFY channel: "outbo
 READ_ONLY = "taskstream_read_only"  # execution option of a transaction that only reads
 
 
+def as_unavailable(error: BaseException) -> DependencyUnavailable | None:
+    """The DependencyUnavailable a database connection failure `error` stands for; None for other errors."""
+    if isinstance(error, DependencyUnavailable) or not is_connection_error(error):
+        return None
+    return DependencyUnavailable("the database is unreachable; nothing was changed, try again")
+
+
 def is_connection_error(error: BaseException) -> bool:
     """True when `error` means the database could not be reached (not a constraint or SQL error)."""
     if isinstance(error, OperationalError | ConnectionError | OSError | TimeoutError):
@@ -84,10 +91,9 @@ class UnitOfWork:
         finally:
             if self._write_lock is not None:
                 self._write_lock.release()
-        if exc is not None and not isinstance(exc, DependencyUnavailable) and is_connection_error(exc):
-            raise DependencyUnavailable(
-                "the database is unreachable; nothing was changed, try again"
-            ) from exc
+        unavailable = as_unavailable(exc) if exc is not None else None
+        if unavailable is not None:
+            raise unavailable from exc
 
     async def commit(self) -> None:
         """Commit; wakes the outbox relay when events were written (PostgreSQL: NOTIFY, other processes)."""
@@ -122,7 +128,8 @@ class UnitOfWorkFactory:
         """Call `listener` after every commit that appended outbox rows (the relay's wake-up)."""
         self._listeners.append(listener)
 
-    def _notify(self) -> None:
+    def outbox_committed(self) -> None:
+        """Wake the relay: a commit appended outbox rows (called by units of work and other writers)."""
         for listener in self._listeners:
             listener()
 
@@ -131,13 +138,9 @@ class UnitOfWorkFactory:
         """SQLite: the lock every in-process writer holds for its whole transaction (None on PostgreSQL)."""
         return self._write_lock
 
-    def outbox_committed(self) -> None:
-        """Wake the relay after a commit that appended outbox rows outside a unit of work."""
-        self._notify()
-
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, on_commit=self._notify, write_lock=self._write_lock)
+        return UnitOfWork(self.sessions, on_commit=self.outbox_committed, write_lock=self._write_lock)
 
     def reader(self) -> UnitOfWork:
         """A unit of work for reads only: on SQLite it waits for no writer (WAL snapshot); never commit it."""
-        return UnitOfWork(self.read_sessions, on_commit=self._notify)
+        return UnitOfWork(self.read_sessions, on_commit=self.outbox_committed)
