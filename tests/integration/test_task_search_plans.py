@@ -26,12 +26,12 @@ BASE = datetime(2026, 3, 2, tzinfo=UTC)
 ZONES = ("UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago", "Europe/Berlin")  # +14 and -11: widest offsets
 WORDS = ("alpha", "bravo", "delta", "echo", "golf")
 
-# SQLite plans (TaskRepository._fts_plan), forced through its thresholds: (probe share, sort max, expand max).
+# SQLite plans (TaskRepository._fts_plan), forced through its thresholds: (probe min, sort max, expand max).
 PLANS = {
-    "probe": (0.0, -1, 8),
-    "sort": (2.0, 10**9, 8),
-    "walk": (2.0, -1, 8),
-    "unexpanded": (0.0, -1, 0),  # more words start with the prefix than it expands: walk, never probe
+    "probe": (1, -1, 8),
+    "sort": (10**9, 10**9, 8),
+    "walk": (10**9, -1, 8),
+    "unexpanded": (1, -1, 0),  # more words start with the prefix than it expands: walk, never probe
 }
 
 
@@ -167,9 +167,9 @@ async def _pages(runtime: Runtime, query: TaskQuery, plans: Iterator[None] | Non
 
 @contextmanager
 def _plan(monkeypatch: pytest.MonkeyPatch, name: str) -> Iterator[None]:
-    share, sort_max, expand_max = PLANS[name]
+    probe_min, sort_max, expand_max = PLANS[name]
     with monkeypatch.context() as patch:
-        patch.setattr(repositories, "_FTS_PROBE_MIN_SHARE", share)
+        patch.setattr(repositories, "_FTS_PROBE_MIN", probe_min)
         patch.setattr(repositories, "_FTS_SORT_MAX", sort_max)
         patch.setattr(repositories, "_FTS_EXPAND_MAX", expand_max)
         yield
@@ -247,8 +247,8 @@ async def test_cursor_pages_survive_a_change_of_plan(
     def switching() -> Iterator[None]:
         while True:
             for name in PLANS:
-                share, sort_max, expand_max = PLANS[name]
-                monkeypatch.setattr(repositories, "_FTS_PROBE_MIN_SHARE", share)
+                probe_min, sort_max, expand_max = PLANS[name]
+                monkeypatch.setattr(repositories, "_FTS_PROBE_MIN", probe_min)
                 monkeypatch.setattr(repositories, "_FTS_SORT_MAX", sort_max)
                 monkeypatch.setattr(repositories, "_FTS_EXPAND_MAX", expand_max)
                 yield
@@ -351,8 +351,8 @@ async def test_postgres_search_without_btree_gin(pg_url: str) -> None:
 
 
 async def test_upgrade_from_0002_keeps_existing_tasks_searchable(database_url: str) -> None:
-    """A database with tasks made before migrations 0003/0004 finds them by prefix after the upgrade
-    (PostgreSQL: the word list is filled from the tasks already there)."""
+    """A database with tasks made before migrations 0003-0005 finds them by prefix after the upgrade
+    (PostgreSQL: the word list is filled from the tasks already there; SQLite: the FTS5 index is rebuilt)."""
     engine = create_engine(database_url)
     try:
         async with engine.begin() as connection:
@@ -423,3 +423,49 @@ async def test_postgres_search_matches_plain_prefixes_where_the_parser_splits_wo
             )
         assert found == expected, q
         assert q.startswith("3e7f zzz") or found, q  # each of the others matches something
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_sqlite_index_follows_edits_and_deletes_of_tasks_and_users(runtime: Runtime) -> None:
+    """FTS5 rowids hold the owner (migration 0005): triggers keep the index equal to its source view through
+    inserts, edits, deletes and a deleted user, and back down to 0004 and up again."""
+    user_id, rows = await _seed(runtime)
+    edited, deleted = rows[0][0].id, rows[1][0].id
+    async with runtime.uow() as uow:
+        task = await uow.tasks.get(edited, user_id=user_id)
+        assert task is not None
+        task.title = "zeppelin tickets"
+        gone = await uow.tasks.get(deleted, user_id=user_id)
+        assert gone is not None
+        await uow.tasks.delete(gone)
+        other = await uow.session.scalar(select(User.id).where(User.id != user_id))
+        await uow.session.execute(text("DELETE FROM users WHERE id = :id"), {"id": other})
+        await uow.commit()
+
+    async def check() -> None:
+        async with runtime.engine.begin() as connection:
+            await connection.execute(
+                text("INSERT INTO tasks_fts(tasks_fts, rank) VALUES ('integrity-check', 1)")
+            )
+            owners = await connection.scalars(text("SELECT DISTINCT rowid >> 32 FROM tasks_fts"))
+            mine = await connection.scalar(text("SELECT rowid FROM users WHERE id = :id"), {"id": user_id})
+            assert list(owners) == [mine]  # the other user's entries went with their tasks
+        async with runtime.uow.reader() as uow:
+            assert [t.id for t in await uow.tasks.find(TaskQuery(user_id=user_id, q="zep tick"))] == [edited]
+            for q in ("team", "inv"):
+                found = {t.id for t in await uow.tasks.find(TaskQuery(user_id=user_id, q=q, limit=200))}
+                kept = [row for row in rows if row[0].id not in (edited, deleted)]
+                assert found == set(_expected(kept, TaskQuery(user_id, q))), q
+
+    await check()
+
+    def step(sync: Any, revision: str, *, down: bool) -> None:
+        config = alembic_config()
+        config.attributes["connection"] = sync
+        (command.downgrade if down else command.upgrade)(config, revision)
+
+    async with runtime.engine.begin() as connection:
+        await connection.run_sync(step, "0004", down=True)
+        await connection.execute(text("INSERT INTO tasks_fts(tasks_fts, rank) VALUES ('integrity-check', 1)"))
+        await connection.run_sync(step, "head", down=False)
+    await check()

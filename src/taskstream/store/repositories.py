@@ -86,18 +86,22 @@ def search_terms(q: str) -> list[str]:
 # Search plans (TaskRepository._fts_plan on SQLite, _pg_query); figures from benchmark 3 at 1M tasks.
 _PLAIN_TERM = re.compile(r"[a-z0-9]+")  # FTS5's unicode61 and PostgreSQL's 'simple' keep such a term as it is
 _FTS_EXPAND_MAX = 8  # prefixes with more indexed words than this are not expanded
-_FTS_SAMPLE = 2_000  # newest tasks sampled to estimate the share a search matches
-_FTS_PROBE_MIN_SHARE = 0.15  # at least this share: probe FTS5 task by task while walking in order
-_FTS_SORT_MAX = 5_000  # at most this many expected matches (all users): read them all, then sort
+_FTS_SORT_MAX = 2_000  # at most this many of the user's tasks match: read them all, then sort
+_FTS_PROBE_MIN = 10_000  # at least this many match: probe FTS5 task by task while walking in order
 _ZONE_MARGIN = timedelta(days=2)  # more than any UTC offset: 00:00 of a date in any zone is within it
+# The FTS5 rowid of a task is its owner's users.rowid << 32 | its own rowid (migration 0005), so one user's
+# postings are one rowid range and FTS5 reads only that range.
+_TASK_ROWID = 0xFFFF_FFFF
+_FTS_OWNED = "rowid BETWEEN :first AND :last"
 
 
-def _fts_in(expression: str, *, walk: bool) -> TextClause:
-    """tasks.rowid in the FTS5 matches; with walk, `+` keeps SQLite from driving the query by that set."""
+def _fts_in(expression: str, owner_key: int, *, walk: bool) -> TextClause:
+    """tasks.rowid among the owner's FTS5 matches; with walk, `+` stops SQLite driving the query by them."""
     column = "+tasks.rowid" if walk else "tasks.rowid"
-    return text(f"{column} IN (SELECT rowid FROM tasks_fts WHERE tasks_fts MATCH :fts)").bindparams(
-        fts=expression
-    )
+    return text(
+        f"{column} IN (SELECT rowid & {_TASK_ROWID} FROM tasks_fts "
+        f"WHERE tasks_fts MATCH :fts AND {_FTS_OWNED})"
+    ).bindparams(fts=expression, first=owner_key << 32, last=owner_key << 32 | _TASK_ROWID)
 
 
 def one_of(session: AsyncSession, column: Any, values: Sequence[Any]) -> Any:
@@ -232,7 +236,7 @@ class TaskRepository:
             terms = search_terms(query.q)
             if not terms:
                 return []
-            match = await self._matches(terms, by_due=by_due)
+            match = await self._matches(terms, query.user_id, by_due=by_due)
             if match is None:
                 return []
             condition, by_due = match
@@ -284,20 +288,18 @@ class TaskRepository:
             rows += await self.session.scalars(stmt)
         return rows
 
-    async def _matches(self, terms: list[str], *, by_due: bool) -> tuple[Any, bool] | None:
+    async def _matches(self, terms: list[str], owner: str, *, by_due: bool) -> tuple[Any, bool] | None:
         """(condition, walk the due index?) for a search, or None when it cannot match anything.
 
-        PostgreSQL's planner picks between the GIN index and an ordered walk by its own statistics. On SQLite
-        a due-ordered page gets the plan chosen by _fts_plan; other sorts read every match and sort them.
+        PostgreSQL's planner picks between the GIN index and an ordered walk by its own statistics; on SQLite
+        _fts_plan chooses.
         """
         if self.session.get_bind().dialect.name == "postgresql":
             expression = await self._pg_query(terms)
             if expression is None:
                 return None
             return text("tasks.search @@ to_tsquery('simple', :tsq)").bindparams(tsq=expression), by_due
-        if not by_due:
-            return _fts_in(" ".join(f'"{t}"*' for t in terms), walk=False), False
-        return await self._fts_plan(terms)
+        return await self._fts_plan(terms, owner, by_due=by_due)
 
     async def _pg_query(self, terms: list[str]) -> str | None:
         """PostgreSQL: the to_tsquery text for a search (every term a prefix), or None when nothing can match.
@@ -340,19 +342,29 @@ class TaskRepository:
                 parts.append(found[0] if len(found) == 1 else "(" + " | ".join(found) + ")")
         return " & ".join(parts)
 
-    async def _fts_plan(self, terms: list[str]) -> tuple[TextClause, bool] | None:
-        """SQLite FTS5: the cheapest of three shapes for this search, by how many tasks it matches.
+    async def _fts_plan(
+        self, terms: list[str], owner: str, *, by_due: bool
+    ) -> tuple[TextClause, bool] | None:
+        """SQLite FTS5: (condition, walk the due index?) for a search, or None when it cannot match anything.
 
-        - rare (expected matches <= _FTS_SORT_MAX): read the matches from FTS5 and sort them (one statement);
-        - common (share >= _FTS_PROBE_MIN_SHARE): walk the user's tasks in order and probe FTS5 per task;
-        - between: materialise the matches once, walk the user's tasks in order, keep those in the set.
-        A per-task probe is only cheap for whole words, so prefixes are first expanded to the indexed words
-        they stand for (the fts5vocab table tasks_fts_vocab), as long as there are few.
+        Every shape reads only the owner's postings (see _FTS_OWNED). Prefixes are first expanded to the
+        indexed words they stand for (the fts5vocab table tasks_fts_vocab) when there are few: FTS5 answers a
+        prefix by merging the postings of every word it covers, every user's. Other sorts than due read every
+        match and sort them. A due-ordered page takes the cheapest of three shapes, by how many of the user's
+        tasks match (counted up to _FTS_PROBE_MIN):
+        - at most _FTS_SORT_MAX: read the matches from FTS5 and sort them (one statement);
+        - at least _FTS_PROBE_MIN, whole words only: walk the user's tasks in due order and probe FTS5 for
+          each, stopping after a page (at most limit x tasks / _FTS_PROBE_MIN probes);
+        - between: read the matches into a set once, then walk the user's tasks in order keeping those in it.
+        A short prefix of many words is likely common, so it takes the last shape without counting.
         """
+        owner_key, expansions = await self._fts_words(terms, owner)
+        if owner_key is None:
+            return None  # no such user, so no tasks
         parts: list[str] = []
         exact, many = True, False
         for term in terms:
-            words = await self._expand_prefix(term) if _PLAIN_TERM.fullmatch(term) else None
+            words = expansions.get(term)
             if words is not None and not words:
                 return None  # no indexed word starts with this term
             if words is None or len(words) > _FTS_EXPAND_MAX:
@@ -362,40 +374,55 @@ class TaskRepository:
             else:
                 parts.append("(" + " OR ".join(f'"{w}"' for w in words) + ")")
         expression = " AND ".join(parts)
-        if many:  # a short prefix of many words: likely common, and costly to probe or to sample
-            return _fts_in(expression, walk=True), True
-        newest, matched = (
-            await self.session.execute(
-                text(
-                    "SELECT (SELECT max(rowid) FROM tasks), (SELECT count(*) FROM tasks_fts "
-                    "WHERE tasks_fts MATCH :fts AND rowid > (SELECT max(rowid) FROM tasks) - :n)"
-                ).bindparams(fts=expression, n=_FTS_SAMPLE)
-            )
-        ).one()
-        if not newest:
-            return _fts_in(expression, walk=False), False
-        share = matched / min(newest, _FTS_SAMPLE)
-        if exact and share >= _FTS_PROBE_MIN_SHARE:
-            probe = "EXISTS (SELECT 1 FROM tasks_fts WHERE tasks_fts MATCH :fts AND rowid = tasks.rowid)"
-            return text(probe).bindparams(fts=expression), True
-        if share * newest <= _FTS_SORT_MAX:
-            return _fts_in(expression, walk=False), False
-        return _fts_in(expression, walk=True), True
-
-    async def _expand_prefix(self, term: str) -> list[str]:
-        """The indexed words starting with `term` (ASCII letters and digits), at most _FTS_EXPAND_MAX + 1."""
-        rows = await self.session.scalars(
+        if not by_due:
+            return _fts_in(expression, owner_key, walk=False), False
+        if many:
+            return _fts_in(expression, owner_key, walk=True), True
+        first = owner_key << 32
+        matched = await self.session.scalar(
             text(
-                "WITH RECURSIVE words(term) AS ("
-                " SELECT (SELECT term FROM tasks_fts_vocab WHERE term >= :p LIMIT 1)"
-                " UNION ALL"
-                " SELECT (SELECT v.term FROM tasks_fts_vocab AS v"
-                "  WHERE v.term >= words.term || char(0) LIMIT 1)"  # the next word after this one
-                " FROM words WHERE substr(words.term, 1, :n) = :p LIMIT :cap"
-                ") SELECT term FROM words WHERE substr(term, 1, :n) = :p"
-            ).bindparams(p=term, n=len(term), cap=_FTS_EXPAND_MAX + 2)
+                f"SELECT count(*) FROM (SELECT 1 FROM tasks_fts WHERE tasks_fts MATCH :fts AND {_FTS_OWNED} "
+                "LIMIT :cap)"
+            ).bindparams(fts=expression, first=first, last=first | _TASK_ROWID, cap=_FTS_PROBE_MIN)
         )
-        return list(rows)
+        if not matched or matched <= _FTS_SORT_MAX:
+            return _fts_in(expression, owner_key, walk=False), False
+        if exact and matched >= _FTS_PROBE_MIN:
+            probe = (
+                "EXISTS (SELECT 1 FROM tasks_fts WHERE tasks_fts MATCH :fts AND rowid = :first | tasks.rowid)"
+            )
+            return text(probe).bindparams(fts=expression, first=first), True
+        return _fts_in(expression, owner_key, walk=True), True
+
+    async def _fts_words(self, terms: list[str], owner: str) -> tuple[int | None, dict[str, list[str]]]:
+        """(the owner's users.rowid or None, the indexed words starting with each term), in one statement.
+
+        Only terms of ASCII letters and digits are looked up, each to at most _FTS_EXPAND_MAX + 1 words: the
+        vocabulary is walked in order from the term, one word at a time (the next word after `w` is the first
+        one >= w || char(0)).
+        """
+        plain = list(dict.fromkeys(t for t in terms if _PLAIN_TERM.fullmatch(t)))
+        walks, picks = [], ["SELECT NULL, rowid FROM users WHERE id = :owner"]
+        params: dict[str, Any] = {"owner": owner, "cap": _FTS_EXPAND_MAX + 2}
+        for i, term in enumerate(plain):
+            p, n = f":p{i}", f":n{i}"
+            params |= {f"p{i}": term, f"n{i}": len(term)}
+            walks.append(
+                f"w{i}(term) AS (SELECT (SELECT term FROM tasks_fts_vocab WHERE term >= {p} LIMIT 1) "
+                f"UNION ALL SELECT (SELECT v.term FROM tasks_fts_vocab AS v "
+                f"WHERE v.term >= w{i}.term || char(0) LIMIT 1) "
+                f"FROM w{i} WHERE substr(w{i}.term, 1, {n}) = {p} LIMIT :cap)"
+            )
+            picks.append(f"SELECT {i}, term FROM w{i} WHERE substr(term, 1, {n}) = {p}")
+        statement = ("WITH RECURSIVE " + ", ".join(walks) + " " if walks else "") + " UNION ALL ".join(picks)
+        owner_key: int | None = None
+        words: dict[str, list[str]] = {term: [] for term in plain}
+        for index, value in await self.session.execute(text(statement).bindparams(**params)):
+            if index is None:
+                owner_key = value
+            else:
+                words[plain[index]].append(value)
+        return owner_key, words
 
     @staticmethod
     def _sort_key(sort: str) -> tuple[Any, bool]:
