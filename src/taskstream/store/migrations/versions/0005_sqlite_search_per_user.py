@@ -32,10 +32,10 @@ def upgrade() -> None:
     if op.get_bind().dialect.name != "sqlite":
         return
     _drop_search()
+    # Tasks in rowid order, each owner found by primary key: a rebuild reads tasks from start to end.
     op.execute(
-        "CREATE VIEW tasks_fts_source AS SELECT (u.rowid << 32) | t.rowid AS fts_rowid, "
-        "t.title AS title, t.description AS description "
-        "FROM tasks AS t JOIN users AS u ON u.id = t.user_id"
+        f"CREATE VIEW tasks_fts_source AS SELECT {_KEY.format(row='t')} AS fts_rowid, "
+        "t.title AS title, t.description AS description FROM tasks AS t"
     )
     op.execute(
         "CREATE VIRTUAL TABLE tasks_fts USING fts5(title, description, content='tasks_fts_source', "
