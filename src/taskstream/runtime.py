@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
@@ -224,8 +225,14 @@ class Runtime:
             ctx.wake_scheduler.append(self.scheduler.wake)
         return ctx
 
-    def build_app(self) -> FastAPI:
-        """The HTTP app of this process; its lifespan starts and stops the runtime."""
+    def build_app(self, *, freeze_heap: bool = False) -> FastAPI:
+        """The HTTP app of this process; its lifespan starts and stops the runtime.
+
+        freeze_heap (for a server process): once started, move every object alive to the garbage collector's
+        permanent generation (gc.freeze). They live as long as the process, and each full collection would
+        walk them again: with about 140,000 of them, a pause of ~80 ms every few hundred requests
+        (benchmark 3; ~1 ms once frozen).
+        """
         if {"api", "realtime"} & set(self.services):
             app = create_app(self.api_context(), self.engine, serve_ui="api" in self.services)
         else:
@@ -236,6 +243,9 @@ class Runtime:
         @asynccontextmanager
         async def lifespan(_: FastAPI) -> AsyncIterator[None]:
             await self.start()
+            if freeze_heap:
+                gc.collect()
+                gc.freeze()
             try:
                 yield
             finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from datetime import timedelta
 
@@ -342,3 +343,17 @@ async def test_a_batch_of_reminders_loads_their_tasks_in_one_query(
     sqlalchemy.event.remove(runtime.engine.sync_engine, "before_cursor_execute", note)
     assert await _count(runtime, Notification) == 5
     assert one_by_one == []
+
+
+async def test_a_server_process_freezes_its_start_up_heap(settings: Settings, clock: FixedClock) -> None:
+    """The server's app (build_app(freeze_heap=True), as `up` and `serve` run it) moves what start-up made
+    out of the collector's full passes once the runtime is started; the default app leaves the heap."""
+    gc.unfreeze()
+    try:
+        for freeze, frozen in ((False, False), (True, True)):
+            runtime = Runtime(settings, services=("api",), clock=clock)
+            app = runtime.build_app(freeze_heap=freeze)
+            async with app.router.lifespan_context(app):
+                assert (gc.get_freeze_count() > 0) is frozen
+    finally:
+        gc.unfreeze()

@@ -46,7 +46,7 @@ def _serve(settings: Settings, services: tuple[str, ...]) -> None:
     runtime = Runtime(settings, services=services)
     server = uvicorn.Server(
         uvicorn.Config(
-            runtime.build_app(),
+            runtime.build_app(freeze_heap=True),
             host=settings.host,
             port=settings.port,
             log_level="warning",
