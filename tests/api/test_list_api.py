@@ -111,6 +111,9 @@ async def test_full_text_search(client: httpx.AsyncClient, clock: FixedClock) ->
     assert await _titles(client, headers, q="ficus") == ["Water plants"]  # description
     assert await _titles(client, headers, q="PLANT") == ["Water plants"]  # prefix, any case
     assert await _titles(client, headers, q="bill") == ["Électricité bill"]
+    for q in ("électricité", "élec"):  # terms beyond ASCII letters and digits alone, in both kinds of plan
+        for sort in ("due", "title"):
+            assert await _titles(client, headers, q=q, sort=sort) == ["Électricité bill"], (q, sort)
     assert await _titles(client, headers, q="rent pay") == ["Pay rent"]  # every term must match
     assert await _titles(client, headers, q="zebra") == []
     assert await _titles(client, headers, q="\"'*:&|!") == []  # operators are not syntax

@@ -95,13 +95,18 @@ _TASK_ROWID = 0xFFFF_FFFF
 _FTS_OWNED = "rowid BETWEEN :first AND :last"
 
 
+def _owned(owner_key: int) -> dict[str, int]:
+    """The values of _FTS_OWNED's parameters for this owner (their users.rowid)."""
+    return {"first": owner_key << 32, "last": owner_key << 32 | _TASK_ROWID}
+
+
 def _fts_in(expression: str, owner_key: int, *, walk: bool) -> TextClause:
     """tasks.rowid among the owner's FTS5 matches; with walk, `+` stops SQLite driving the query by them."""
     column = "+tasks.rowid" if walk else "tasks.rowid"
     return text(
         f"{column} IN (SELECT rowid & {_TASK_ROWID} FROM tasks_fts "
         f"WHERE tasks_fts MATCH :fts AND {_FTS_OWNED})"
-    ).bindparams(fts=expression, first=owner_key << 32, last=owner_key << 32 | _TASK_ROWID)
+    ).bindparams(fts=expression, **_owned(owner_key))
 
 
 def one_of(session: AsyncSession, column: Any, values: Sequence[Any]) -> Any:
@@ -378,12 +383,12 @@ class TaskRepository:
             return _fts_in(expression, owner_key, walk=False), False
         if many:
             return _fts_in(expression, owner_key, walk=True), True
-        first = owner_key << 32
+        owned = _owned(owner_key)
         matched = await self.session.scalar(
             text(
                 f"SELECT count(*) FROM (SELECT 1 FROM tasks_fts WHERE tasks_fts MATCH :fts AND {_FTS_OWNED} "
                 "LIMIT :cap)"
-            ).bindparams(fts=expression, first=first, last=first | _TASK_ROWID, cap=_FTS_PROBE_MIN)
+            ).bindparams(fts=expression, cap=_FTS_PROBE_MIN, **owned)
         )
         if not matched or matched <= _FTS_SORT_MAX:
             return _fts_in(expression, owner_key, walk=False), False
@@ -391,7 +396,7 @@ class TaskRepository:
             probe = (
                 "EXISTS (SELECT 1 FROM tasks_fts WHERE tasks_fts MATCH :fts AND rowid = :first | tasks.rowid)"
             )
-            return text(probe).bindparams(fts=expression, first=first), True
+            return text(probe).bindparams(fts=expression, first=owned["first"]), True
         return _fts_in(expression, owner_key, walk=True), True
 
     async def _fts_words(self, terms: list[str], owner: str) -> tuple[int | None, dict[str, list[str]]]:
@@ -403,10 +408,10 @@ class TaskRepository:
         """
         plain = list(dict.fromkeys(t for t in terms if _PLAIN_TERM.fullmatch(t)))
         walks, picks = [], ["SELECT NULL, rowid FROM users WHERE id = :owner"]
-        params: dict[str, Any] = {"owner": owner, "cap": _FTS_EXPAND_MAX + 2}
+        params: dict[str, Any] = {"owner": owner}
         for i, term in enumerate(plain):
             p, n = f":p{i}", f":n{i}"
-            params |= {f"p{i}": term, f"n{i}": len(term)}
+            params |= {f"p{i}": term, f"n{i}": len(term), "cap": _FTS_EXPAND_MAX + 2}
             walks.append(
                 f"w{i}(term) AS (SELECT (SELECT term FROM tasks_fts_vocab WHERE term >= {p} LIMIT 1) "
                 f"UNION ALL SELECT (SELECT v.term FROM tasks_fts_vocab AS v "
