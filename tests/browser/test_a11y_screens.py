@@ -43,6 +43,8 @@ def axe_violations(page: Any) -> list[str]:
 def seed(user: User) -> None:
     now = datetime.now(TZ)
     today = now.date()
+    # Upcoming (the next 7 days) shows three days whatever the date: today, tomorrow and rent day.
+    rent_day = today + timedelta(days=3)
     at_nine = lambda day: datetime(day.year, day.month, day.day, 9, tzinfo=TZ).isoformat()  # noqa: E731
     tasks = [
         {
@@ -54,9 +56,9 @@ def seed(user: User) -> None:
         },
         {
             "title": "Pay rent",
-            "due_date": (today.replace(day=1) + timedelta(days=32)).replace(day=1).isoformat(),
+            "due_date": rent_day.isoformat(),
             "priority": "high",
-            "recurrence": "FREQ=MONTHLY;BYMONTHDAY=1",
+            "recurrence": "FREQ=MONTHLY",
             "tags": ["bills"],
         },
         {
