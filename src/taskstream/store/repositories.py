@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -78,9 +79,17 @@ class TaskQuery:
 SORTS = ("due", "-due", "priority", "-priority", "title", "created", "-created")
 
 
+MAX_SEARCH_TERMS = 10  # distinct words in one search (the API answers 422 beyond)
+
+
 def search_terms(q: str) -> list[str]:
-    """The words of a search query (letters and digits), at most 10."""
-    return _WORD.findall(q.lower())[:10]
+    """The distinct words of a search query (letters and digits), lower-cased, in order of first use.
+
+    The query is NFC-normalised first, so a decomposed é (as some keyboards send it) is the é stored. A
+    capital dotted İ is read as I: both databases index it as i, while Python lower-cases it to i plus a
+    combining dot, which would split the word.
+    """
+    return list(dict.fromkeys(_WORD.findall(unicodedata.normalize("NFC", q).replace("İ", "I").lower())))
 
 
 # Search plans (TaskRepository._fts_plan on SQLite, _pg_query); figures from benchmark 3 at 1M tasks.

@@ -15,7 +15,7 @@ from taskstream.events.payloads import TaskView
 from taskstream.services.api.deps import Ctx, CurrentUser
 from taskstream.services.api.schemas import AuditOut, ReminderIn, TaskIn, TaskPage, TaskPatch
 from taskstream.services.tasks.service import TaskFields
-from taskstream.store.repositories import TaskQuery
+from taskstream.store.repositories import MAX_SEARCH_TERMS, TaskQuery, search_terms
 
 router = APIRouter(tags=["tasks"])
 
@@ -87,7 +87,12 @@ async def list_tasks(
     ctx: Ctx,
     user: CurrentUser,
     q: Annotated[
-        str | None, Query(max_length=200, description="full-text over title and description")
+        str | None,
+        Query(
+            max_length=200,
+            description="full-text over title and description: each of its words (at most 10 different) "
+            "must begin a word of the task",
+        ),
     ] = None,
     completed: bool | None = None,
     priority: Annotated[list[Literal["none", "low", "medium", "high", "urgent"]] | None, Query()] = None,
@@ -100,6 +105,8 @@ async def list_tasks(
     cursor: str | None = None,
 ) -> TaskPage:
     """The caller's tasks; a filter on a field a task lacks never matches it; no due date sorts last."""
+    if q and len(search_terms(q)) > MAX_SEARCH_TERMS:
+        raise ValidationError(f"q: at most {MAX_SEARCH_TERMS} different words", field="q")
     query = TaskQuery(
         user_id=user.id,
         q=(q or "").strip() or None,  # blank: no search, as an absent q
