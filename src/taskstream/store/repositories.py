@@ -418,9 +418,11 @@ class TaskRepository:
         plain = list(dict.fromkeys(t for t in terms if _PLAIN_TERM.fullmatch(t)))
         walks, picks = [], ["SELECT NULL, rowid FROM users WHERE id = :owner"]
         params: dict[str, Any] = {"owner": owner}
+        if plain:  # only the vocabulary walks use :cap
+            params["cap"] = _FTS_EXPAND_MAX + 2
         for i, term in enumerate(plain):
             p, n = f":p{i}", f":n{i}"
-            params |= {f"p{i}": term, f"n{i}": len(term), "cap": _FTS_EXPAND_MAX + 2}
+            params |= {f"p{i}": term, f"n{i}": len(term)}
             walks.append(
                 f"w{i}(term) AS (SELECT (SELECT term FROM tasks_fts_vocab WHERE term >= {p} LIMIT 1) "
                 f"UNION ALL SELECT (SELECT v.term FROM tasks_fts_vocab AS v "
