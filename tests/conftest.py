@@ -1,4 +1,4 @@
-"""Shared fixtures: databases (SQLite and PostgreSQL), a runtime with a fixed clock, an API client."""
+"""Shared fixtures: SQLite and PostgreSQL databases, Apache Kafka, a runtime with a fixed clock, a client."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import asyncpg
 import httpx
 import pytest
 
+from taskstream.devkafka import BrokerError, KafkaBroker, ensure_jars, free_port
+from taskstream.devkafka.broker import java_binary
 from taskstream.domain.clock import FixedClock
 from taskstream.runtime import Runtime
 from taskstream.settings import Settings
@@ -63,6 +65,21 @@ def _fresh_pg_database() -> Iterator[str]:
         yield _pg_url(name)
     finally:
         asyncio.run(_drop_pg_database(name))
+
+
+def start_kafka(directory: Path, **options: object) -> KafkaBroker:
+    """A started Apache Kafka broker on a free port with its log in `directory` (stop it when done).
+
+    Skips with the reason (fails in CI) when Java or the broker's jars cannot be had.
+    """
+    try:
+        java_binary()
+        ensure_jars()
+    except BrokerError as error:
+        unavailable(f"no Apache Kafka broker: {error}")
+    broker = KafkaBroker(directory, port=free_port(), **options)  # type: ignore[arg-type]
+    broker.start()
+    return broker
 
 
 @pytest.fixture

@@ -10,3 +10,26 @@ EVENTS_CONSUMED = Counter(
 )
 REMINDERS_FIRED = Counter("taskstream_reminders_fired_total", "Reminder rows fired by the scheduler")
 WEBSOCKETS = Gauge("taskstream_websocket_connections", "Open WebSocket connections")
+DEAD_LETTERS = Counter(
+    "taskstream_dead_letters_total",
+    "Events a consumer gave up on (sent to <topic>.dlq)",
+    ["consumer", "topic"],
+)
+
+# Refreshed on every scrape of /metrics (taskstream.health.Health.refresh_metrics).
+BROKER_REACHABLE = Gauge(
+    "taskstream_broker_reachable", "1 while this process's bus reaches its broker (always 1 in process)"
+)
+KAFKA_CLUSTER_CHANGES = Counter(
+    "taskstream_kafka_cluster_changes_total",
+    "Times the Kafka cluster id changed under this process (a wiped or replaced broker)",
+)
+OUTBOX_UNSENT = Gauge("taskstream_outbox_unsent_rows", "Outbox rows waiting to be published")
+OUTBOX_OLDEST_AGE = Gauge(
+    "taskstream_outbox_oldest_unsent_age_seconds", "Age of the oldest unsent outbox row (0 when none)"
+)
+CONSUMER_LAG = Gauge(
+    "taskstream_consumer_lag_messages",
+    "Messages of a topic not yet consumed and committed by this process's member of the group",
+    ["group", "topic"],
+)

@@ -7,6 +7,7 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import structlog
 from fastapi import FastAPI
@@ -26,6 +27,7 @@ from taskstream.bus.relay import OutboxRelay
 from taskstream.domain.clock import Clock, SystemClock
 from taskstream.events import topics
 from taskstream.events.payloads import TASK_COMPLETED
+from taskstream.health import Health
 from taskstream.services.api.app import create_app, health_app
 from taskstream.services.api.deps import ApiContext
 from taskstream.services.api.security import Tokens
@@ -39,6 +41,9 @@ from taskstream.settings import SERVICES, Settings
 from taskstream.store.db import create_engine, migrate, wait_for_schema
 from taskstream.store.notify import OutboxListener
 from taskstream.store.uow import UnitOfWorkFactory
+
+if TYPE_CHECKING:
+    from taskstream.bus.kafka import KafkaSecurity
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +62,12 @@ def make_bus(settings: Settings, *, client_id: str) -> Bus:
             client_id=client_id,
             partitions=settings.kafka_partitions,
             idempotence=settings.kafka_idempotence,
+            security=kafka_security(settings),
+            request_timeout_s=settings.kafka_request_timeout_s,
             session_timeout_s=settings.kafka_session_timeout_s,
+            shutdown_timeout_s=settings.drain_timeout_s,
+            health_interval_s=settings.kafka_health_interval_s,
+            background_connect=True,  # a broker outage never keeps a service from starting
         )
     if settings.bus == "dapr":  # Dapr hook (issue 5): publish through the sidecar, daprd pushes deliveries
         from taskstream.bus.dapr import DaprBus
@@ -70,6 +80,25 @@ def make_bus(settings: Settings, *, client_id: str) -> Bus:
             app_token=settings.dapr_app_token,
         )
     raise SystemExit(f"bus {settings.bus!r} is not available in this build")
+
+
+def kafka_security(settings: Settings) -> KafkaSecurity:
+    """The Kafka clients' SASL and TLS settings; SystemExit naming the setting when they do not fit."""
+    from taskstream.bus.kafka import KafkaSecurity
+
+    password = settings.kafka_sasl_password
+    try:
+        return KafkaSecurity(
+            protocol=settings.kafka_security_protocol,
+            mechanism=settings.kafka_sasl_mechanism,
+            username=settings.kafka_sasl_username,
+            password=password.get_secret_value() if password is not None else None,
+            cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None,
+            certfile=str(settings.kafka_ssl_certfile) if settings.kafka_ssl_certfile else None,
+            keyfile=str(settings.kafka_ssl_keyfile) if settings.kafka_ssl_keyfile else None,
+        )
+    except ValueError as error:
+        raise SystemExit(f"invalid Kafka security settings (TASKSTREAM_KAFKA_*): {error}") from error
 
 
 class Runtime:
@@ -100,7 +129,20 @@ class Runtime:
         self.tasks = TaskService(self.uow, self.clock)
         self.hub = Hub() if {"api", "realtime"} & set(self.services) else None
         self.relay = OutboxRelay(
-            self.uow, self.bus, self.clock, batch_size=settings.relay_batch_size, poll_s=settings.relay_poll_s
+            self.uow,
+            self.bus,
+            self.clock,
+            batch_size=settings.relay_batch_size,
+            poll_s=settings.relay_poll_s,
+            retention=settings.outbox_retention,
+        )
+        self.health = Health(
+            self.engine,
+            uow=self.uow,
+            bus=self.bus,
+            bus_required=bool(set(self.services) - {"api"}),
+            outbox=bool({"api", "relay"} & set(self.services)),
+            clock=self.clock,
         )
         self.scheduler = ReminderScheduler(self.uow, self.clock, poll_s=settings.scheduler_poll_s)
         self._tasks: list[asyncio.Task[None]] = []
@@ -238,6 +280,7 @@ class Runtime:
         else:
             app = health_app(self.engine, title=f"taskstream {'+'.join(self.services)}")
 
+        app.state.health = self.health
         self._include_dapr_routes(app)
 
         @asynccontextmanager

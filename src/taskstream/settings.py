@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES = ("api", "relay", "recurring", "notifications", "audit", "realtime")
@@ -39,6 +40,21 @@ class Settings(BaseSettings):
     kafka_session_timeout_s: float = Field(
         10.0, gt=0, description="Consumer group session timeout, seconds; lower means faster rebalances"
     )
+    kafka_request_timeout_s: float = Field(
+        10.0, gt=0, description="Longest wait for one broker request (a publish, a probe), seconds"
+    )
+    kafka_health_interval_s: float = Field(
+        2.0, gt=0, description="Seconds between broker probes (unreachable broker, wiped cluster, lost topic)"
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="PEM file of the CAs that sign the broker's certificate (default: the system's)"
+    )
+    kafka_ssl_certfile: Path | None = Field(None, description="PEM client certificate (mutual TLS)")
+    kafka_ssl_keyfile: Path | None = Field(None, description="PEM key of the client certificate")
     dapr_http_port: int = 3500
     dapr_pubsub: str = "pubsub"
     dapr_api_token: str | None = Field(None, description="Sent to the sidecar (daprd's DAPR_API_TOKEN)")
@@ -54,6 +70,14 @@ class Settings(BaseSettings):
     consumer_backoff_s: float = Field(0.2, ge=0, description="First retry delay; doubles per attempt")
     relay_batch_size: int = Field(200, ge=1)
     relay_poll_s: float = Field(1.0, gt=0, description="Backstop poll interval when no wake-up arrives")
+    outbox_retention: timedelta = Field(
+        timedelta(days=7),
+        description="How long sent outbox rows are kept for `taskstream outbox replay` "
+        "(ISO 8601 duration such as P7D, or seconds)",
+    )
+    drain_timeout_s: float = Field(
+        10.0, gt=0, description="At shutdown, how long in-flight events may take to finish, seconds"
+    )
     scheduler_poll_s: float = Field(1.0, gt=0, description="Longest sleep between reminder scans")
     max_request_bytes: int = Field(1_000_000, ge=1024)
 

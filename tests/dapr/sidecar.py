@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from taskstream.bus.broker import free_port
+from taskstream.devkafka import free_port
 
 JOBS = "/v1.0-alpha1/jobs/"
 

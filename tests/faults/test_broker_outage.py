@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 import websockets
 
-from taskstream.bus.broker import EmbeddedBroker, free_port
+from taskstream.devkafka import KafkaBroker, free_port
 from taskstream.events.payloads import TASK_CREATED
 from taskstream.runtime import Runtime
 from taskstream.store.tables import AuditEntry, OutboxRow
@@ -51,7 +51,7 @@ class Listener:
 
 @bounded(150)
 async def test_broker_paused_10s_while_1000_tasks_are_created(
-    tmp_path: Path, pg_url: str, broker: EmbeddedBroker
+    tmp_path: Path, pg_url: str, broker: KafkaBroker
 ) -> None:
     started = time.monotonic()
     runtime = Runtime(kafka_settings(tmp_path, pg_url, broker))  # every service, over Kafka

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from taskstream.bus.broker import EmbeddedBroker
+from taskstream.devkafka import KafkaBroker
 from taskstream.events.topics import TASK_EVENTS
 from taskstream.runtime import Runtime
 from taskstream.store.tables import AuditEntry, OutboxRow, Task
@@ -38,7 +38,7 @@ async def _next_occurrences(runtime: Runtime) -> int:
 
 @bounded(180)
 async def test_consumer_killed_with_sigkill_mid_stream_of_1000_completions(
-    tmp_path: Path, pg_url: str, broker: EmbeddedBroker, api_client: Callable[[Runtime], httpx.AsyncClient]
+    tmp_path: Path, pg_url: str, broker: KafkaBroker, api_client: Callable[[Runtime], httpx.AsyncClient]
 ) -> None:
     started = time.monotonic()
     settings = kafka_settings(tmp_path, pg_url, broker)

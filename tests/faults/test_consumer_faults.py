@@ -16,13 +16,14 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import select
 
 from taskstream.bus.base import Message
-from taskstream.bus.broker import EmbeddedBroker
 from taskstream.bus.kafka import KafkaBus
+from taskstream.devkafka import KafkaBroker
 from taskstream.events.envelope import make_event
 from taskstream.events.payloads import TASK_COMPLETED
 from taskstream.events.topics import TASK_EVENTS, dead_letter_topic
 from taskstream.runtime import Runtime
 from taskstream.services.audit.handlers import AuditHandlers
+from taskstream.settings import Settings
 from taskstream.store.db import migrate
 from taskstream.store.tables import AuditEntry, DeadLetter, OutboxRow, Task
 from tests.faults.conftest import bounded, count, eventually, kafka_settings, sign_up
@@ -30,8 +31,8 @@ from tests.faults.conftest import bounded, count, eventually, kafka_settings, si
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
 
-async def _publisher(broker: EmbeddedBroker) -> KafkaBus:
-    bus = KafkaBus(broker.bootstrap, client_id="by-hand", idempotence=False, request_timeout_s=5.0)
+async def _publisher(broker: KafkaBroker) -> KafkaBus:
+    bus = KafkaBus(broker.bootstrap, client_id="by-hand", request_timeout_s=5.0)
     await bus.start()
     return bus
 
@@ -46,7 +47,7 @@ async def _outbox_events(runtime: Runtime) -> list[Message]:
 
 @bounded(90)
 async def test_the_same_event_delivered_twice_has_one_effect(
-    tmp_path: Path, pg_url: str, broker: EmbeddedBroker, api_client: Callable[[Runtime], httpx.AsyncClient]
+    tmp_path: Path, pg_url: str, broker: KafkaBroker, api_client: Callable[[Runtime], httpx.AsyncClient]
 ) -> None:
     started = time.monotonic()
     # No relay in this process: the outbox keeps the events, and the test publishes them by hand.
@@ -93,7 +94,7 @@ async def test_the_same_event_delivered_twice_has_one_effect(
         await runtime.stop()
 
 
-async def _read_topic(broker: EmbeddedBroker, topic: str, *, expect: int, timeout_s: float) -> list[Message]:
+async def _read_topic(broker: KafkaBroker, topic: str, *, expect: int, timeout_s: float) -> list[Message]:
     """Every record of `topic` from the beginning, once `expect` of them arrived."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=broker.bootstrap,
@@ -103,14 +104,11 @@ async def _read_topic(broker: EmbeddedBroker, topic: str, *, expect: int, timeou
     )
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            await consumer.topics()  # refresh metadata
-            partitions = consumer.partitions_for_topic(topic) or set()
-        consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
-        await consumer.seek_to_beginning()
         found: list[Message] = []
         async with asyncio.timeout(timeout_s):
+            # The services create every topic with the configured partition count.
+            consumer.assign([TopicPartition(topic, p) for p in range(Settings().kafka_partitions)])
+            await consumer.seek_to_beginning()
             while len(found) < expect:
                 batch = await consumer.getmany(timeout_ms=500)
                 for records in batch.values():
@@ -126,7 +124,7 @@ async def _read_topic(broker: EmbeddedBroker, topic: str, *, expect: int, timeou
 
 @bounded(90)
 async def test_a_poison_event_is_dead_lettered_after_n_attempts_and_the_partition_moves_on(
-    tmp_path: Path, pg_url: str, broker: EmbeddedBroker, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, pg_url: str, broker: KafkaBroker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started = time.monotonic()
     attempts: dict[str, int] = {}

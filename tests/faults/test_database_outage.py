@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from taskstream.bus.broker import free_port
 from taskstream.bus.memory import MemoryBus
+from taskstream.devkafka import free_port
 from taskstream.events.topics import TASK_EVENTS, TASK_UPDATES
 from taskstream.runtime import Runtime
 from taskstream.settings import Settings

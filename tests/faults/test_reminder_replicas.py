@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from taskstream.bus.broker import EmbeddedBroker
+from taskstream.devkafka import KafkaBroker
 from taskstream.domain.clock import FixedClock
 from taskstream.events.topics import REMINDERS
 from taskstream.runtime import Runtime
@@ -69,7 +69,7 @@ async def _seed(runtime: Runtime) -> None:
 
 @bounded(120)
 async def test_two_notification_replicas_fire_2000_reminders_due_in_one_minute_exactly_once(
-    tmp_path: Path, pg_url: str, broker: EmbeddedBroker
+    tmp_path: Path, pg_url: str, broker: KafkaBroker
 ) -> None:
     started = time.monotonic()
     clock = FixedClock(START - timedelta(minutes=1))  # nothing is due yet

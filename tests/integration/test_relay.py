@@ -10,9 +10,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 from sqlalchemy import select
+from typer.testing import CliRunner
 
 from taskstream.bus.base import BusUnavailable, Message, PartialPublish
+from taskstream.cli.main import app
 from taskstream.domain.clock import FixedClock
 from taskstream.events.envelope import make_event
 from taskstream.events.payloads import TASK_CREATED
@@ -131,11 +134,42 @@ async def test_sent_rows_are_cleaned_in_batches_after_the_retention(
     await _append(runtime, 5, clock)
     assert await runtime.relay.drain_once() == 5
     assert await runtime.relay.cleanup() == 0  # sent just now: kept for the retention period
-    clock.advance(timedelta(minutes=11))
+    clock.advance(timedelta(days=6, hours=23))
+    assert await runtime.relay.cleanup() == 0  # the default retention is 7 days, for `outbox replay`
+    clock.advance(timedelta(hours=2))
     await _append(runtime, 2, clock)  # unsent rows are never cleaned
     assert await runtime.relay.cleanup() == 5
     async with runtime.uow() as uow:
-        assert await uow.outbox.pending_count() == 2
+        assert (await uow.outbox.backlog())[0] == 2
+
+
+async def test_outbox_replay_publishes_the_rows_sent_since_a_time_again_after_the_unsent_ones(
+    relay_runtime: tuple[Runtime, RecordingBus], clock: FixedClock, settings: Settings
+) -> None:
+    runtime, bus = relay_runtime
+    first = await _append(runtime, 6, clock)
+    assert await runtime.relay.drain_once() == 6
+    clock.advance(timedelta(minutes=5))
+    since = clock.now()
+    both = await _append(runtime, 4, clock)  # ten rows now, the last four sent at `since`
+    assert await runtime.relay.drain_once() == 4
+    later = await _append(runtime, 2, clock)  # written after, not sent yet
+    url = settings.resolved_database_url()
+
+    def replay(*args: str) -> Result:
+        return CliRunner().invoke(app, ["outbox", "replay", *args, "--database-url", url])
+
+    bad = await asyncio.to_thread(replay, "--since", "2026-03-02 08:05")  # no offset
+    dry = await asyncio.to_thread(replay, "--since", since.isoformat(), "--dry-run")
+    assert await runtime.relay.drain_once() == 2  # the dry run changed nothing
+    done = await asyncio.to_thread(replay, "--since", since.isoformat(), "--topic", TASK_EVENTS)
+    assert await runtime.relay.drain_once() == 6  # the six rows sent since then, again, in id order
+
+    assert bad.exit_code == 2 and "offset" in bad.output, bad.output
+    assert dry.exit_code == 0 and "Would replay 4 events" in dry.output, dry.output
+    assert done.exit_code == 0 and f"Replaying 6 events sent since {since.isoformat()}" in done.output
+    ids = _ids(bus.accepted)
+    assert ids == _ids(first) + _ids(both[6:]) + _ids(later[10:]) + _ids(both[6:]) + _ids(later[10:])
 
 
 @pytest.mark.postgres

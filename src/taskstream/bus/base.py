@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,16 @@ class Message:
 
 
 Handler = Callable[[Message], Awaitable[object]]  # the result (an Outcome) matters to the Dapr transport only
+
+
+@dataclass(frozen=True)
+class BusHealth:
+    """What a transport knows of its broker: `ok` False while it cannot publish or consume; `message` one
+    line for readiness and logs; `detail` JSON-ready facts (transport, address, status, since, warning)."""
+
+    ok: bool
+    message: str
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 class BusUnavailable(Exception):
@@ -54,6 +64,15 @@ class Bus(Protocol):
         Raises BusUnavailable when the transport refuses or times out; then none may be assumed sent, except
         the first `confirmed` messages when the error is a PartialPublish.
         """
+        ...
+
+    def health(self) -> BusHealth:
+        """The transport's latest view of its broker (no I/O: read by /readyz on every call)."""
+        ...
+
+    async def lag(self) -> dict[tuple[str, str], int]:
+        """Messages not yet consumed per (consumer group, topic) by this process (empty when the transport
+        delivers synchronously or another process owns the consumers)."""
         ...
 
     def subscribe(self, topic: str, *, group: str | None, handler: Handler) -> None:

@@ -22,7 +22,7 @@ from taskstream.domain.clock import Clock
 from taskstream.domain.errors import DependencyUnavailable
 from taskstream.events.envelope import CloudEvent
 from taskstream.events.topics import dead_letter_topic
-from taskstream.metrics import EVENTS_CONSUMED
+from taskstream.metrics import DEAD_LETTERS, EVENTS_CONSUMED
 from taskstream.store.repositories import AlreadyProcessed
 from taskstream.store.tables import DeadLetter
 from taskstream.store.uow import UnitOfWork, UnitOfWorkFactory, is_connection_error
@@ -90,6 +90,7 @@ class DeadLetters:
         await self._bus.publish(
             [Message(dead_letter_topic(message.topic), message.key, message.value, headers)]
         )
+        DEAD_LETTERS.labels(consumer, message.topic).inc()
 
 
 class Consumer:

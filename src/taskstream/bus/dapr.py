@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import httpx
 import structlog
 
-from taskstream.bus.base import Handler, Message, PartialPublish
+from taskstream.bus.base import BusHealth, Handler, Message, PartialPublish
 
 log = structlog.get_logger(__name__)
 
@@ -133,6 +133,18 @@ class DaprBus:
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+    def health(self) -> BusHealth:
+        """Not probed here: the sidecar owns the broker connection and reports it in its own health."""
+        return BusHealth(
+            ok=True,
+            message=f"publishing through the Dapr sidecar at {self.base_url}",
+            detail={"transport": "dapr", "sidecar": self.base_url, "status": "not probed"},
+        )
+
+    async def lag(self) -> dict[tuple[str, str], int]:
+        """Unknown here: daprd's own consumers hold the offsets."""
+        return {}
 
     def subscribe(self, topic: str, *, group: str | None, handler: Handler) -> None:
         """Record `handler` for `topic`; group=None subscribes through the broadcast component."""

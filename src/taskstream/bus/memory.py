@@ -6,7 +6,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 
-from taskstream.bus.base import Handler, Message
+from taskstream.bus.base import BusHealth, Handler, Message
 
 
 class MemoryBus:
@@ -32,6 +32,14 @@ class MemoryBus:
         for lock in list(self._locks.values()):
             async with lock:
                 pass
+
+    def health(self) -> BusHealth:
+        """Always healthy: there is no broker to lose."""
+        return BusHealth(ok=True, message="in-process bus", detail={"transport": "memory", "status": "ok"})
+
+    async def lag(self) -> dict[tuple[str, str], int]:
+        """Nothing waits: publish() returns after every group handled its messages."""
+        return {}
 
     def subscribe(self, topic: str, *, group: str | None, handler: Handler) -> None:
         """Register a handler; group=None gets a private group (broadcast)."""

@@ -11,6 +11,12 @@ meanwhile, and SQLite has one writer); run a single relay process there.
 
 A failed publish marks sent only the confirmed prefix of the batch (`PartialPublish.confirmed`), so a later
 row of a key is never marked sent before an earlier one; the next pass starts at the first unconfirmed row.
+While publishing keeps failing the relay logs an error (after a few failures, then once a minute) with how
+many rows wait, and once it delivers again, how long the outage lasted.
+
+Sent rows are kept for `retention` (default 7 days) and then deleted in batches: a broker that loses what it
+had acknowledged (a wiped cluster) can be given those events again by marking them unsent
+(`taskstream outbox replay`, OutboxRepository.requeue_sent); consumers' inboxes drop what they already had.
 """
 
 from __future__ import annotations
@@ -24,14 +30,17 @@ import structlog
 from taskstream.bus.base import Bus, BusUnavailable, Message, PartialPublish
 from taskstream.domain.clock import Clock
 from taskstream.domain.errors import DependencyUnavailable
+from taskstream.metrics import EVENTS_RELAYED
 from taskstream.store.outbox import Pending
 from taskstream.store.uow import UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
 
-RETENTION = timedelta(minutes=10)
+RETENTION = timedelta(days=7)
 CLEANUP_BATCH = 1000
 CLEANUP_MAX_BATCHES = 20
+ERROR_AFTER_FAILURES = 3  # consecutive failed passes (about 1.4 s of backoff) before the outage is an error
+ERROR_EVERY_S = 60.0  # how often an ongoing outage is logged again at error level
 
 
 class OutboxRelay:
@@ -50,6 +59,7 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_s: float = 1.0,
         cleanup_every_s: float = 30.0,
+        retention: timedelta = RETENTION,
     ) -> None:
         self._uow = uow
         self._bus = bus
@@ -57,6 +67,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_s = poll_s
         self._cleanup_every_s = cleanup_every_s
+        self._retention = retention
         self._wake = asyncio.Event()
         self._postgres = uow.engine.url.get_backend_name() == "postgresql"
         self.leader: bool | None = None  # None until the first pass; True while this relay holds the lock
@@ -69,15 +80,23 @@ class OutboxRelay:
     async def run(self) -> None:
         """Loop until cancelled: drain, then sleep until woken or `poll_s` passes; back off while failing."""
         failures = 0
+        failing_since = 0.0
+        next_error = 0.0
         next_cleanup = time.monotonic() + self._cleanup_every_s
         while True:
             self._wake.clear()
             try:
                 count = await self.drain_once()
-                failures = 0
             except (BusUnavailable, DependencyUnavailable, OSError) as error:
                 failures += 1
-                log.warning("relay cannot deliver yet", error=str(error), failures=failures)
+                now = time.monotonic()
+                if failures == 1:
+                    failing_since = now
+                if failures >= ERROR_AFTER_FAILURES and now >= next_error:
+                    await self._log_outage(error, now - failing_since)
+                    next_error = now + ERROR_EVERY_S
+                else:
+                    log.warning("relay cannot deliver yet", error=str(error), failures=failures)
                 await asyncio.sleep(min(0.2 * 2**failures, 5.0))
                 continue
             except Exception:
@@ -85,6 +104,10 @@ class OutboxRelay:
                 log.exception("relay pass failed; retrying", failures=failures)
                 await asyncio.sleep(min(0.2 * 2**failures, 5.0))
                 continue
+            if failures >= ERROR_AFTER_FAILURES:
+                log.info("relay delivers again", after_s=round(time.monotonic() - failing_since, 1))
+            failures = 0
+            next_error = 0.0
             if time.monotonic() >= next_cleanup:
                 await self.cleanup()
                 next_cleanup = time.monotonic() + self._cleanup_every_s
@@ -94,6 +117,19 @@ class OutboxRelay:
                 await asyncio.wait_for(self._wake.wait(), timeout=self._poll_s)
             except TimeoutError:
                 pass
+
+    async def _log_outage(self, error: Exception, for_s: float) -> None:
+        try:
+            async with self._uow.reader() as uow:
+                waiting, _ = await uow.outbox.backlog()
+        except DependencyUnavailable:
+            waiting = -1  # the database is what is down; the error says so
+        log.error(
+            "relay cannot publish; events wait in the outbox",
+            error=str(error),
+            for_s=round(for_s, 1),
+            unsent_rows=waiting,
+        )
 
     async def drain_once(self) -> int:
         """Publish one batch of unsent rows and mark the confirmed ones sent; returns how many were sent.
@@ -119,7 +155,7 @@ class OutboxRelay:
             if confirmed:
                 await uow.outbox.mark_sent([row.id for row in rows[:confirmed]], self._clock.now())
                 await uow.commit()
-        return self._settle(confirmed, failure)
+        return self._settle(rows, confirmed, failure)
 
     async def _drain_single(self) -> int:
         async with self._uow.reader() as uow:
@@ -131,7 +167,7 @@ class OutboxRelay:
             async with self._uow() as uow:
                 await uow.outbox.mark_sent([row.id for row in rows[:confirmed]], self._clock.now())
                 await uow.commit()
-        return self._settle(confirmed, failure)
+        return self._settle(rows, confirmed, failure)
 
     async def _publish(self, rows: list[Pending]) -> tuple[int, BusUnavailable | None]:
         """Publish `rows` in order; returns (leading rows confirmed, the failure if any)."""
@@ -144,8 +180,10 @@ class OutboxRelay:
             return 0, error
         return len(messages), None
 
-    def _settle(self, confirmed: int, failure: BusUnavailable | None) -> int:
+    def _settle(self, rows: list[Pending], confirmed: int, failure: BusUnavailable | None) -> int:
         self.sent += confirmed
+        for row in rows[:confirmed]:
+            EVENTS_RELAYED.labels(row.topic).inc()
         if failure is not None:
             raise failure
         return confirmed
@@ -156,13 +194,13 @@ class OutboxRelay:
         self.leader = leader
 
     async def cleanup(self) -> int:
-        """Delete rows sent more than RETENTION ago, CLEANUP_BATCH per transaction; returns how many."""
+        """Delete rows sent more than `retention` ago, CLEANUP_BATCH per transaction; returns how many."""
         deleted = 0
         try:
             for _ in range(CLEANUP_MAX_BATCHES):
                 async with self._uow() as uow:
                     count = await uow.outbox.delete_sent(
-                        older_than=self._clock.now() - RETENTION, limit=CLEANUP_BATCH
+                        older_than=self._clock.now() - self._retention, limit=CLEANUP_BATCH
                     )
                     await uow.commit()
                 deleted += count

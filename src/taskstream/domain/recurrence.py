@@ -1,4 +1,4 @@
-"""Recurring series: RFC 5545 RRULE expansion in the wall-clock time of the task's IANA zone (DESIGN §5).
+"""Recurring series: RFC 5545 RRULE expansion in the wall-clock time of the task's IANA zone.
 
 Rules (docs/recurrence.md explains them with examples):
 - Occurrences are expanded from the fixed anchor in naive local time, then localized with fold=0: a local

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 from sqlalchemy import delete, func, select, text, update
@@ -89,7 +89,33 @@ class OutboxRepository:
             await self.session.execute(delete(OutboxRow).where(OutboxRow.id.in_(ids)))
         return len(ids)
 
-    async def pending_count(self) -> int:
-        """How many rows wait to be sent."""
-        count = await self.session.scalar(select(func.count()).where(OutboxRow.sent_at.is_(None)))
-        return int(count or 0)
+    async def backlog(self) -> tuple[int, datetime | None]:
+        """(rows waiting to be sent, creation time of the oldest of them or None)."""
+        row = (
+            await self.session.execute(
+                select(func.count(), func.min(OutboxRow.created_at)).where(OutboxRow.sent_at.is_(None))
+            )
+        ).one()
+        oldest = row[1]
+        if isinstance(oldest, str):  # SQLite: an aggregate loses the column's type
+            oldest = datetime.fromisoformat(oldest)
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=UTC)
+        return int(row[0] or 0), oldest
+
+    async def requeue_sent(self, *, since: datetime, topics: Sequence[str] = ()) -> dict[str, int]:
+        """Mark rows sent at or after `since` (of `topics`, default all) unsent again, so the relay publishes
+        them once more in id order; returns how many per topic. Rows still unsent are left as they are."""
+        where = [OutboxRow.sent_at >= since]
+        if topics:
+            where.append(OutboxRow.topic.in_(list(topics)))
+        counts = {
+            topic: int(n)
+            for topic, n in await self.session.execute(
+                select(OutboxRow.topic, func.count()).where(*where).group_by(OutboxRow.topic)
+            )
+        }
+        if counts:
+            await self.session.execute(update(OutboxRow).where(*where).values(sent_at=None))
+            self._on_append()  # wakes the relay (NOTIFY on PostgreSQL) when the transaction commits
+        return counts

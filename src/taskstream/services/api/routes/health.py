@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
+
+from taskstream.health import Health
 
 router = APIRouter(tags=["health"])
 
-ReadinessCheck = Callable[[], Awaitable[None]]
+
+def _health(request: Request) -> Health:
+    health = getattr(request.app.state, "health", None)
+    if health is None:  # an app built without a runtime: only its database counts
+        health = request.app.state.health = Health(request.app.state.engine)
+    return health
 
 
 @router.get("/healthz")
@@ -22,19 +26,13 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(request: Request) -> JSONResponse:
-    """200 when the database answers; 503 naming what is down otherwise."""
-    engine = request.app.state.engine
-    try:
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
-    except Exception as error:
-        return JSONResponse(
-            {"status": "unavailable", "database": f"unreachable: {type(error).__name__}"}, 503
-        )
-    return JSONResponse({"status": "ok", "database": "ok"})
+    """200 when this process can do its work; 503 naming what is down (see taskstream.health)."""
+    ready, body = await _health(request).readiness()
+    return JSONResponse(body, 200 if ready else 503)
 
 
 @router.get("/metrics")
-async def metrics() -> Response:
-    """Prometheus metrics of this process."""
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics of this process (gauges of backlog, lag and broker refreshed now)."""
+    await _health(request).refresh_metrics()
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

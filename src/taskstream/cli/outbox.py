@@ -1,0 +1,104 @@
+"""`taskstream outbox replay`: publish sent events again, after a broker lost what it had acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from taskstream.domain.errors import DependencyUnavailable
+from taskstream.events.topics import ALL_TOPICS
+from taskstream.settings import Settings
+
+outbox_app = typer.Typer(help="Inspect and replay the transactional outbox.", no_args_is_help=True)
+
+
+def parse_instant(value: str) -> datetime:
+    """An RFC 3339 date-time with an offset (2026-12-02T10:15:00Z); BadParameter otherwise."""
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError as error:
+        raise typer.BadParameter(f"not an RFC 3339 date-time: {value!r}") from error
+    if instant.tzinfo is None:
+        raise typer.BadParameter("give an offset (Z or +01:00): a time without one is ambiguous")
+    return instant
+
+
+REPLAY_HELP = (
+    "Mark outbox rows sent since --since as unsent, so the running relay publishes them again, in order.\n\n"
+    "For a broker that came back empty (a wiped cluster) or lost topics. Consumers' inboxes drop events they "
+    "already processed, so replaying too much is harmless. Rows older than the outbox retention "
+    "(TASKSTREAM_OUTBOX_RETENTION, default 7 days) are gone."
+)
+
+
+@outbox_app.command(help=REPLAY_HELP)
+def replay(
+    since: Annotated[
+        str,
+        typer.Option(help="RFC 3339 time: rows sent at or after it are published again", show_default=False),
+    ],
+    topic: Annotated[
+        list[str] | None,
+        typer.Option(metavar="TOPIC", help=f"Only this topic ({', '.join(ALL_TOPICS)}); repeatable"),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="Count what would be replayed; change nothing")] = False,
+    database_url: Annotated[
+        str | None,
+        typer.Option(metavar="URL", help="SQLAlchemy async URL (default: TASKSTREAM_DATABASE_URL)"),
+    ] = None,
+) -> None:
+    """See REPLAY_HELP; exits 1 when the database is unreachable or not migrated."""
+    instant = parse_instant(since)
+    topics = list(dict.fromkeys(topic or []))
+    unknown = [name for name in topics if name not in ALL_TOPICS]
+    if unknown:
+        raise typer.BadParameter(f"unknown topic {unknown[0]!r}; one of {', '.join(ALL_TOPICS)}")
+    settings = Settings(**({"database_url": database_url} if database_url else {}))  # type: ignore[arg-type]
+    try:
+        counts = asyncio.run(_requeue(settings, instant, topics, commit=not dry_run))
+    except DependencyUnavailable as error:
+        typer.secho(str(error), fg="red", err=True)
+        raise typer.Exit(1) from error
+    kept_since = datetime.now(UTC) - settings.outbox_retention
+    if instant < kept_since:
+        typer.secho(
+            f"Rows sent before {kept_since.isoformat(timespec='seconds')} are no longer kept "
+            f"(outbox retention {settings.outbox_retention}); they cannot be replayed.",
+            fg="yellow",
+            err=True,
+        )
+    total = sum(counts.values())
+    per_topic = ", ".join(f"{name} {n}" for name, n in sorted(counts.items())) or "none"
+    if dry_run:
+        typer.echo(f"Would replay {total} events sent since {instant.isoformat()}: {per_topic}.")
+        return
+    typer.echo(
+        f"Replaying {total} events sent since {instant.isoformat()}: {per_topic}. "
+        "The relay publishes them again in order; consumers skip those they already processed."
+    )
+
+
+async def _requeue(settings: Settings, since: datetime, topics: list[str], *, commit: bool) -> dict[str, int]:
+    from taskstream.store.db import create_engine, schema_ready
+    from taskstream.store.uow import UnitOfWorkFactory, is_connection_error
+
+    engine = create_engine(settings.resolved_database_url())
+    try:
+        try:
+            ready = await schema_ready(engine)
+        except Exception as error:
+            if not is_connection_error(error):
+                raise
+            raise DependencyUnavailable(f"the database is unreachable: {error}") from error
+        if not ready:
+            raise DependencyUnavailable("the database has no taskstream schema at head (taskstream migrate)")
+        async with UnitOfWorkFactory(engine)() as uow:
+            counts = await uow.outbox.requeue_sent(since=since, topics=topics)
+            if commit:
+                await uow.commit()
+        return counts
+    finally:
+        await engine.dispose()

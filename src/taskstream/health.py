@@ -1,0 +1,112 @@
+"""Readiness and the metrics refreshed on scrape, for the services one process runs.
+
+/readyz answers 503 when the database does not answer, or when this process consumes or relays events and
+its bus cannot reach the broker. A process that only serves the API stays ready while the broker is down:
+writes go on into the outbox, and the body says so. Processes that write or relay events report the outbox
+backlog (rows waiting and the age of the oldest).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import structlog
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from taskstream.bus.base import Bus
+from taskstream.domain.clock import Clock, SystemClock
+from taskstream.domain.errors import DependencyUnavailable
+from taskstream.metrics import BROKER_REACHABLE, CONSUMER_LAG, OUTBOX_OLDEST_AGE, OUTBOX_UNSENT
+from taskstream.store.uow import UnitOfWorkFactory
+
+log = structlog.get_logger(__name__)
+
+_CHECK_TIMEOUT_S = 3.0  # a database that takes longer than this to answer SELECT 1 counts as down
+
+
+class Health:
+    """Readiness of this process. Without `uow`/`bus` (an app built on its own) only the database counts.
+
+    bus_required: the process consumes or relays events, so an unreachable broker makes it unready.
+    outbox: the process writes or relays events; the backlog is reported and exported.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        uow: UnitOfWorkFactory | None = None,
+        bus: Bus | None = None,
+        bus_required: bool = False,
+        outbox: bool = False,
+        clock: Clock | None = None,
+    ) -> None:
+        self._engine = engine
+        self._uow = uow
+        self._bus = bus
+        self._bus_required = bus_required
+        self._outbox = outbox and uow is not None
+        self._clock = clock or SystemClock()
+
+    async def readiness(self) -> tuple[bool, dict[str, Any]]:
+        """(ready, JSON body): `status`, `database`, and `bus`, `outbox`, `message` where they apply."""
+        body: dict[str, Any] = {}
+        database_ok = await self._database_ok(body)
+        ready = database_ok
+        problems: list[str] = [] if database_ok else [f"the database is {body['database']}"]
+        if self._bus is not None:
+            health = self._bus.health()
+            body["bus"] = health.detail
+            if not health.ok:
+                if self._bus_required:
+                    ready = False
+                    problems.append(health.message)
+                else:
+                    body["message"] = f"{health.message}; writes are accepted and wait in the outbox"
+        if self._outbox and database_ok:
+            try:
+                body["outbox"] = await asyncio.wait_for(self._backlog(), _CHECK_TIMEOUT_S)
+            except (DependencyUnavailable, TimeoutError, OSError):
+                body["outbox"] = "unknown: the database did not answer"
+        body["status"] = "ok" if ready else "unavailable"
+        if problems:
+            body["message"] = "; ".join(problems)
+        return ready, body
+
+    async def refresh_metrics(self) -> None:
+        """Set the gauges that are read on scrape: broker reachability, consumer lag, outbox backlog."""
+        if self._bus is not None:
+            BROKER_REACHABLE.set(1 if self._bus.health().ok else 0)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_CHECK_TIMEOUT_S):
+                    lags = await self._bus.lag()
+                for (group, topic), lag in lags.items():
+                    CONSUMER_LAG.labels(group, topic).set(lag)
+        if self._outbox:
+            try:
+                backlog = await asyncio.wait_for(self._backlog(), _CHECK_TIMEOUT_S)
+            except (DependencyUnavailable, TimeoutError, OSError):
+                return  # the database is down: keep the last figures; /readyz says why
+            OUTBOX_UNSENT.set(backlog["unsent"])
+            OUTBOX_OLDEST_AGE.set(backlog["oldest_unsent_age_s"])
+
+    async def _database_ok(self, body: dict[str, Any]) -> bool:
+        try:
+            async with asyncio.timeout(_CHECK_TIMEOUT_S):
+                async with self._engine.connect() as connection:
+                    await connection.execute(text("SELECT 1"))
+        except Exception as error:
+            body["database"] = f"unreachable: {type(error).__name__}"
+            return False
+        body["database"] = "ok"
+        return True
+
+    async def _backlog(self) -> dict[str, Any]:
+        assert self._uow is not None
+        async with self._uow.reader() as uow:
+            unsent, oldest = await uow.outbox.backlog()
+        age = (self._clock.now() - oldest).total_seconds() if oldest is not None else 0.0
+        return {"unsent": unsent, "oldest_unsent_age_s": round(max(age, 0.0), 1)}
