@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 from typing import Any
 
-import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,8 +20,6 @@ from taskstream.domain.clock import Clock, SystemClock
 from taskstream.domain.errors import DependencyUnavailable
 from taskstream.metrics import BROKER_REACHABLE, CONSUMER_LAG, OUTBOX_OLDEST_AGE, OUTBOX_UNSENT
 from taskstream.store.uow import UnitOfWorkFactory
-
-log = structlog.get_logger(__name__)
 
 _CHECK_TIMEOUT_S = 3.0  # a database that takes longer than this to answer SELECT 1 counts as down
 
@@ -67,10 +64,7 @@ class Health:
                 else:
                     body["message"] = f"{health.message}; writes are accepted and wait in the outbox"
         if self._outbox and database_ok:
-            try:
-                body["outbox"] = await asyncio.wait_for(self._backlog(), _CHECK_TIMEOUT_S)
-            except (DependencyUnavailable, TimeoutError, OSError):
-                body["outbox"] = "unknown: the database did not answer"
+            body["outbox"] = await self._backlog() or "unknown: the database did not answer"
         body["status"] = "ok" if ready else "unavailable"
         if problems:
             body["message"] = "; ".join(problems)
@@ -85,11 +79,8 @@ class Health:
                     lags = await self._bus.lag()
                 for (group, topic), lag in lags.items():
                     CONSUMER_LAG.labels(group, topic).set(lag)
-        if self._outbox:
-            try:
-                backlog = await asyncio.wait_for(self._backlog(), _CHECK_TIMEOUT_S)
-            except (DependencyUnavailable, TimeoutError, OSError):
-                return  # the database is down: keep the last figures; /readyz says why
+        backlog = await self._backlog() if self._outbox else None
+        if backlog is not None:  # None: the database is down; the last figures stay and /readyz says why
             OUTBOX_UNSENT.set(backlog["unsent"])
             OUTBOX_OLDEST_AGE.set(backlog["oldest_unsent_age_s"])
 
@@ -104,9 +95,13 @@ class Health:
         body["database"] = "ok"
         return True
 
-    async def _backlog(self) -> dict[str, Any]:
+    async def _backlog(self) -> dict[str, Any] | None:
+        """{unsent, oldest_unsent_age_s}, or None when the database does not answer in time."""
         assert self._uow is not None
-        async with self._uow.reader() as uow:
-            unsent, oldest = await uow.outbox.backlog()
+        try:
+            async with asyncio.timeout(_CHECK_TIMEOUT_S), self._uow.reader() as uow:
+                unsent, oldest = await uow.outbox.backlog()
+        except (DependencyUnavailable, TimeoutError, OSError):
+            return None
         age = (self._clock.now() - oldest).total_seconds() if oldest is not None else 0.0
         return {"unsent": unsent, "oldest_unsent_age_s": round(max(age, 0.0), 1)}

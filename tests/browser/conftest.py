@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -73,28 +75,45 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="package")  # ends with tests/browser: its event loop must not outlive it
 def server() -> Iterator[str]:
-    """Base URL of a real `taskstream up` on a free port with a fresh data dir."""
+    """Base URL of a real `taskstream up` (embedded mode) on a free port with a fresh data dir."""
     require(_missing_reason())
-    port = _free_port()
     data = Path(tempfile.mkdtemp(prefix="taskstream-browser-"))
+    with running_up(data) as base:
+        yield base
+    shutil.rmtree(data, ignore_errors=True)
+
+
+@contextmanager
+def running_up(data: Path, *options: str, ready_timeout_s: float = 40) -> Iterator[str]:
+    """`taskstream up [options]` on a free port with its data in `data`; yields its base URL, stops it."""
+    port = _free_port()
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
-    log = open(data / "server.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "taskstream", "up", "--port", str(port), "--data-dir", str(data / "db")],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    log_path = data / "server.log"
+    data.mkdir(parents=True, exist_ok=True)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "taskstream",
+                "up",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data / "db"),
+                *options,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 40
+    deadline = time.monotonic() + ready_timeout_s
     while True:
         if process.poll() is not None:
-            log.close()
-            pytest.fail(
-                f"server exited with {process.returncode}:\n{(data / 'server.log').read_text()[-3000:]}"
-            )
+            pytest.fail(f"server exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
         try:
             if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
                 break
@@ -102,21 +121,24 @@ def server() -> Iterator[str]:
             pass
         if time.monotonic() > deadline:
             process.kill()
-            pytest.fail("server did not become ready within 40 s")
+            pytest.fail(
+                f"server did not become ready within {ready_timeout_s} s:\n{log_path.read_text()[-3000:]}"
+            )
         time.sleep(0.2)
-    yield base
-    process.terminate()
     try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
-    shutil.rmtree(data, ignore_errors=True)
+        yield base
+    finally:
+        process.send_signal(signal.SIGINT)  # as Ctrl-C: `up --bus kafka` stops its children in order
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 @pytest.fixture(scope="package")  # ends with tests/browser: its event loop must not outlive it
-def browser(server: str) -> Iterator[Any]:
+def browser() -> Iterator[Any]:
     """Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
+    require(_missing_reason())
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -94,7 +94,6 @@ async def test_consumer_killed_with_sigkill_mid_stream_of_1000_completions(
         await eventually(
             settled, timeout_s=90, what="every next occurrence and audit entry after the restart"
         )
-        await asyncio.sleep(2.0)  # a late duplicate would land now
         async with runtime.uow() as uow:
             events = set(
                 await uow.session.scalars(select(OutboxRow.event_id).where(OutboxRow.topic == TASK_EVENTS))

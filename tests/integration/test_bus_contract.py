@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from typing import Any
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from taskstream.bus.base import Bus, BusUnavailable, Message
 from taskstream.bus.kafka import KafkaBus
@@ -337,3 +338,30 @@ async def test_start_raises_bus_unavailable_when_no_broker_answers() -> None:
         await bus.start()
 
     assert time.monotonic() - started < 2.0
+
+
+async def test_a_topic_deleted_under_a_running_group_is_created_again_and_consumed_from_its_start(
+    kafka_buses: Buses, kafka_broker: KafkaBroker, topic: str, suffix: str
+) -> None:
+    bus, recorder = kafka_buses.new(health_interval_s=0.2), Recorder()
+    assert isinstance(bus, KafkaBus)
+    bus.subscribe(topic, group=f"audit-{suffix}", handler=recorder.handler)
+    await bus.start()
+    await bus.publish(stream(topic, keys=["user-a"], per_key=3))
+    await recorder.wait_for(3)
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_broker.bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics([topic])
+    finally:
+        await admin.close()
+    await eventually(
+        lambda: any("vanished" in w for w in bus.health().detail.get("warnings", [])),
+        "the bus to notice the topic is gone and make it again",
+    )
+    after = [Message(topic, "user-a", f"after:{n}".encode()) for n in range(2)]
+    await publish_like_the_relay(bus, after)
+    await recorder.wait_for(5)
+
+    assert recorder.values[3:] == [b"after:0", b"after:1"]  # offsets 0 and 1 of the new topic, none skipped

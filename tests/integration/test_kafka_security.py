@@ -158,6 +158,19 @@ def _settings(tmp_path: Path, bootstrap: str, **kafka: Any) -> Settings:
     )
 
 
+def _tls_settings(tmp_path: Path, secure: SecureBroker, *, cafile: Path) -> Settings:
+    """The TLS listener with the client certificate, trusting `cafile`."""
+    pki = secure.pki
+    return _settings(
+        tmp_path,
+        secure.tls,
+        kafka_security_protocol="SSL",
+        kafka_ssl_cafile=cafile,
+        kafka_ssl_certfile=pki.client_cert,
+        kafka_ssl_keyfile=pki.client_key,
+    )
+
+
 async def _round_trip(bus: Bus) -> None:
     """Subscribe, start, publish one message and wait for it: the credentials work end to end."""
     topic = f"secure-{uuid.uuid4().hex[:8]}"
@@ -229,28 +242,12 @@ async def test_a_wrong_scram_password_is_refused_and_reported(
 async def test_tls_with_a_client_certificate_publishes_and_consumes(
     secure_broker: SecureBroker, tmp_path: Path
 ) -> None:
-    pki = secure_broker.pki
-    settings = _settings(
-        tmp_path,
-        secure_broker.tls,
-        kafka_security_protocol="SSL",
-        kafka_ssl_cafile=pki.ca,
-        kafka_ssl_certfile=pki.client_cert,
-        kafka_ssl_keyfile=pki.client_key,
-    )
+    settings = _tls_settings(tmp_path, secure_broker, cafile=secure_broker.pki.ca)
     await _round_trip(make_bus(settings, client_id="tls"))
 
 
 async def test_tls_refuses_a_broker_signed_by_another_ca(secure_broker: SecureBroker, tmp_path: Path) -> None:
-    pki = secure_broker.pki
-    settings = _settings(
-        tmp_path,
-        secure_broker.tls,
-        kafka_security_protocol="SSL",
-        kafka_ssl_cafile=pki.other_ca,
-        kafka_ssl_certfile=pki.client_cert,
-        kafka_ssl_keyfile=pki.client_key,
-    )
+    settings = _tls_settings(tmp_path, secure_broker, cafile=secure_broker.pki.other_ca)
     message = await _refused(make_bus(settings, client_id="tls-other-ca"))
     assert secure_broker.tls in message
 

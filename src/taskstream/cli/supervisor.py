@@ -63,7 +63,6 @@ class Supervisor:
         self._env = dict(env)
         self.children = children
         self.broker = broker  # started by the caller; kept running here, stopped after the children
-        self.broker_restarts = 0
         self._out = out or sys.stdout
         self._backoff_s = backoff_s
         self._max_backoff_s = max_backoff_s
@@ -115,7 +114,6 @@ class Supervisor:
                 log.error("the kafka broker did not start", error=str(error), attempt=failures)
                 continue
             failures = 0
-            self.broker_restarts += 1
             log.info("kafka broker restarted", bootstrap=broker.bootstrap, pid=broker.pid)
 
     async def _wait_unless_stopping(self, seconds: float) -> None:

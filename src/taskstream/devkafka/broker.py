@@ -175,8 +175,14 @@ def java_binary() -> str:
 
 
 def new_cluster_id() -> str:
-    """A random Kafka cluster id: 16 bytes, URL-safe base64 without padding (`kafka-storage random-uuid`)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A random Kafka cluster id: 16 bytes, URL-safe base64 without padding (`kafka-storage random-uuid`).
+
+    Never starting with "-", as Kafka's own ids: the storage tool would read such an id as an option.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 class KafkaBroker:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import NamedTuple
 
 from sqlalchemy import delete, func, select, text, update
@@ -96,12 +96,7 @@ class OutboxRepository:
                 select(func.count(), func.min(OutboxRow.created_at)).where(OutboxRow.sent_at.is_(None))
             )
         ).one()
-        oldest = row[1]
-        if isinstance(oldest, str):  # SQLite: an aggregate loses the column's type
-            oldest = datetime.fromisoformat(oldest)
-        if oldest is not None and oldest.tzinfo is None:
-            oldest = oldest.replace(tzinfo=UTC)
-        return int(row[0] or 0), oldest
+        return int(row[0] or 0), row[1]
 
     async def requeue_sent(self, *, since: datetime, topics: Sequence[str] = ()) -> dict[str, int]:
         """Mark rows sent at or after `since` (of `topics`, default all) unsent again, so the relay publishes
