@@ -3,8 +3,8 @@
 One client creates tasks one after another over HTTP; a second client (a WebSocket of the same user) time-
 stamps every pushed CloudEvent on arrival. Latency = arrival − HTTP response received; an event that arrives
 before the response counts as 0 ms (the fraction that did is reported). Embedded: `taskstream up`;
-broker: `taskstream up --bus kafka --database-url <PostgreSQL>` (every service its own process, the embedded
-Tansu broker; PostgreSQL so the relay is woken by NOTIFY rather than a poll).
+broker: `taskstream up --bus kafka --database-url <PostgreSQL>` (every service its own process, the Apache
+Kafka broker `up` runs; PostgreSQL so the relay is woken by NOTIFY rather than a poll).
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ async def run(opts: Options) -> list[Row]:
                 latencies,
                 early,
                 BROKER_P99_TARGET_MS,
-                note="six service processes + embedded Tansu broker; the api process pushes to the socket",
+                note="six service processes + Apache Kafka; the api process pushes to the socket",
             )
         )
     finally:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from taskstream.bus.base import Bus
 from taskstream.domain.clock import Clock, SystemClock
 from taskstream.domain.errors import DependencyUnavailable
-from taskstream.metrics import BROKER_REACHABLE, CONSUMER_LAG, OUTBOX_OLDEST_AGE, OUTBOX_UNSENT
+from taskstream.metrics import BROKER_REACHABLE, FIGURES
 from taskstream.store.uow import UnitOfWorkFactory
 
 _CHECK_TIMEOUT_S = 3.0  # a database that takes longer than this to answer SELECT 1 counts as down
@@ -76,13 +76,10 @@ class Health:
             BROKER_REACHABLE.set(1 if self._bus.health().ok else 0)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(_CHECK_TIMEOUT_S):
-                    lags = await self._bus.lag()
-                for (group, topic), lag in lags.items():
-                    CONSUMER_LAG.labels(group, topic).set(lag)
+                    FIGURES.lag = await self._bus.lag()
         backlog = await self._backlog() if self._outbox else None
         if backlog is not None:  # None: the database is down; the last figures stay and /readyz says why
-            OUTBOX_UNSENT.set(backlog["unsent"])
-            OUTBOX_OLDEST_AGE.set(backlog["oldest_unsent_age_s"])
+            FIGURES.outbox = (backlog["unsent"], backlog["oldest_unsent_age_s"])
 
     async def _database_ok(self, body: dict[str, Any]) -> bool:
         try:

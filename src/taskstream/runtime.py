@@ -88,7 +88,7 @@ def kafka_security(settings: Settings) -> KafkaSecurity:
 
     password = settings.kafka_sasl_password
     try:
-        return KafkaSecurity(
+        security = KafkaSecurity(
             protocol=settings.kafka_security_protocol,
             mechanism=settings.kafka_sasl_mechanism,
             username=settings.kafka_sasl_username,
@@ -97,6 +97,8 @@ def kafka_security(settings: Settings) -> KafkaSecurity:
             certfile=str(settings.kafka_ssl_certfile) if settings.kafka_ssl_certfile else None,
             keyfile=str(settings.kafka_ssl_keyfile) if settings.kafka_ssl_keyfile else None,
         )
+        security.client_options()  # loads the certificates once, so a bad file is named here
+        return security
     except ValueError as error:
         raise SystemExit(f"invalid Kafka security settings (TASKSTREAM_KAFKA_*): {error}") from error
 

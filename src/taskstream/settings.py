@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES = ("api", "relay", "recurring", "notifications", "audit", "realtime")
@@ -83,6 +83,33 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap_addresses(cls, value: str | None) -> str | None:
+        """Comma-separated HOST:PORT pairs, each port 1-65535."""
+        if value is None:
+            return None
+        for address in value.split(","):
+            host, _, port = address.strip().rpartition(":")
+            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise ValueError(f"{address.strip()!r} is not HOST:PORT (comma-separated, port 1-65535)")
+        return value
+
+    @field_validator("outbox_retention", mode="before")
+    @classmethod
+    def _seconds_or_duration(cls, value: object) -> object:
+        """An environment value of digits is seconds ("3600"); anything else is read as ISO 8601 ("P7D")."""
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value.strip())
+        return value
+
+    @field_validator("outbox_retention")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("must be longer than zero (sent rows younger than it are kept for replay)")
+        return value
 
     def resolved_database_url(self) -> str:
         """The database URL in use (the embedded SQLite file when none is set)."""

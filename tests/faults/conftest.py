@@ -134,12 +134,17 @@ def bounded(seconds: float) -> Callable[[Callable[..., Awaitable[None]]], Callab
     return decorate
 
 
-async def eventually(condition: Callable[[], Awaitable[bool]], *, timeout_s: float, what: str) -> float:
-    """Poll `condition` every 0.2 s; returns the seconds it took; fails the test after timeout_s."""
+async def eventually(
+    condition: Callable[[], Awaitable[bool]], *, timeout_s: float, what: str | Callable[[], str]
+) -> float:
+    """Poll `condition` every 0.2 s; returns the seconds it took; fails the test after timeout_s.
+
+    `what` names the wait in the failure (a callable is asked then, to say what was counted last).
+    """
     started = time.monotonic()
     while not await condition():
         if time.monotonic() - started > timeout_s:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what() if callable(what) else what}")
         await asyncio.sleep(0.2)
     return time.monotonic() - started
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
@@ -29,7 +31,7 @@ from taskstream.devkafka import KafkaBroker
 from taskstream.events.topics import REMINDERS, TASK_EVENTS
 from taskstream.runtime import Runtime
 from taskstream.store.db import migrate
-from taskstream.store.tables import AuditEntry, InboxRow, Notification, OutboxRow, Reminder, Task
+from taskstream.store.tables import AuditEntry, DeadLetter, InboxRow, Notification, OutboxRow, Reminder, Task
 from tests.faults.conftest import (
     ROOT,
     ServiceProcess,
@@ -45,6 +47,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 USERS = 4
 BEFORE, DURING, AFTER = 120, 60, 30  # burst operations before the kill, while the broker is down, after
 CONSUMERS = ("recurring", "audit", "notifications")
+LAST_PROGRESS: dict[str, int] = {}  # what consumed_everything() counted last (shown when a wait times out)
 
 
 @dataclass
@@ -203,6 +206,15 @@ async def consumed_everything(runtime: Runtime) -> bool:
         consumer: await scalar(runtime, select(func.count()).where(InboxRow.consumer == consumer))
         for consumer in CONSUMERS
     }
+    LAST_PROGRESS.update(
+        dead_letters=await scalar(runtime, select(func.count()).select_from(DeadLetter)),
+        unsent=unsent,
+        pending=pending,
+        task_events=task_events,
+        completed=completed,
+        reminders=reminders,
+        **inbox,
+    )
     return (
         unsent == 0
         and pending == 0
@@ -273,7 +285,19 @@ async def test_broker_killed_during_a_burst_then_restarted_on_its_log_loses_and_
             await asyncio.to_thread(broker.start)  # the same log, the same port
             restarted_at = time.monotonic()
             await burst.run(BEFORE + DURING, AFTER)
-        await eventually(lambda: consumed_everything(runtime), timeout_s=120, what="every event consumed")
+        try:
+            await eventually(
+                lambda: consumed_everything(runtime),
+                timeout_s=120,
+                what=lambda: (
+                    f"every event consumed; counted {LAST_PROGRESS}; audit logged "
+                    f"{Counter(log_events(services.others['audit'], 'warning'))} (warnings), "
+                    f"{Counter(log_events(services.others['audit'], 'error'))} (errors)"
+                ),
+            )
+        except pytest.fail.Exception:
+            print(await _where_audit_lost(runtime, broker))
+            raise
         settled_s = time.monotonic() - restarted_at
         found = await effects(runtime, burst)
         relay_errors = log_events(services.others["relay"], "error")
@@ -358,7 +382,11 @@ async def test_broker_wiped_during_a_burst_reports_the_loss_and_outbox_replay_re
             check=False,
         )
         assert replay.returncode == 0, replay.stdout + replay.stderr
-        await eventually(lambda: consumed_everything(runtime), timeout_s=120, what="every event consumed")
+        await eventually(
+            lambda: consumed_everything(runtime),
+            timeout_s=120,
+            what=lambda: f"every event consumed; counted {LAST_PROGRESS}",
+        )
         after_replay = await effects(runtime, burst)
         print(
             f"\n[kafka wiped] cluster {old_cluster} -> {broker.cluster_id()}; before replay {before_replay}; "
@@ -433,3 +461,46 @@ async def test_a_consumer_stops_on_sigterm_within_the_drain_time_while_the_broke
 
 async def _ready(service: ServiceProcess, status: int) -> bool:
     return (await readyz(service))[0] == status
+
+
+async def _where_audit_lost(runtime: Runtime, broker: KafkaBroker) -> str:
+    """For a failed run: each task event without an audit inbox row, with where it sits on the broker (or that
+    it is not there: lost before the consumer), and the audit group's committed offsets."""
+    async with runtime.uow.reader() as uow:
+        rows = (
+            await uow.session.execute(
+                select(OutboxRow.event_id, OutboxRow.sent_at).where(OutboxRow.topic == TASK_EVENTS)
+            )
+        ).all()
+        seen = set(await uow.session.scalars(select(InboxRow.event_id).where(InboxRow.consumer == "audit")))
+    missing = {row.event_id: row.sent_at for row in rows if row.event_id not in seen}
+    reader = AIOKafkaConsumer(bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest")
+    admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    await reader.start()
+    await admin.start()
+    try:
+        partitions = [TopicPartition(TASK_EVENTS, p) for p in range(runtime.settings.kafka_partitions)]
+        reader.assign(partitions)
+        await reader.seek_to_beginning(*partitions)
+        ends = await reader.end_offsets(partitions)
+        located: dict[str, list[tuple[int, int]]] = {}
+        async with asyncio.timeout(30):
+            while [tp for tp in partitions if await reader.position(tp) < ends[tp]]:
+                for tp, records in (await reader.getmany(timeout_ms=500)).items():
+                    for record in records:
+                        event_id = json.loads(record.value)["id"]
+                        if event_id in missing:
+                            located.setdefault(event_id, []).append((tp.partition, record.offset))
+        committed = await admin.list_consumer_group_offsets("audit")
+    finally:
+        await reader.stop()
+        await admin.close()
+    lines = [
+        f"audit committed { ({tp.partition: o.offset for tp, o in committed.items()}) }; "
+        f"ends { ({tp.partition: end for tp, end in ends.items()}) }"
+    ]
+    lines += [
+        f"missing {event_id} sent {sent} at {located.get(event_id, 'nowhere')}"
+        for event_id, sent in missing.items()
+    ]
+    return "\n".join(lines)

@@ -159,7 +159,7 @@ async def test_outbox_replay_publishes_the_rows_sent_since_a_time_again_after_th
     def replay(*args: str) -> Result:
         return CliRunner().invoke(app, ["outbox", "replay", *args, "--database-url", url])
 
-    bad = await asyncio.to_thread(replay, "--since", "2026-03-02 08:05")  # no offset
+    bad = await asyncio.to_thread(replay, "--since", "2026-03-02T08:05:00")  # no offset
     dry = await asyncio.to_thread(replay, "--since", since.isoformat(), "--dry-run")
     assert await runtime.relay.drain_once() == 2  # the dry run changed nothing
     done = await asyncio.to_thread(replay, "--since", since.isoformat(), "--topic", TASK_EVENTS)
@@ -206,3 +206,40 @@ async def test_several_relays_on_postgres_send_each_row_once_in_order(
     finally:
         for relay in relays:
             await relay.stop()
+
+
+@pytest.mark.parametrize(
+    ("since", "says"),
+    [
+        ("0001-01-01T00:00:00+01:00", "between the years 1 and 9999"),
+        ("9999-12-31T23:59:59-01:00", "between the years 1 and 9999"),
+        ("2026-W48-1T10:00Z", "not an RFC 3339 date-time"),
+        ("2026-12-01 10:00Z", "not an RFC 3339 date-time"),
+        ("yesterday", "not an RFC 3339 date-time"),
+    ],
+)
+def test_outbox_replay_refuses_what_is_not_an_rfc3339_instant(since: str, says: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["outbox", "replay", "--since", since, "--database-url", "sqlite://"])
+    assert result.exit_code == 2 and says in " ".join(result.output.split()), result.output
+
+
+def test_outbox_replay_names_the_database_it_cannot_use_and_creates_none(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere.db"
+    since = "2026-12-01T10:00:00Z"
+    no_file = CliRunner().invoke(
+        app, ["outbox", "replay", "--since", since, "--database-url", f"sqlite+aiosqlite:///{missing}"]
+    )
+    garbage = CliRunner().invoke(app, ["outbox", "replay", "--since", since, "--database-url", "garbage"])
+    assert no_file.exit_code == 1 and str(missing) in no_file.output, no_file.output
+    assert not missing.exists()
+    assert garbage.exit_code == 2 and "not a database URL" in garbage.output, garbage.output
+
+
+@pytest.mark.postgres
+def test_outbox_replay_names_a_missing_postgres_database(pg_url: str) -> None:
+    url = pg_url.rsplit("/", 1)[0] + "/no_such_database_here"
+    result = CliRunner().invoke(
+        app, ["outbox", "replay", "--since", "2026-12-01T10:00:00Z", "--database-url", url]
+    )
+    assert result.exit_code == 1, result.output
+    assert "no_such_database_here cannot be read" in result.output and "Traceback" not in result.output

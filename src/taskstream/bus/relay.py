@@ -11,8 +11,8 @@ meanwhile, and SQLite has one writer); run a single relay process there.
 
 A failed publish marks sent only the confirmed prefix of the batch (`PartialPublish.confirmed`), so a later
 row of a key is never marked sent before an earlier one; the next pass starts at the first unconfirmed row.
-While publishing keeps failing the relay logs an error (after a few failures, then once a minute) with how
-many rows wait, and once it delivers again, how long the outage lasted.
+Once publishing has failed for a second the relay logs an error (then once a minute) with how many rows
+wait, and once it delivers again, how long the outage lasted.
 
 Sent rows are kept for `retention` (default 7 days) and then deleted in batches: a broker that loses what it
 had acknowledged (a wiped cluster) can be given those events again by marking them unsent
@@ -39,7 +39,7 @@ log = structlog.get_logger(__name__)
 RETENTION = timedelta(days=7)
 CLEANUP_BATCH = 1000
 CLEANUP_MAX_BATCHES = 20
-ERROR_AFTER_FAILURES = 3  # consecutive failed passes (about 1.4 s of backoff) before the outage is an error
+ERROR_AFTER_S = 1.0  # an outage this long (from the start of the first failed pass) is logged as an error
 ERROR_EVERY_S = 60.0  # how often an ongoing outage is logged again at error level
 
 
@@ -85,14 +85,15 @@ class OutboxRelay:
         next_cleanup = time.monotonic() + self._cleanup_every_s
         while True:
             self._wake.clear()
+            attempt_started = time.monotonic()
             try:
                 count = await self.drain_once()
             except (BusUnavailable, DependencyUnavailable, OSError) as error:
                 failures += 1
                 now = time.monotonic()
                 if failures == 1:
-                    failing_since = now
-                if failures >= ERROR_AFTER_FAILURES and now >= next_error:
+                    failing_since = attempt_started
+                if now - failing_since >= ERROR_AFTER_S and now >= next_error:
                     await self._log_outage(error, now - failing_since)
                     next_error = now + ERROR_EVERY_S
                 else:
@@ -104,7 +105,7 @@ class OutboxRelay:
                 log.exception("relay pass failed; retrying", failures=failures)
                 await asyncio.sleep(min(0.2 * 2**failures, 5.0))
                 continue
-            if failures >= ERROR_AFTER_FAILURES:
+            if next_error:
                 log.info("relay delivers again", after_s=round(time.monotonic() - failing_since, 1))
             failures = 0
             next_error = 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -12,6 +13,7 @@ import typer
 import uvicorn
 
 from taskstream.cli.client import client_app
+from taskstream.cli.common import hold_data_dir, load_settings
 from taskstream.cli.outbox import outbox_app
 from taskstream.settings import SERVICES, Settings
 
@@ -20,24 +22,63 @@ app.registered_commands += client_app.registered_commands
 app.add_typer(outbox_app, name="outbox")
 
 
+class RepeatFilter(logging.Filter):
+    """Lets one record of each message template of the loggers under `prefix` through per `every_s` seconds.
+
+    A library that logs every failed reconnect (aiokafka: several lines a second per client while a broker
+    is down) would otherwise bury the one line that says what is wrong; the services report outages
+    themselves, once, with what to do.
+    """
+
+    def __init__(self, prefix: str, every_s: float = 60.0) -> None:
+        super().__init__()
+        self._prefix = prefix
+        self._every_s = every_s
+        self._last: dict[tuple[str, object], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self._prefix):
+            return True
+        key = (record.name, record.msg)
+        now = record.created
+        if now - self._last.get(key, float("-inf")) < self._every_s:
+            return False
+        self._last[key] = now
+        if len(self._last) > 1000:
+            self._last.clear()
+        return True
+
+
 def configure_logging(settings: Settings) -> None:
-    """structlog to stderr, console or JSON lines as the settings say."""
+    """structlog, console or JSON lines as the settings say; the libraries' records in the same format."""
     level = getattr(logging, settings.log_level.upper(), logging.INFO)
-    logging.basicConfig(level=level, format="%(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    renderer = (
+    renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if settings.log_format == "json"
         else structlog.dev.ConsoleRenderer()
     )
+    shared: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        )
+    )
+    handler.addFilter(RepeatFilter("aiokafka"))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("aiokafka").setLevel(max(level, logging.WARNING))
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
-        ],
+        processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
     )
 
 
@@ -81,17 +122,17 @@ def up(
     """Run every service: in one process (memory bus), or as supervised processes over Kafka (--bus kafka)."""
     if bus not in ("memory", "kafka"):
         raise typer.BadParameter("choose memory or kafka", param_hint="--bus")
-    overrides = {
-        k: v for k, v in dict(host=host, port=port, data_dir=data_dir, database_url=database_url).items() if v
-    }
-    settings = Settings(**overrides)  # type: ignore[arg-type]
+    if bootstrap and bus != "kafka":
+        raise typer.BadParameter("--bootstrap needs --bus kafka", param_hint="--bootstrap")
+    settings = load_settings(
+        host=host, port=port, data_dir=data_dir, database_url=database_url, kafka_bootstrap=bootstrap
+    )
+    lock = hold_data_dir(settings.data_dir)  # noqa: F841 - held until the process ends
     if bus == "kafka":
         from taskstream.cli.supervisor import run_cluster
 
         configure_logging(settings)
         raise typer.Exit(run_cluster(settings, bootstrap=bootstrap))
-    if bootstrap:
-        raise typer.BadParameter("--bootstrap needs --bus kafka", param_hint="--bootstrap")
     _serve(settings, SERVICES)
 
 
@@ -103,8 +144,7 @@ def serve(
     """Run one service in this process (settings from TASKSTREAM_* variables)."""
     if service not in SERVICES:
         raise typer.BadParameter(f"unknown service {service!r}; choose one of {', '.join(SERVICES)}")
-    settings = Settings(**({"port": port} if port is not None else {}))  # type: ignore[arg-type]
-    _serve(settings, (service,))
+    _serve(load_settings(port=port), (service,))
 
 
 @app.command()
@@ -113,7 +153,7 @@ def migrate() -> None:
     from taskstream.store.db import create_engine
     from taskstream.store.db import migrate as run_migrations
 
-    settings = Settings()
+    settings = load_settings()
     configure_logging(settings)
 
     async def main() -> None:

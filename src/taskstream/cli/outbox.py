@@ -3,27 +3,37 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
+from taskstream.cli.common import load_settings
 from taskstream.domain.errors import DependencyUnavailable
 from taskstream.events.topics import ALL_TOPICS
 from taskstream.settings import Settings
 
-outbox_app = typer.Typer(help="Inspect and replay the transactional outbox.", no_args_is_help=True)
+outbox_app = typer.Typer(help="Publish events of the transactional outbox again.", no_args_is_help=True)
+
+
+_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})?")
 
 
 def parse_instant(value: str) -> datetime:
-    """An RFC 3339 date-time with an offset (2026-12-02T10:15:00Z); BadParameter otherwise."""
+    """An RFC 3339 date-time with an offset (2026-12-02T10:15:00Z), as UTC; BadParameter otherwise."""
+    if not _RFC3339.fullmatch(value.strip()):
+        raise typer.BadParameter(f"not an RFC 3339 date-time such as 2026-12-02T10:15:00Z: {value!r}")
     try:
-        instant = datetime.fromisoformat(value)
-    except ValueError as error:
-        raise typer.BadParameter(f"not an RFC 3339 date-time: {value!r}") from error
-    if instant.tzinfo is None:
-        raise typer.BadParameter("give an offset (Z or +01:00): a time without one is ambiguous")
-    return instant
+        instant = datetime.fromisoformat(value.strip())
+        if instant.tzinfo is None:
+            raise typer.BadParameter("give an offset (Z or +01:00): a time without one is ambiguous")
+        return instant.astimezone(UTC)
+    except (ValueError, OverflowError) as error:
+        raise typer.BadParameter(f"not a date-time between the years 1 and 9999: {value!r}") from error
 
 
 REPLAY_HELP = (
@@ -44,7 +54,9 @@ def replay(
         list[str] | None,
         typer.Option(metavar="TOPIC", help=f"Only this topic ({', '.join(ALL_TOPICS)}); repeatable"),
     ] = None,
-    dry_run: Annotated[bool, typer.Option(help="Count what would be replayed; change nothing")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would be replayed; change nothing")
+    ] = False,
     database_url: Annotated[
         str | None,
         typer.Option(metavar="URL", help="SQLAlchemy async URL (default: TASKSTREAM_DATABASE_URL)"),
@@ -56,7 +68,17 @@ def replay(
     unknown = [name for name in topics if name not in ALL_TOPICS]
     if unknown:
         raise typer.BadParameter(f"unknown topic {unknown[0]!r}; one of {', '.join(ALL_TOPICS)}")
-    settings = Settings(**({"database_url": database_url} if database_url else {}))  # type: ignore[arg-type]
+    settings = load_settings(database_url=database_url)
+    try:
+        make_url(settings.resolved_database_url())
+    except ArgumentError as error:
+        raise typer.BadParameter(f"not a database URL: {error}", param_hint="--database-url") from error
+    sqlite_file = settings.resolved_database_url().partition(":///")[2]
+    if settings.resolved_database_url().startswith("sqlite") and not Path(sqlite_file).exists():
+        typer.secho(
+            f"no SQLite database at {sqlite_file} (TASKSTREAM_DATABASE_URL or --database-url)", err=True
+        )
+        raise typer.Exit(1)
     try:
         counts = asyncio.run(_requeue(settings, instant, topics, commit=not dry_run))
     except DependencyUnavailable as error:
@@ -65,8 +87,8 @@ def replay(
     kept_since = datetime.now(UTC) - settings.outbox_retention
     if instant < kept_since:
         typer.secho(
-            f"Rows sent before {kept_since.isoformat(timespec='seconds')} are no longer kept "
-            f"(outbox retention {settings.outbox_retention}); they cannot be replayed.",
+            f"Rows sent before {kept_since.isoformat(timespec='seconds')} are no longer kept (they are "
+            f"kept for TASKSTREAM_OUTBOX_RETENTION={_duration(settings.outbox_retention)}): not replayed.",
             fg="yellow",
             err=True,
         )
@@ -81,20 +103,33 @@ def replay(
     )
 
 
+def _duration(value: timedelta) -> str:
+    """ISO 8601 as the setting takes it: P7D, PT3600S."""
+    seconds = int(value.total_seconds())
+    return f"P{seconds // 86400}D" if seconds % 86400 == 0 else f"PT{seconds}S"
+
+
 async def _requeue(settings: Settings, since: datetime, topics: list[str], *, commit: bool) -> dict[str, int]:
+    from sqlalchemy.exc import DBAPIError
+
     from taskstream.store.db import create_engine, schema_ready
     from taskstream.store.uow import UnitOfWorkFactory, is_connection_error
 
-    engine = create_engine(settings.resolved_database_url())
+    url = make_url(settings.resolved_database_url())
+    shown = url.render_as_string(hide_password=True)
+    engine = create_engine(str(url))
     try:
         try:
             ready = await schema_ready(engine)
-        except Exception as error:
-            if not is_connection_error(error):
-                raise
-            raise DependencyUnavailable(f"the database is unreachable: {error}") from error
+        except (DBAPIError, OSError, TimeoutError) as error:
+            reason = "is unreachable" if is_connection_error(error) else "cannot be read"
+            raise DependencyUnavailable(
+                f"the database {shown} {reason}: {error.__cause__ or error}"
+            ) from error
         if not ready:
-            raise DependencyUnavailable("the database has no taskstream schema at head (taskstream migrate)")
+            raise DependencyUnavailable(
+                f"the database {shown} has no taskstream schema at the newest migration (taskstream migrate)"
+            )
         async with UnitOfWorkFactory(engine)() as uow:
             counts = await uow.outbox.requeue_sent(since=since, topics=topics)
             if commit:

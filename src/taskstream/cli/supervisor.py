@@ -243,6 +243,9 @@ def run_cluster(settings: Settings, *, bootstrap: str | None) -> int:
     Without `bootstrap` an Apache Kafka broker is started on <data dir>/kafka (Java 17+, and Maven once to
     fetch it), kept running, and stopped after the services; returns 1 when it cannot start.
     """
+    from taskstream.runtime import kafka_security
+
+    kafka_security(settings)  # a bad SASL or TLS setting stops here, not in six restarting children
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     broker: KafkaBroker | None = None
     if bootstrap is None:
@@ -251,7 +254,7 @@ def run_cluster(settings: Settings, *, bootstrap: str | None) -> int:
             if broker.running:
                 log.info("adopting the kafka broker already running on the data dir", pid=broker.pid)
             else:
-                log.info("starting Apache Kafka (the first start fetches it from Maven Central)")
+                log.info("starting Apache Kafka", data=str(broker.data_dir))
                 broker.start()
         except BrokerError as error:
             log.error(

@@ -36,9 +36,15 @@ def main(argv: list[str] | None = None) -> int:
         broker = KafkaBroker(args.data, port=getattr(args, "port", None), heap=getattr(args, "heap", "512m"))
         if args.command == "start":
             if broker.running:
+                running = KafkaBroker(args.data)  # on the port it was started with
+                if args.port is not None and args.port != running.port:
+                    raise BrokerError(f"a broker already runs on {broker.data_dir} at {running.bootstrap}")
+                broker = running
                 print(f"already running (pid {broker.pid}) on {broker.data_dir}", file=sys.stderr)
             else:
                 print(f"starting Apache Kafka {kafka_version()} on {broker.data_dir}", file=sys.stderr)
+                if broker.cluster_id() and not (broker.log_dir / ".kafka_cleanshutdown").exists():
+                    print("its last run did not stop cleanly: it checks its log first", file=sys.stderr)
                 broker.start()
                 print(f"ready (pid {broker.pid}, cluster {broker.cluster_id()})", file=sys.stderr)
             print(broker.bootstrap)

@@ -211,6 +211,8 @@ class KafkaBroker:
         ready_timeout_s: float = 120.0,
         stop_timeout_s: float = 30.0,
     ) -> None:
+        if port is not None and not 1 <= port <= 65535:
+            raise BrokerError(f"port {port} is not between 1 and 65535")
         self.data_dir = Path(data_dir).resolve()
         self.host = host
         self._port = port
@@ -274,9 +276,17 @@ class KafkaBroker:
     def start(self) -> str:
         """Start the broker (formatting DIR/log first if it is new) and wait until it answers metadata.
 
-        Returns the bootstrap address. Raises BrokerError when Java or the jars are missing, the port is
-        taken, the process exits, or it is not ready within ready_timeout_s seconds (naming the log to read).
+        Returns the bootstrap address. Raises BrokerError when Java or the jars are missing, DIR cannot be
+        used, the port is taken, the process exits, or it is not ready within ready_timeout_s seconds (naming
+        the log to read). Starts on one DIR wait for each other (a lock in DIR), so one broker runs there.
         """
+        try:
+            with self._locked():
+                return self._start()
+        except OSError as error:
+            raise BrokerError(f"cannot use {self.data_dir}: {error}") from error
+
+    def _start(self) -> str:
         if self.running:
             raise BrokerError(
                 f"a broker already runs on {self.data_dir} (pid {self.pid}) at {self.bootstrap}"
@@ -323,6 +333,12 @@ class KafkaBroker:
 
     def stop(self) -> None:
         """SIGTERM (a controlled shutdown that flushes the log), SIGKILL after stop_timeout_s; idempotent."""
+        if not self.data_dir.is_dir():
+            return
+        with self._locked():
+            self._stop()
+
+    def _stop(self) -> None:
         pid = self.pid
         if pid is None:
             return
@@ -365,6 +381,12 @@ class KafkaBroker:
         self.stop()
 
     # ------------------------------------------------------------------ internals
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with _locked(self.data_dir / ".launcher.lock"):
+            yield
 
     def _server_properties(self, controller_port: int) -> str:
         names = ["PLAINTEXT", *(listener.name for listener in self.listeners)]

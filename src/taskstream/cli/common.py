@@ -1,0 +1,54 @@
+"""What the server-side commands share: reading the settings with errors a person can act on."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from typing import IO, Any
+
+import typer
+from pydantic import ValidationError
+
+from taskstream.settings import Settings
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the TASKSTREAM_* variables, with the command line's values (None: not given) on top.
+
+    A bad value ends the command with exit code 2 and one line per problem naming its variable.
+    """
+    try:
+        return Settings(**{name: value for name, value in overrides.items() if value is not None})
+    except ValidationError as error:
+        for problem in error.errors():
+            variable = "TASKSTREAM_" + "_".join(str(part) for part in problem["loc"]).upper()
+            typer.secho(f"invalid setting {variable}: {problem['msg']}", fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+def hold_data_dir(data_dir: Path) -> IO[str]:
+    """Take the data directory for this `taskstream up` until the process ends (an flock on up.lock).
+
+    A second `up` on the same directory would share its SQLite file and its Kafka broker behind the first
+    one's back; it ends with exit code 1 instead, naming the process that holds the directory.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = (data_dir / "up.lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        typer.secho(
+            f"another `taskstream up` (pid {holder}) runs on {data_dir}; stop it, or pass another --data-dir",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(1) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
