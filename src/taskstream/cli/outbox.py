@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from taskstream.cli.common import load_settings
 from taskstream.domain.errors import DependencyUnavailable
 from taskstream.events.topics import ALL_TOPICS
-from taskstream.settings import Settings
+from taskstream.services.tasks.views import iso_duration
 
 outbox_app = typer.Typer(help="Publish events of the transactional outbox again.", no_args_is_help=True)
 
@@ -70,17 +70,16 @@ def replay(
         raise typer.BadParameter(f"unknown topic {unknown[0]!r}; one of {', '.join(ALL_TOPICS)}")
     settings = load_settings(database_url=database_url)
     try:
-        make_url(settings.resolved_database_url())
+        url = make_url(settings.resolved_database_url())
     except ArgumentError as error:
         raise typer.BadParameter(f"not a database URL: {error}", param_hint="--database-url") from error
-    sqlite_file = settings.resolved_database_url().partition(":///")[2]
-    if settings.resolved_database_url().startswith("sqlite") and not Path(sqlite_file).exists():
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
         typer.secho(
-            f"no SQLite database at {sqlite_file} (TASKSTREAM_DATABASE_URL or --database-url)", err=True
+            f"no SQLite database at {url.database} (TASKSTREAM_DATABASE_URL or --database-url)", err=True
         )
         raise typer.Exit(1)
     try:
-        counts = asyncio.run(_requeue(settings, instant, topics, commit=not dry_run))
+        counts = asyncio.run(_requeue(url, instant, topics, commit=not dry_run))
     except DependencyUnavailable as error:
         typer.secho(str(error), fg="red", err=True)
         raise typer.Exit(1) from error
@@ -88,7 +87,7 @@ def replay(
     if instant < kept_since:
         typer.secho(
             f"Rows sent before {kept_since.isoformat(timespec='seconds')} are no longer kept (they are "
-            f"kept for TASKSTREAM_OUTBOX_RETENTION={_duration(settings.outbox_retention)}): not replayed.",
+            f"kept for TASKSTREAM_OUTBOX_RETENTION={iso_duration(settings.outbox_retention)}): not replayed.",
             fg="yellow",
             err=True,
         )
@@ -103,21 +102,14 @@ def replay(
     )
 
 
-def _duration(value: timedelta) -> str:
-    """ISO 8601 as the setting takes it: P7D, PT3600S."""
-    seconds = int(value.total_seconds())
-    return f"P{seconds // 86400}D" if seconds % 86400 == 0 else f"PT{seconds}S"
-
-
-async def _requeue(settings: Settings, since: datetime, topics: list[str], *, commit: bool) -> dict[str, int]:
+async def _requeue(url: URL, since: datetime, topics: list[str], *, commit: bool) -> dict[str, int]:
     from sqlalchemy.exc import DBAPIError
 
     from taskstream.store.db import create_engine, schema_ready
     from taskstream.store.uow import UnitOfWorkFactory, is_connection_error
 
-    url = make_url(settings.resolved_database_url())
     shown = url.render_as_string(hide_password=True)
-    engine = create_engine(str(url))
+    engine = create_engine(url.render_as_string(hide_password=False))
     try:
         try:
             ready = await schema_ready(engine)
