@@ -67,13 +67,13 @@ def payloads(count: int) -> list[tuple[str, bytes]]:
 
 async def relay_rate(url: str, bootstrap: str, events: list[tuple[str, bytes]]) -> float:
     """Events/s of OutboxRelay.drain_once over KafkaBus until the outbox is empty."""
-    from taskstream.bus.base import Message
-    from taskstream.bus.kafka import KafkaBus
-    from taskstream.bus.relay import OutboxRelay
     from taskstream.domain.clock import SystemClock
+    from taskstream.messaging.bus import Message
+    from taskstream.messaging.relay import OutboxRelay
     from taskstream.store.db import create_engine, migrate
     from taskstream.store.tables import OutboxRow
     from taskstream.store.uow import UnitOfWorkFactory
+    from taskstream.transports.kafka import KafkaBus
 
     engine = create_engine(url)
     await migrate(engine)
@@ -110,8 +110,8 @@ async def relay_rate(url: str, bootstrap: str, events: list[tuple[str, bytes]]) 
 
 async def create_topic(bootstrap: str) -> None:
     """Make TOPIC as the services make theirs (KafkaBus creates a topic on first publish)."""
-    from taskstream.bus.base import Message
-    from taskstream.bus.kafka import KafkaBus
+    from taskstream.messaging.bus import Message
+    from taskstream.transports.kafka import KafkaBus
 
     bus = KafkaBus(bootstrap, client_id="bench-topics")
     await bus.start()

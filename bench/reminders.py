@@ -86,8 +86,8 @@ async def measure(
     url: str, workdir: Any, *, count: int, window_s: float, pg_dsn: str | None
 ) -> dict[str, Any]:
     """Seed, run the services until every reminder was published (or a timeout), and tally."""
-    from taskstream.bus.base import Message
     from taskstream.events import topics
+    from taskstream.messaging.bus import Message
     from taskstream.runtime import Runtime
     from taskstream.settings import Settings
     from taskstream.store.db import create_engine, migrate

@@ -228,7 +228,7 @@ def _label(size: int) -> str:
 
 async def measure_size(backend: Backend, opts: Options, size: int) -> list[Row]:
     """Every query at this size: through the server, then the captured SQL on the raw driver."""
-    from taskstream.services.api.security import Tokens
+    from taskstream.api.security import Tokens
 
     budget, max_n = (1.5, 100) if opts.quick else (3.0, 200)
     token = Tokens(JWT_SECRET, ttl_s=86400).issue(seed.user_id(0), now=datetime.now(UTC))

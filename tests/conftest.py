@@ -136,7 +136,7 @@ async def runtime(settings: Settings, clock: FixedClock) -> AsyncIterator[Runtim
 @pytest.fixture
 async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client bound to the api app in-process (no lifespan: the runtime fixture started it)."""
-    from taskstream.services.api.app import create_app
+    from taskstream.api.app import create_app
 
     app = create_app(runtime.api_context(), runtime.engine)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:

@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from taskstream.bus.base import Bus
 from taskstream.domain.clock import Clock, SystemClock
 from taskstream.domain.errors import DependencyUnavailable
+from taskstream.messaging.bus import Bus
 from taskstream.metrics import BROKER_REACHABLE, FIGURES
 from taskstream.store.uow import UnitOfWorkFactory
 

@@ -13,8 +13,21 @@ import structlog
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from taskstream.bus.base import Bus
-from taskstream.bus.consumer import (
+from taskstream.api.app import create_app, health_app
+from taskstream.api.deps import ApiContext
+from taskstream.api.security import Tokens
+from taskstream.domain.clock import Clock, SystemClock
+from taskstream.events import topics
+from taskstream.events.payloads import TASK_COMPLETED
+from taskstream.features.audit.handlers import AuditHandlers
+from taskstream.features.notifications.handlers import NotificationHandlers
+from taskstream.features.notifications.scheduler import ReminderScheduler
+from taskstream.features.realtime.hub import Hub
+from taskstream.features.tasks.recurring import RecurringHandlers
+from taskstream.features.tasks.service import TaskService
+from taskstream.health import Health
+from taskstream.messaging.bus import Bus
+from taskstream.messaging.inbox import (
     Consumer,
     DeadLetters,
     EphemeralConsumer,
@@ -22,28 +35,15 @@ from taskstream.bus.consumer import (
     RetryPolicy,
     TransactionalHandler,
 )
-from taskstream.bus.memory import MemoryBus
-from taskstream.bus.relay import OutboxRelay
-from taskstream.domain.clock import Clock, SystemClock
-from taskstream.events import topics
-from taskstream.events.payloads import TASK_COMPLETED
-from taskstream.health import Health
-from taskstream.services.api.app import create_app, health_app
-from taskstream.services.api.deps import ApiContext
-from taskstream.services.api.security import Tokens
-from taskstream.services.audit.handlers import AuditHandlers
-from taskstream.services.notifications.handlers import NotificationHandlers
-from taskstream.services.notifications.scheduler import ReminderScheduler
-from taskstream.services.realtime.hub import Hub
-from taskstream.services.recurring.handlers import RecurringHandlers
-from taskstream.services.tasks.service import TaskService
+from taskstream.messaging.relay import OutboxRelay
 from taskstream.settings import SERVICES, Settings
 from taskstream.store.db import create_engine, migrate, wait_for_schema
 from taskstream.store.notify import OutboxListener
 from taskstream.store.uow import UnitOfWorkFactory
+from taskstream.transports.memory import MemoryBus
 
 if TYPE_CHECKING:
-    from taskstream.bus.kafka import KafkaSecurity
+    from taskstream.transports.kafka import KafkaSecurity
 
 log = structlog.get_logger(__name__)
 
@@ -53,7 +53,7 @@ def make_bus(settings: Settings, *, client_id: str) -> Bus:
     if settings.bus == "memory":
         return MemoryBus()
     if settings.bus == "kafka":
-        from taskstream.bus.kafka import KafkaBus
+        from taskstream.transports.kafka import KafkaBus
 
         if not settings.kafka_bootstrap:
             raise SystemExit("TASKSTREAM_KAFKA_BOOTSTRAP is required with TASKSTREAM_BUS=kafka")
@@ -70,7 +70,7 @@ def make_bus(settings: Settings, *, client_id: str) -> Bus:
             background_connect=True,  # a broker outage never keeps a service from starting
         )
     if settings.bus == "dapr":  # Dapr hook (issue 5): publish through the sidecar, daprd pushes deliveries
-        from taskstream.bus.dapr import DaprBus
+        from taskstream.transports.dapr import DaprBus
 
         return DaprBus(
             http_port=settings.dapr_http_port,
@@ -84,7 +84,7 @@ def make_bus(settings: Settings, *, client_id: str) -> Bus:
 
 def kafka_security(settings: Settings) -> KafkaSecurity:
     """The Kafka clients' SASL and TLS settings; SystemExit naming the setting when they do not fit."""
-    from taskstream.bus.kafka import KafkaSecurity
+    from taskstream.transports.kafka import KafkaSecurity
 
     password = settings.kafka_sasl_password
     try:
@@ -303,8 +303,8 @@ class Runtime:
 
     def _include_dapr_routes(self, app: FastAPI) -> None:
         """With the Dapr bus: /dapr/subscribe, /dapr/events/{topic}, and /job/{name} for notifications."""
-        from taskstream.bus.dapr import DaprBus
-        from taskstream.bus.dapr_routes import dapr_router
+        from taskstream.transports.dapr import DaprBus
+        from taskstream.transports.dapr_routes import dapr_router
 
         if not isinstance(self.bus, DaprBus):
             return
@@ -314,8 +314,8 @@ class Runtime:
 
     def _start_dapr_jobs(self) -> None:
         """With the Dapr bus, notifications schedules a Dapr job per reminder (the poll is the fallback)."""
-        from taskstream.bus.dapr import DaprBus
-        from taskstream.bus.dapr_jobs import DaprJobs, ReminderJobs
+        from taskstream.features.notifications.dapr_jobs import DaprJobs, ReminderJobs
+        from taskstream.transports.dapr import DaprBus
 
         if "notifications" in self.services and isinstance(self.bus, DaprBus):
             jobs = ReminderJobs(self.uow, self.clock, DaprJobs(self.bus.client))

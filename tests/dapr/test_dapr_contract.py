@@ -18,14 +18,14 @@ import yaml
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from taskstream.bus.base import BusUnavailable, Message
-from taskstream.bus.dapr import DaprBus
-from taskstream.bus.dapr_jobs import DaprJobs, JobsUnavailable, ReminderJobs, job_name
 from taskstream.devkafka import free_port
 from taskstream.domain.clock import FixedClock
+from taskstream.features.notifications.dapr_jobs import DaprJobs, JobsUnavailable, ReminderJobs, job_name
+from taskstream.messaging.bus import BusUnavailable, Message
 from taskstream.runtime import Runtime
 from taskstream.settings import Settings
 from taskstream.store.tables import AuditEntry, DeadLetter, InboxRow, OutboxRow, Reminder, Task
+from taskstream.transports.dapr import DaprBus
 from tests.conftest import START, sign_up
 from tests.dapr.sidecar import Sidecar, running
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from taskstream.bus.base import Message
-from taskstream.bus.kafka import KafkaBus
 from taskstream.devkafka import BrokerError, ensure_jars, free_port
 from taskstream.devkafka.broker import java_binary
+from taskstream.messaging.bus import Message
+from taskstream.transports.kafka import KafkaBus
 from tests.conftest import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]

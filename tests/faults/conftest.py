@@ -171,7 +171,7 @@ async def sign_up(client: httpx.AsyncClient, email: str) -> tuple[str, dict[str,
 @pytest.fixture
 async def api_client() -> AsyncIterator[Callable[[Runtime], httpx.AsyncClient]]:
     """Makes httpx clients bound in-process to the real api app of a runtime (started by the test)."""
-    from taskstream.services.api.app import create_app
+    from taskstream.api.app import create_app
 
     made: list[httpx.AsyncClient] = []
 

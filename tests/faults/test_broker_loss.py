@@ -26,12 +26,12 @@ from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 
-from taskstream.bus.memory import MemoryBus
 from taskstream.devkafka import KafkaBroker
 from taskstream.events.topics import REMINDERS, TASK_EVENTS
 from taskstream.runtime import Runtime
 from taskstream.store.db import migrate
 from taskstream.store.tables import AuditEntry, DeadLetter, InboxRow, Notification, OutboxRow, Reminder, Task
+from taskstream.transports.memory import MemoryBus
 from tests.faults.conftest import (
     ROOT,
     ServiceProcess,

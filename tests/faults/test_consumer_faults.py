@@ -15,17 +15,17 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import select
 
-from taskstream.bus.base import Message
-from taskstream.bus.kafka import KafkaBus
 from taskstream.devkafka import KafkaBroker
 from taskstream.events.envelope import make_event
 from taskstream.events.payloads import TASK_COMPLETED
 from taskstream.events.topics import TASK_EVENTS, dead_letter_topic
+from taskstream.features.audit.handlers import AuditHandlers
+from taskstream.messaging.bus import Message
 from taskstream.runtime import Runtime
-from taskstream.services.audit.handlers import AuditHandlers
 from taskstream.settings import Settings
 from taskstream.store.db import migrate
 from taskstream.store.tables import AuditEntry, DeadLetter, OutboxRow, Task
+from taskstream.transports.kafka import KafkaBus
 from tests.faults.conftest import bounded, count, eventually, kafka_settings, sign_up
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]

@@ -15,12 +15,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from taskstream.bus.memory import MemoryBus
 from taskstream.devkafka import free_port
 from taskstream.events.topics import TASK_EVENTS, TASK_UPDATES
 from taskstream.runtime import Runtime
 from taskstream.settings import Settings
 from taskstream.store.tables import OutboxRow, Task
+from taskstream.transports.memory import MemoryBus
 from tests.faults.conftest import JWT_SECRET, bounded, sign_up
 
 pytestmark = [pytest.mark.postgres]

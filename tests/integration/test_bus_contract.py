@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from taskstream.bus.base import Bus, BusUnavailable, Message
-from taskstream.bus.kafka import KafkaBus
-from taskstream.bus.memory import MemoryBus
 from taskstream.devkafka import KafkaBroker, free_port
+from taskstream.messaging.bus import Bus, BusUnavailable, Message
+from taskstream.transports.kafka import KafkaBus
+from taskstream.transports.memory import MemoryBus
 from tests.conftest import start_kafka
 
 WAIT_S = 15.0  # upper bound for any single wait; a passing run takes a fraction of it

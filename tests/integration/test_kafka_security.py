@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from taskstream.bus.base import Bus, Message
 from taskstream.devkafka import KafkaBroker, Listener, free_port
+from taskstream.messaging.bus import Bus, Message
 from taskstream.runtime import make_bus
 from taskstream.settings import Settings
 from tests.conftest import start_kafka

@@ -14,12 +14,12 @@ from click.testing import Result
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from taskstream.bus.base import BusUnavailable, Message, PartialPublish
 from taskstream.cli.main import app
 from taskstream.domain.clock import FixedClock
 from taskstream.events.envelope import make_event
 from taskstream.events.payloads import TASK_CREATED
 from taskstream.events.topics import TASK_EVENTS
+from taskstream.messaging.bus import BusUnavailable, Message, PartialPublish
 from taskstream.runtime import Runtime
 from taskstream.settings import Settings
 from taskstream.store.tables import OutboxRow

@@ -11,10 +11,10 @@ import httpx
 import sqlalchemy
 from sqlalchemy import func, select
 
-from taskstream.bus.base import Message
-from taskstream.bus.consumer import Outcome
 from taskstream.domain.clock import FixedClock
 from taskstream.events.envelope import CloudEvent
+from taskstream.messaging.bus import Message
+from taskstream.messaging.inbox import Outcome
 from taskstream.runtime import Runtime
 from taskstream.settings import Settings
 from taskstream.store.tables import AuditEntry, DeadLetter, InboxRow, Notification, OutboxRow, Task
@@ -256,7 +256,7 @@ async def test_restart_loses_nothing(settings: Settings, clock: FixedClock) -> N
     """Events not yet relayed and reminders not yet due survive a stop; both happen after the restart."""
     first = Runtime(settings, clock=clock)
     await first.start(background=False)
-    from taskstream.services.api.app import create_app
+    from taskstream.api.app import create_app
 
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=create_app(first.api_context(), first.engine)), base_url="http://t"
@@ -300,9 +300,9 @@ async def test_a_batch_with_a_poison_event_falls_back_to_one_by_one(runtime: Run
 async def test_a_batch_a_consumer_ignores_takes_no_transaction(runtime: Runtime) -> None:
     """recurring acts on `completed` only: a batch of `created` events is acknowledged without opening a
     unit of work, so on SQLite it does not queue behind the writer (held here for the whole test)."""
-    from taskstream.bus.consumer import Consumer, DeadLetters, RetryPolicy
     from taskstream.events.payloads import TASK_COMPLETED
-    from taskstream.services.recurring.handlers import RecurringHandlers
+    from taskstream.features.tasks.recurring import RecurringHandlers
+    from taskstream.messaging.inbox import Consumer, DeadLetters, RetryPolicy
 
     consumer = Consumer(
         "recurring",

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from taskstream.bus.kafka import KafkaSecurity
 from taskstream.devkafka import BrokerError, KafkaBroker, Listener
 from taskstream.devkafka.broker import new_cluster_id
+from taskstream.transports.kafka import KafkaSecurity
 
 
 def test_cluster_ids_are_16_random_bytes_and_never_look_like_an_option() -> None:

@@ -21,7 +21,7 @@ def test_each_message_of_a_library_passes_once_per_minute_and_other_loggers_alwa
             ("aiokafka.conn", "Unable connect to node %s", 0.0),
             ("aiokafka.conn", "Unable connect to node %s", 1.0),  # the same message: dropped
             ("aiokafka.client", "Unable to update metadata from %s", 1.5),  # another one: kept
-            ("taskstream.bus.kafka", "Unable connect to node %s", 2.0),  # not the library's: kept
+            ("taskstream.transports.kafka", "Unable connect to node %s", 2.0),  # not the library's: kept
             ("aiokafka.conn", "Unable connect to node %s", 59.0),  # dropped
             ("aiokafka.conn", "Unable connect to node %s", 61.0),  # a minute later: kept
         ]

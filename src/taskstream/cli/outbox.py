@@ -15,7 +15,7 @@ from sqlalchemy.exc import ArgumentError
 from taskstream.cli.common import load_settings
 from taskstream.domain.errors import DependencyUnavailable
 from taskstream.events.topics import ALL_TOPICS
-from taskstream.services.tasks.views import iso_duration
+from taskstream.features.tasks.views import iso_duration
 
 outbox_app = typer.Typer(help="Publish events of the transactional outbox again.", no_args_is_help=True)
 

@@ -25,8 +25,8 @@ import structlog
 from sqlalchemy.orm import sessionmaker
 
 from taskstream.events.envelope import CloudEvent
+from taskstream.messaging.outbox import outbox_rows
 from taskstream.store.db import create_sqlite_writer_engine
-from taskstream.store.outbox import outbox_rows
 from taskstream.store.tables import Base
 from taskstream.store.uow import UnitOfWorkFactory, as_unavailable
 

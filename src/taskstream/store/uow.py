@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from taskstream.domain.errors import DependencyUnavailable
-from taskstream.store.outbox import OutboxRepository
+from taskstream.messaging.outbox import OutboxRepository
 from taskstream.store.repositories import (
     AuditRepository,
     InboxRepository,

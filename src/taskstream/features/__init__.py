@@ -1,0 +1,1 @@
+"""One package per feature, each with its endpoints, use cases, repository and schemas."""

@@ -1,0 +1,1 @@
+"""Accounts: sign-up, sign-in, the signed-in user."""

@@ -1,0 +1,1 @@
+"""Audit: the history of every task change, built from task-events."""

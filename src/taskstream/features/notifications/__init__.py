@@ -1,0 +1,1 @@
+"""Notifications: reminders fire on time and reach the user once."""

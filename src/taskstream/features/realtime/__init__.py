@@ -1,0 +1,1 @@
+"""Realtime: every change pushed to the user's open windows over WebSockets."""

@@ -1,0 +1,1 @@
+"""Tasks: the task use cases, their endpoints, repository and the recurring series."""

@@ -1,0 +1,190 @@
+"""Task routes: create, list (search, filters, sort, cursor), read, patch, delete, complete, reopen."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import date, datetime, time
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Header, Query, Response
+
+from taskstream.api.deps import Ctx, CurrentUser
+from taskstream.api.schemas import AuditOut, ReminderIn, TaskIn, TaskPage, TaskPatch
+from taskstream.domain.errors import NotFound, ValidationError
+from taskstream.domain.tasks import Priority, ReminderSpec, zone
+from taskstream.events.payloads import TaskView
+from taskstream.features.tasks.service import TaskFields
+from taskstream.store.repositories import MAX_SEARCH_TERMS, TaskQuery, search_terms
+
+router = APIRouter(tags=["tasks"])
+
+Sort = Literal["due", "-due", "priority", "-priority", "title", "created", "-created"]
+
+
+def _specs(items: list[ReminderIn]) -> list[ReminderSpec]:
+    return [ReminderSpec(before=r.before, at=r.at) for r in items]
+
+
+def _fields(body: TaskIn | TaskPatch, *, only_set: bool) -> TaskFields:
+    names = body.model_fields_set if only_set else set(type(body).model_fields)
+    values = {name: getattr(body, name) for name in names}
+    if "reminders" in values and values["reminders"] is not None:
+        values["reminders"] = _specs(values["reminders"])
+    for required in ("title", "priority", "tags", "repeat_from", "keep_missed", "reminders"):
+        if only_set and required in values and values[required] is None:
+            raise ValidationError(f"{required} cannot be null", field=required)
+    return TaskFields(**values)
+
+
+@router.post("/tasks", status_code=201)
+async def create_task(body: TaskIn, ctx: Ctx, user: CurrentUser) -> TaskView:
+    """Create a task for the caller."""
+    return await ctx.tasks.create(user.id, _fields(body, only_set=False), default_tz=user.timezone)
+
+
+def _bound(value: str, field: str, tz: str) -> tuple[datetime, date]:
+    """(instant, date) of a bound: a YYYY-MM-DD means 00:00 of that day in the caller's zone; an RFC 3339
+    instant is compared as is with timed tasks and by its date in the caller's zone with all-day tasks."""
+    zone_info = zone(tz)
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime.combine(day, time(0), zone_info), day
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(f"{field} must be an RFC 3339 date-time or YYYY-MM-DD", field=field) from None
+    if parsed.tzinfo is None:
+        raise ValidationError(f"{field} needs a UTC offset", field=field)
+    return parsed, parsed.astimezone(zone_info).date()
+
+
+def _now_and_today(now: datetime, tz: str) -> tuple[datetime, date]:
+    return now, now.astimezone(zone(tz)).date()
+
+
+def _encode_cursor(sort: str, value: object, task_id: str) -> str:
+    raw = value.isoformat() if isinstance(value, datetime) else value
+    return base64.urlsafe_b64encode(json.dumps([sort, raw, task_id]).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: str) -> tuple[object, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        cursor_sort, raw, task_id = json.loads(base64.urlsafe_b64decode(padded))
+        if cursor_sort != sort:
+            raise ValueError
+        value: object = datetime.fromisoformat(raw) if sort in ("due", "-due", "created", "-created") else raw
+        return value, str(task_id)
+    except (ValueError, TypeError):
+        raise ValidationError(
+            "cursor is not valid for this sort; start again without it", field="cursor"
+        ) from None
+
+
+@router.get("/tasks")
+async def list_tasks(
+    ctx: Ctx,
+    user: CurrentUser,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="full-text over title and description: each of its words (at most 10 different) "
+            "must begin a word of the task",
+        ),
+    ] = None,
+    completed: bool | None = None,
+    priority: Annotated[list[Literal["none", "low", "medium", "high", "urgent"]] | None, Query()] = None,
+    tag: Annotated[list[str] | None, Query(description="all must match")] = None,
+    due_before: str | None = None,
+    due_after: str | None = None,
+    overdue: bool | None = None,
+    sort: Sort = "due",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> TaskPage:
+    """The caller's tasks; a filter on a field a task lacks never matches it; no due date sorts last."""
+    if q and len(search_terms(q)) > MAX_SEARCH_TERMS:
+        raise ValidationError(f"q: at most {MAX_SEARCH_TERMS} different words", field="q")
+    query = TaskQuery(
+        user_id=user.id,
+        q=(q or "").strip() or None,  # blank: no search, as an absent q
+        completed=completed,
+        priorities=[int(Priority.parse(p)) for p in priority or []],
+        tags=[t.strip().lstrip("#").lower() for t in tag or [] if t.strip()],
+        due_before=_bound(due_before, "due_before", user.timezone) if due_before else None,
+        due_after=_bound(due_after, "due_after", user.timezone) if due_after else None,
+        overdue_at=_now_and_today(ctx.clock.now(), user.timezone) if overdue else None,
+        sort=sort,
+        limit=limit,
+        after=_decode_cursor(cursor, sort) if cursor else None,
+    )
+    page = await ctx.tasks.find(query)
+    next_cursor = _encode_cursor(sort, *page.next_cursor) if page.next_cursor else None
+    return TaskPage(items=page.items, next_cursor=next_cursor)
+
+
+@router.get("/tasks/{task_id}")
+async def get_task(task_id: str, ctx: Ctx, user: CurrentUser, response: Response) -> TaskView:
+    """One task of the caller (404 for anyone else's); ETag carries the version."""
+    view = await ctx.tasks.get(user.id, task_id)
+    response.headers["ETag"] = f'"{view.version}"'
+    return view
+
+
+def _if_match(value: str | None) -> int | None:
+    if value is None or value.strip() == "*":
+        return None
+    try:
+        return int(value.strip().removeprefix("W/").strip('"'))
+    except ValueError:
+        raise ValidationError('If-Match must be the task\'s version, e.g. "3"', field="If-Match") from None
+
+
+@router.patch("/tasks/{task_id}")
+async def patch_task(
+    task_id: str,
+    body: TaskPatch,
+    ctx: Ctx,
+    user: CurrentUser,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> TaskView:
+    """Change the given fields; 412 when If-Match names an older version."""
+    view = await ctx.tasks.update(
+        user.id, task_id, _fields(body, only_set=True), if_match=_if_match(if_match)
+    )
+    response.headers["ETag"] = f'"{view.version}"'
+    return view
+
+
+@router.delete("/tasks/{task_id}", status_code=204)
+async def delete_task(
+    task_id: str, ctx: Ctx, user: CurrentUser, if_match: Annotated[str | None, Header()] = None
+) -> Response:
+    """Delete a task of the caller; 412 when If-Match names an older version."""
+    await ctx.tasks.delete(user.id, task_id, if_match=_if_match(if_match))
+    return Response(status_code=204)
+
+
+@router.post("/tasks/{task_id}/complete")
+async def complete_task(task_id: str, ctx: Ctx, user: CurrentUser) -> TaskView:
+    """Mark done; a recurring task's next occurrence follows through the recurring service."""
+    return await ctx.tasks.complete(user.id, task_id)
+
+
+@router.post("/tasks/{task_id}/reopen")
+async def reopen_task(task_id: str, ctx: Ctx, user: CurrentUser) -> TaskView:
+    """Mark not done."""
+    return await ctx.tasks.reopen(user.id, task_id)
+
+
+@router.get("/tasks/{task_id}/history")
+async def task_history(task_id: str, ctx: Ctx, user: CurrentUser) -> list[AuditOut]:
+    """The task's audit entries, newest first (kept after the task is deleted)."""
+    async with ctx.uow.reader() as uow:
+        entries = await uow.audit.recent(user.id, task_id=task_id, limit=200)
+        if not entries and await uow.tasks.get(task_id, user_id=user.id) is None:
+            raise NotFound("task not found", field="id")
+    return [AuditOut.model_validate(e, from_attributes=True) for e in entries]

@@ -1,1 +1,0 @@
-"""The services: api, recurring, notifications (with the reminder scheduler), audit and realtime."""

@@ -1,1 +1,0 @@
-"""The api service: REST API v1, the WebSocket endpoint and the web UI."""

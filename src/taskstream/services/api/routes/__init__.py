@@ -1,1 +1,0 @@
-"""HTTP routes: parse input, call one use case, map the result."""

@@ -1,1 +1,0 @@
-"""Audit service: an append-only history of every task event."""

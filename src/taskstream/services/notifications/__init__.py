@@ -1,1 +1,0 @@
-"""Notification service: the durable reminder scheduler and in-app notifications."""

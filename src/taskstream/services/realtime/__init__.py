@@ -1,1 +1,0 @@
-"""Real-time service: pushes task-updates to the owning user's open WebSocket connections."""

@@ -1,1 +1,0 @@
-"""Recurring-task service: creates the next occurrence when an occurrence is completed."""

@@ -1,0 +1,1 @@
+"""Transports behind the bus contract: in-process memory, Kafka, Dapr pub/sub."""
