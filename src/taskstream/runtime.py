@@ -219,13 +219,13 @@ class Runtime:
         log.info(
             "services started",
             services=list(self.services),
-            database=self.engine.url.get_backend_name(),
+            database=self.uow.profile.name,
             bus=self.settings.bus,
         )
 
     def _outbox_listener(self) -> OutboxListener | None:
         """PostgreSQL only: NOTIFY from other processes' commits wakes this process's relay and scheduler."""
-        if self.engine.url.get_backend_name() != "postgresql":
+        if not self.uow.profile.listen_notify:
             return None
         callbacks = [self.relay.wake] if "relay" in self.services else []
         if "notifications" in self.services:

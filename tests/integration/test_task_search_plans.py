@@ -15,10 +15,16 @@ import pytest
 from alembic import command
 from sqlalchemy import event, make_url, select, text
 
+from taskstream.features.tasks.repository import FAR_FUTURE, FAR_PAST, TaskQuery, TaskRepository
+from taskstream.features.tasks.search import (
+    PostgresSearch,
+    SearchLimits,
+    SqliteSearch,
+    planner_for,
+    search_terms,
+)
 from taskstream.runtime import Runtime
-from taskstream.store import repositories
 from taskstream.store.db import alembic_config, create_engine, migrate
-from taskstream.store.repositories import FAR_FUTURE, FAR_PAST, TaskQuery, TaskRepository
 from taskstream.store.tables import Task, TaskTag, User
 from taskstream.store.uow import UnitOfWorkFactory
 
@@ -26,12 +32,13 @@ BASE = datetime(2026, 3, 2, tzinfo=UTC)
 ZONES = ("UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago", "Europe/Berlin")  # +14 and -11: widest offsets
 WORDS = ("alpha", "bravo", "delta", "echo", "golf")
 
-# SQLite plans (TaskRepository._fts_plan), forced through its thresholds: (probe min, sort max, expand max).
+# SQLite plans (SqliteSearch), forced through its limits.
 PLANS = {
-    "probe": (1, -1, 8),
-    "sort": (10**9, 10**9, 8),
-    "walk": (10**9, -1, 8),
-    "unexpanded": (1, -1, 0),  # more words start with the prefix than it expands: walk, never probe
+    "probe": SearchLimits(probe_min=1, sort_max=-1, expand_max=8),
+    "sort": SearchLimits(probe_min=10**9, sort_max=10**9, expand_max=8),
+    "walk": SearchLimits(probe_min=10**9, sort_max=-1, expand_max=8),
+    # more words start with the prefix than it expands: walk, never probe
+    "unexpanded": SearchLimits(probe_min=1, sort_max=-1, expand_max=0),
 }
 
 
@@ -131,7 +138,7 @@ def _expected(rows: list[tuple[Task, list[str]]], query: TaskQuery) -> list[str]
 
     def matches(task: Task, tags: list[str]) -> bool:
         words = f"{task.title} {task.description or ''}".split()
-        terms = repositories.search_terms(query.q or "")
+        terms = search_terms(query.q or "")
         return (
             all(any(w.startswith(t) for w in words) for t in terms)
             and (query.completed is None or task.completed == query.completed)
@@ -166,13 +173,14 @@ async def _pages(runtime: Runtime, query: TaskQuery, plans: Iterator[None] | Non
 
 
 @contextmanager
-def _plan(monkeypatch: pytest.MonkeyPatch, name: str) -> Iterator[None]:
-    probe_min, sort_max, expand_max = PLANS[name]
-    with monkeypatch.context() as patch:
-        patch.setattr(repositories, "_FTS_PROBE_MIN", probe_min)
-        patch.setattr(repositories, "_FTS_SORT_MAX", sort_max)
-        patch.setattr(repositories, "_FTS_EXPAND_MAX", expand_max)
+def _plan(runtime: Runtime, name: str) -> Iterator[None]:
+    """Units of work made meanwhile search with plan `name`'s limits."""
+    standard = runtime.uow.search
+    runtime.uow.search = SqliteSearch(PLANS[name])
+    try:
         yield
+    finally:
+        runtime.uow.search = standard
 
 
 @contextmanager
@@ -223,34 +231,27 @@ async def test_due_pages_match_a_plain_sort(runtime: Runtime, sort: str) -> None
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # PostgreSQL's planner chooses there
 @pytest.mark.parametrize("name", list(PLANS))
-async def test_every_sqlite_search_plan_gives_the_same_pages(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, name: str
-) -> None:
+async def test_every_sqlite_search_plan_gives_the_same_pages(runtime: Runtime, name: str) -> None:
     user_id, rows = await _seed(runtime)
     for fields in QUERIES:
         if "q" not in fields or fields["q"] == "zzz":
             continue
         for sort in ("due", "-due"):
             expected = _expected(rows, TaskQuery(user_id=user_id, sort=sort, **fields))
-            with _plan(monkeypatch, name), _statements(runtime) as sent:
+            with _plan(runtime, name), _statements(runtime) as sent:
                 pages = await _pages(runtime, TaskQuery(user_id=user_id, sort=sort, limit=7, **fields))
             assert pages == expected, (name, sort, fields)
             assert any(_used(name, statement) for statement in sent), sent
 
 
-async def test_cursor_pages_survive_a_change_of_plan(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_cursor_pages_survive_a_change_of_plan(runtime: Runtime) -> None:
     """Each page chooses its plan afresh (the data may have changed): a cursor from one plan works in all."""
     user_id, rows = await _seed(runtime)
 
     def switching() -> Iterator[None]:
         while True:
-            for name in PLANS:
-                probe_min, sort_max, expand_max = PLANS[name]
-                monkeypatch.setattr(repositories, "_FTS_PROBE_MIN", probe_min)
-                monkeypatch.setattr(repositories, "_FTS_SORT_MAX", sort_max)
-                monkeypatch.setattr(repositories, "_FTS_EXPAND_MAX", expand_max)
+            for limits in PLANS.values():
+                runtime.uow.search = planner_for(runtime.uow.profile, limits)
                 yield
 
     for q in ("team", "inv", "team inv"):
@@ -272,20 +273,17 @@ async def test_other_users_tasks_never_match(runtime: Runtime) -> None:
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 @pytest.mark.parametrize("expand_max", [8, 0])  # prefixes expanded to whole words; left as `term:*`
-async def test_postgres_prefix_forms_give_the_same_pages(
-    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, expand_max: int
-) -> None:
+async def test_postgres_prefix_forms_give_the_same_pages(runtime: Runtime, expand_max: int) -> None:
     user_id, rows = await _seed(runtime)
-    monkeypatch.setattr(repositories, "_FTS_EXPAND_MAX", expand_max)
     queries: list[str] = []
-    pg_query = TaskRepository._pg_query
 
-    async def spy(self: TaskRepository, terms: list[str]) -> str | None:
-        expression = await pg_query(self, terms)
-        queries.append(expression or "")
-        return expression
+    class Recording(PostgresSearch):
+        async def expression(self, session: Any, terms: list[str]) -> str | None:
+            found = await super().expression(session, terms)
+            queries.append(found or "")
+            return found
 
-    monkeypatch.setattr(TaskRepository, "_pg_query", spy)
+    runtime.uow.search = Recording(SearchLimits(expand_max=expand_max))
     for q in ("inv", "team inv", "quokka", "te de", "zzz"):
         expected = _expected(rows, TaskQuery(user_id=user_id, q=q))
         assert await _pages(runtime, TaskQuery(user_id=user_id, q=q, limit=7)) == expected, q
@@ -319,8 +317,9 @@ async def test_postgres_word_list_follows_inserts_and_edits(runtime: Runtime) ->
     assert await search("ping") == []  # the old title's words match nothing now
     async with runtime.uow.reader() as uow:
         # "inv" covers the host name inv.example.com (not a plain word): it stays a prefix, same matches
-        assert await uow.tasks._pg_query(["inv"]) == "inv:*"
-        assert await uow.tasks._pg_query(["zep", "tick"]) == "zeppelin & tickets"
+        planner = PostgresSearch(SearchLimits())
+        assert await planner.expression(uow.session, ["inv"]) == "inv:*"
+        assert await planner.expression(uow.session, ["zep", "tick"]) == "zeppelin & tickets"
 
 
 @pytest.mark.postgres
@@ -408,7 +407,7 @@ async def test_postgres_search_matches_plain_prefixes_where_the_parser_splits_wo
             uow.tasks.add(task)
         await uow.commit()
     for q in ("3e7f1c2", "3e7f", "revert 3e7f", "1e5x", "1e5", "1e", "inv", "invoice inv", "3e7f zzz"):
-        terms = repositories.search_terms(q)
+        terms = search_terms(q)
         async with runtime.uow.reader() as uow:
             found = {t.id for t in await uow.tasks.find(TaskQuery(user_id=user_id, q=q, limit=200))}
             expected = set(

@@ -22,8 +22,8 @@ from taskstream.domain.errors import DependencyUnavailable
 from taskstream.events.envelope import CloudEvent
 from taskstream.events.topics import dead_letter_topic
 from taskstream.messaging.bus import Bus, Message
+from taskstream.messaging.repositories import AlreadyProcessed
 from taskstream.metrics import DEAD_LETTERS, EVENTS_CONSUMED
-from taskstream.store.repositories import AlreadyProcessed
 from taskstream.store.tables import DeadLetter
 from taskstream.store.uow import UnitOfWork, UnitOfWorkFactory, is_connection_error
 
@@ -70,7 +70,7 @@ class DeadLetters:
             "event dead-lettered", topic=message.topic, consumer=consumer, error=error, attempts=attempts
         )
         async with self._uow() as uow:
-            uow.audit.add_dead_letter(
+            uow.dead_letters.add(
                 DeadLetter(
                     topic=dead_letter_topic(message.topic),
                     consumer=consumer,

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskstream.events.envelope import CloudEvent
-from taskstream.store.repositories import one_of
+from taskstream.store.profile import DatabaseProfile
 from taskstream.store.tables import OutboxRow
 
 RELAY_LOCK_KEY = 0x7A5C_0002  # PostgreSQL advisory lock key: held by the relay that publishes right now
@@ -39,8 +39,11 @@ def outbox_rows(event: CloudEvent, topics: Sequence[str]) -> list[OutboxRow]:
 class OutboxRepository:
     """Outbox rows: append (in a use case's transaction), fetch unsent in order, mark sent, clean up."""
 
-    def __init__(self, session: AsyncSession, *, on_append: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self, session: AsyncSession, profile: DatabaseProfile, *, on_append: Callable[[], None] = lambda: None
+    ) -> None:
         self.session = session
+        self._profile = profile
         self._on_append = on_append
 
     def append(self, event: CloudEvent, *topics: str) -> None:
@@ -53,7 +56,7 @@ class OutboxRepository:
 
         Other databases: always True (SQLite runs one relay process).
         """
-        if self.session.get_bind().dialect.name != "postgresql":
+        if not self._profile.advisory_locks:
             return True
         got = await self.session.scalar(
             text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": RELAY_LOCK_KEY}
@@ -75,7 +78,7 @@ class OutboxRepository:
     async def mark_sent(self, ids: list[int], at: datetime) -> None:
         """Record that rows `ids` reached the bus."""
         await self.session.execute(
-            update(OutboxRow).where(one_of(self.session, OutboxRow.id, ids)).values(sent_at=at)
+            update(OutboxRow).where(self._profile.one_of(OutboxRow.id, ids)).values(sent_at=at)
         )
 
     async def delete_sent(self, *, older_than: datetime, limit: int = 1000) -> int:

@@ -69,7 +69,7 @@ class OutboxRelay:
         self._cleanup_every_s = cleanup_every_s
         self._retention = retention
         self._wake = asyncio.Event()
-        self._postgres = uow.engine.url.get_backend_name() == "postgresql"
+        self._leads_by_lock = uow.profile.advisory_locks
         self.leader: bool | None = None  # None until the first pass; True while this relay holds the lock
         self.sent = 0
 
@@ -137,7 +137,7 @@ class OutboxRelay:
 
         Raises BusUnavailable (after marking the confirmed prefix) or DependencyUnavailable.
         """
-        if self._postgres:
+        if self._leads_by_lock:
             return await self._drain_as_leader()
         return await self._drain_single()
 

@@ -11,15 +11,14 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from taskstream.domain.errors import DependencyUnavailable
+from taskstream.features.accounts.repository import UserRepository
+from taskstream.features.audit.repository import AuditRepository
+from taskstream.features.notifications.repository import NotificationRepository
+from taskstream.features.tasks.repository import ReminderRepository, TaskRepository
+from taskstream.features.tasks.search import SearchPlanner, planner_for
 from taskstream.messaging.outbox import OutboxRepository
-from taskstream.store.repositories import (
-    AuditRepository,
-    InboxRepository,
-    NotificationRepository,
-    ReminderRepository,
-    TaskRepository,
-    UserRepository,
-)
+from taskstream.messaging.repositories import DeadLetterRepository, InboxRepository
+from taskstream.store.profile import DatabaseProfile
 
 OUTBOX_CHANNEL = "taskstream_outbox"  # PostgreSQL LISTEN/NOTIFY channel: "outbox rows were committed"
 
@@ -55,10 +54,14 @@ class UnitOfWork:
         self,
         session_factory: async_sessionmaker[AsyncSession],
         *,
+        profile: DatabaseProfile,
+        search: SearchPlanner,
         on_commit: Callable[[], None],
         write_lock: asyncio.Lock | None = None,
     ) -> None:
         self._session_factory = session_factory
+        self._profile = profile
+        self._search = search
         self._on_commit = on_commit
         self._write_lock = write_lock
         self.outbox_written = False
@@ -68,12 +71,13 @@ class UnitOfWork:
             await self._write_lock.acquire()
         self.session = self._session_factory()
         self.users = UserRepository(self.session)
-        self.tasks = TaskRepository(self.session)
-        self.reminders = ReminderRepository(self.session)
+        self.tasks = TaskRepository(self.session, self._profile, self._search)
+        self.reminders = ReminderRepository(self.session, self._profile)
         self.notifications = NotificationRepository(self.session)
         self.audit = AuditRepository(self.session)
         self.inbox = InboxRepository(self.session)
-        self.outbox = OutboxRepository(self.session, on_append=self._mark_outbox)
+        self.dead_letters = DeadLetterRepository(self.session)
+        self.outbox = OutboxRepository(self.session, self._profile, on_append=self._mark_outbox)
         self.outbox_written = False
         return self
 
@@ -97,7 +101,7 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         """Commit; wakes the outbox relay when events were written (PostgreSQL: NOTIFY, other processes)."""
-        if self.outbox_written and self.session.get_bind().dialect.name == "postgresql":
+        if self.outbox_written and self._profile.listen_notify:
             # NOTIFY is transactional: listeners hear it only if this commit succeeds, right after it.
             await self.session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
         await self.session.commit()
@@ -106,21 +110,26 @@ class UnitOfWork:
 
 
 class UnitOfWorkFactory:
-    """Makes units of work on one engine; `notify_outbox` is called after a commit that wrote events."""
+    """Makes units of work on one engine; `outbox_committed` is called after a commit that wrote events.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    profile: the database's abilities (default: from the engine); search: the task search planner (default:
+    the profile's, with the standard limits).
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        profile: DatabaseProfile | None = None,
+        search: SearchPlanner | None = None,
+    ) -> None:
         self.engine = engine
+        self.profile = profile or DatabaseProfile.of(engine)
+        self.search = search or planner_for(self.profile)
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
-        # SQLite has one writer at a time: in-process writers queue here, in order, instead of meeting
-        # SQLite's busy handler, which sleeps 1 ms … 100 ms between retries.
-        self._write_lock = asyncio.Lock() if engine.url.get_backend_name() == "sqlite" else None
-        read_options: dict[str, object] = {READ_ONLY: True}
-        if engine.url.get_backend_name() == "postgresql":
-            # No BEGIN / ROLLBACK round trips around a read: under READ COMMITTED each statement of a
-            # transaction takes its own snapshot anyway, so the reads see exactly what they would inside one.
-            read_options["isolation_level"] = "AUTOCOMMIT"
+        self._write_lock = asyncio.Lock() if self.profile.single_writer else None
         self.read_sessions = async_sessionmaker(
-            engine.execution_options(**read_options), expire_on_commit=False
+            engine.execution_options(**{READ_ONLY: True}, **self.profile.read_options), expire_on_commit=False
         )
         self._listeners: list[Callable[[], None]] = []
 
@@ -139,8 +148,16 @@ class UnitOfWorkFactory:
         return self._write_lock
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, on_commit=self.outbox_committed, write_lock=self._write_lock)
+        return UnitOfWork(
+            self.sessions,
+            profile=self.profile,
+            search=self.search,
+            on_commit=self.outbox_committed,
+            write_lock=self._write_lock,
+        )
 
     def reader(self) -> UnitOfWork:
         """A unit of work for reads only: on SQLite it waits for no writer (WAL snapshot); never commit it."""
-        return UnitOfWork(self.read_sessions, on_commit=self.outbox_committed)
+        return UnitOfWork(
+            self.read_sessions, profile=self.profile, search=self.search, on_commit=self.outbox_committed
+        )

@@ -14,8 +14,9 @@ from taskstream.api.schemas import AuditOut, ReminderIn, TaskIn, TaskPage, TaskP
 from taskstream.domain.errors import NotFound, ValidationError
 from taskstream.domain.tasks import Priority, ReminderSpec, zone
 from taskstream.events.payloads import TaskView
+from taskstream.features.tasks.repository import TaskQuery
+from taskstream.features.tasks.search import MAX_SEARCH_TERMS, search_terms
 from taskstream.features.tasks.service import TaskFields
-from taskstream.store.repositories import MAX_SEARCH_TERMS, TaskQuery, search_terms
 
 router = APIRouter(tags=["tasks"])
 

@@ -26,9 +26,9 @@ from taskstream.domain.tasks import (
 from taskstream.events import topics
 from taskstream.events.envelope import CloudEvent, make_event
 from taskstream.events.payloads import TASK_EVENT_TYPES, ReminderView, TaskEventData, TaskEventType, TaskView
+from taskstream.features.tasks.repository import TaskQuery, TaskRepository
 from taskstream.features.tasks.views import task_view
 from taskstream.store.group_commit import GroupCommitter
-from taskstream.store.repositories import TaskQuery, TaskRepository
 from taskstream.store.tables import Reminder, Task
 from taskstream.store.uow import UnitOfWork, UnitOfWorkFactory
 
