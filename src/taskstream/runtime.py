@@ -19,9 +19,13 @@ from taskstream.api.security import Tokens
 from taskstream.domain.clock import Clock, SystemClock
 from taskstream.events import topics
 from taskstream.events.payloads import TASK_COMPLETED
+from taskstream.features.accounts.passwords import Passwords
+from taskstream.features.accounts.service import AccountService
 from taskstream.features.audit.handlers import AuditHandlers
+from taskstream.features.audit.service import AuditService
 from taskstream.features.notifications.handlers import NotificationHandlers
 from taskstream.features.notifications.scheduler import ReminderScheduler
+from taskstream.features.notifications.service import NotificationService
 from taskstream.features.realtime.hub import Hub
 from taskstream.features.tasks.recurring import RecurringHandlers
 from taskstream.features.tasks.service import TaskService
@@ -113,8 +117,10 @@ class Runtime:
         services: Iterable[str] = SERVICES,
         clock: Clock | None = None,
         bus: Bus | None = None,
+        passwords: Passwords | None = None,
     ) -> None:
         self.settings = settings
+        self.passwords = passwords or Passwords()
         self.services = tuple(services)
         unknown = set(self.services) - set(SERVICES)
         if unknown:
@@ -256,18 +262,18 @@ class Runtime:
 
     def api_context(self) -> ApiContext:
         """The context the api routes use."""
-        tokens = Tokens(self.settings.resolved_jwt_secret(), ttl_s=self.settings.token_ttl_s)
-        ctx = ApiContext(
+        wake = self.scheduler.wake if "notifications" in self.services else None
+        return ApiContext(
             settings=self.settings,
             uow=self.uow,
             clock=self.clock,
             tasks=self.tasks,
-            tokens=tokens,
+            accounts=AccountService(self.uow, self.clock, self.passwords),
+            audit=AuditService(self.uow),
+            notifications=NotificationService(self.uow, self.clock, wake_scheduler=wake),
+            tokens=Tokens(self.settings.resolved_jwt_secret(), ttl_s=self.settings.token_ttl_s),
             hub=self.hub,
         )
-        if "notifications" in self.services:
-            ctx.wake_scheduler.append(self.scheduler.wake)
-        return ctx
 
     def build_app(self, *, freeze_heap: bool = False) -> FastAPI:
         """The HTTP app of this process; its lifespan starts and stops the runtime.

@@ -14,9 +14,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
 from taskstream import __version__
-from taskstream.api import errors, health, misc
+from taskstream.api import errors, health
 from taskstream.api.deps import ApiContext
 from taskstream.features.accounts import routes as accounts
+from taskstream.features.audit import routes as audit
+from taskstream.features.notifications import routes as notifications
 from taskstream.features.realtime import routes as realtime
 from taskstream.features.tasks import routes as tasks
 
@@ -76,7 +78,7 @@ def create_app(ctx: ApiContext, engine: AsyncEngine, *, serve_ui: bool = True) -
     app.add_middleware(BodyLimit, max_bytes=ctx.settings.max_request_bytes)
     errors.install(app)
     app.include_router(health.router)
-    for router in (accounts.router, tasks.router, misc.router):
+    for router in (accounts.router, tasks.router, audit.router, notifications.router):
         app.include_router(router, prefix="/api/v1")
     if ctx.hub is not None:
         app.include_router(realtime.router, prefix="/api/v1")

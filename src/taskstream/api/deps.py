@@ -12,6 +12,9 @@ from fastapi.security import OAuth2PasswordBearer
 from taskstream.api.security import Tokens
 from taskstream.domain.clock import Clock
 from taskstream.domain.errors import Unauthorized
+from taskstream.features.accounts.service import AccountService
+from taskstream.features.audit.service import AuditService
+from taskstream.features.notifications.service import NotificationService
 from taskstream.features.realtime.hub import Hub
 from taskstream.features.tasks.service import TaskService
 from taskstream.settings import Settings
@@ -27,9 +30,11 @@ class ApiContext:
     uow: UnitOfWorkFactory
     clock: Clock
     tasks: TaskService
+    accounts: AccountService
+    audit: AuditService
+    notifications: NotificationService
     tokens: Tokens
     hub: Hub | None = None  # set when this process serves the WebSocket
-    wake_scheduler: list[object] = field(default_factory=list)
     # Bearer token → (expiry, UNIX seconds; the signed-in user). Users are never changed after sign-up, and a
     # token is valid until it expires, so a hit skips the JWT check and the user lookup; entries live 60 s.
     callers: TTLCache[str, tuple[int, User]] = field(

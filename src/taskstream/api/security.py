@@ -1,29 +1,12 @@
-"""Password hashing (Argon2id) and access tokens (JWT, HS256)."""
+"""Access tokens (JWT, HS256); passwords are hashed by the accounts feature."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 import jwt
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
 from taskstream.domain.errors import Unauthorized
-
-_hasher = PasswordHasher()
-
-
-def hash_password(password: str) -> str:
-    """Argon2id hash of `password` (PHC string)."""
-    return _hasher.hash(password)
-
-
-def verify_password(hashed: str, password: str) -> bool:
-    """True when `password` matches `hashed`."""
-    try:
-        return _hasher.verify(hashed, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 class Tokens:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -16,6 +17,7 @@ from taskstream.store.tables import Reminder, Task, TaskTag, UTCDateTime
 
 FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
 FAR_PAST = datetime(1, 1, 2, tzinfo=UTC)
+SNOOZE_POSITION = 1000  # after any of a task's own reminders (at most REMINDERS_MAX of them)
 _ZONE_MARGIN = timedelta(days=2)  # more than any UTC offset: 00:00 of a date in any zone is within it
 
 
@@ -260,6 +262,24 @@ class ReminderRepository:
     def add_all(self, reminders: Sequence[Reminder]) -> None:
         """Stage reminder rows."""
         self.session.add_all(reminders)
+
+    def add_snooze(self, task: Task, *, fire_at: datetime) -> None:
+        """Stage a one-off reminder of `task` at `fire_at` (a snoozed notification); it lists after the
+        task's own reminders and goes when the due time changes."""
+        self.session.add(
+            Reminder(
+                id=str(uuid.uuid4()),
+                task_id=task.id,
+                user_id=task.user_id,
+                kind="snooze",
+                offset_s=None,
+                at=fire_at,
+                position=SNOOZE_POSITION,
+                fire_at=fire_at,
+                state="pending",
+                fired_at=None,
+            )
+        )
 
     async def of_tasks(self, task_ids: Sequence[str]) -> dict[str, list[Reminder]]:
         """Reminder rows per task id, in position order (snoozes last)."""

@@ -1,20 +1,31 @@
-"""Task routes: create, list (search, filters, sort, cursor), read, patch, delete, complete, reopen."""
+"""Task routes: create, list (search, filters, sort, cursor), read, patch, delete, complete, reopen; tags,
+the recurrence preview and quick-add parsing."""
 
 from __future__ import annotations
 
 import base64
 import json
 from datetime import date, datetime, time
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Response
 
 from taskstream.api.deps import Ctx, CurrentUser
-from taskstream.api.schemas import AuditOut, ReminderIn, TaskIn, TaskPage, TaskPatch
-from taskstream.domain.errors import NotFound, ValidationError
+from taskstream.domain import nlparse, recurrence
+from taskstream.domain.errors import ValidationError
 from taskstream.domain.tasks import Priority, ReminderSpec, zone
 from taskstream.events.payloads import TaskView
 from taskstream.features.tasks.repository import TaskQuery
+from taskstream.features.tasks.schemas import (
+    ParseIn,
+    RecurrencePreviewIn,
+    RecurrencePreviewOut,
+    ReminderIn,
+    TagOut,
+    TaskIn,
+    TaskPage,
+    TaskPatch,
+)
 from taskstream.features.tasks.search import MAX_SEARCH_TERMS, search_terms
 from taskstream.features.tasks.service import TaskFields
 
@@ -181,11 +192,40 @@ async def reopen_task(task_id: str, ctx: Ctx, user: CurrentUser) -> TaskView:
     return await ctx.tasks.reopen(user.id, task_id)
 
 
-@router.get("/tasks/{task_id}/history")
-async def task_history(task_id: str, ctx: Ctx, user: CurrentUser) -> list[AuditOut]:
-    """The task's audit entries, newest first (kept after the task is deleted)."""
-    async with ctx.uow.reader() as uow:
-        entries = await uow.audit.recent(user.id, task_id=task_id, limit=200)
-        if not entries and await uow.tasks.get(task_id, user_id=user.id) is None:
-            raise NotFound("task not found", field="id")
-    return [AuditOut.model_validate(e, from_attributes=True) for e in entries]
+@router.get("/tags")
+async def list_tags(ctx: Ctx, user: CurrentUser) -> list[TagOut]:
+    """The caller's tags with open and total task counts."""
+    counts = await ctx.tasks.tags(user.id)
+    return [TagOut(name=name, open_count=n_open, total_count=n_all) for name, n_open, n_all in counts]
+
+
+@router.post("/recurrence/preview")
+async def recurrence_preview(body: RecurrencePreviewIn, user: CurrentUser) -> RecurrencePreviewOut:
+    """RFC 5545 rule → canonical form, words and the next occurrences from the first due (UTC or dates)."""
+    tz = body.timezone or user.timezone
+    first = body.due_at.astimezone(recurrence.zone_of(tz)) if body.due_at is not None else body.due_date
+    if first is None:
+        raise ValidationError("give due_at or due_date: the first occurrence of the series", field="due_at")
+    series = recurrence.Series(rrule=body.recurrence, anchor=first, tz=tz, repeat_from=body.repeat_from)
+    return RecurrencePreviewOut(
+        recurrence=series.rrule,
+        text=recurrence.describe(series.rrule),
+        occurrences=recurrence.occurrences(series, count=body.count),
+    )
+
+
+@router.post("/parse")
+async def parse(body: ParseIn, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
+    """Natural-language quick add: the task fields understood, and what was not."""
+    result = nlparse.parse_quick_add(body.text, now=ctx.clock.now(), tz=user.timezone)
+    return {
+        "title": result.title,
+        "due_at": result.due_at.isoformat() if result.due_at else None,
+        "due_date": result.due_date.isoformat() if result.due_date else None,
+        "recurrence": result.recurrence,
+        "repeat_from": result.repeat_from,
+        "priority": result.priority,
+        "tags": result.tags,
+        "reminders": result.reminders,
+        "unparsed": result.unparsed,
+    }

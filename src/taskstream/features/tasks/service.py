@@ -117,6 +117,11 @@ class TaskService:
             cursor = (TaskRepository.sort_value(rows[-1], query.sort), rows[-1].id) if more and rows else None
             return Page(items=items, next_cursor=cursor)
 
+    async def tags(self, user_id: str) -> list[tuple[str, int, int]]:
+        """(tag, open-task count, all-task count) for the user's tags, by name."""
+        async with self._uow.reader() as uow:
+            return await uow.tasks.tag_counts(user_id)
+
     async def update(
         self, user_id: str, task_id: str, data: TaskFields, *, if_match: int | None = None
     ) -> TaskView:

@@ -1,37 +1,15 @@
-"""API request and response bodies (apart from tables); 422 for anything that does not fit them."""
+"""Request and response bodies of the task endpoints; 422 for anything that does not fit them."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from taskstream.events.payloads import TaskView
 
 PriorityName = Literal["none", "low", "medium", "high", "urgent"]
-
-
-class RegisterIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    email: EmailStr
-    password: str = Field(min_length=8, max_length=256)
-    name: str | None = Field(None, max_length=200)
-    timezone: str | None = Field(None, max_length=64, description="IANA zone; default UTC")
-
-
-class UserOut(BaseModel):
-    id: str
-    email: str
-    name: str | None
-    timezone: str
-    created_at: datetime
-
-
-class TokenOut(BaseModel):
-    access_token: str
-    token_type: Literal["bearer"] = "bearer"
-    expires_in: int = Field(description="seconds")
 
 
 class ReminderIn(BaseModel):
@@ -91,32 +69,6 @@ class TagOut(BaseModel):
     name: str
     open_count: int
     total_count: int
-
-
-class AuditOut(BaseModel):
-    id: int
-    event_id: str
-    task_id: str
-    event_type: str
-    title: str
-    changes: dict[str, object]
-    actor: str
-    occurred_at: datetime
-
-
-class NotificationOut(BaseModel):
-    id: str
-    task_id: str
-    title: str
-    due_at: str | None
-    remind_at: datetime
-    created_at: datetime
-    read_at: datetime | None
-
-
-class SnoozeIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    for_: timedelta = Field(alias="for", description='ISO 8601 duration, e.g. "PT10M"')
 
 
 class ParseIn(BaseModel):
