@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from taskstream.devkafka import BrokerError, KafkaBroker, ensure_jars, free_port
-from taskstream.devkafka.broker import java_binary
+from taskstream.devkafka.jars import java_binary
 from taskstream.domain.clock import FixedClock
 from taskstream.features.accounts.passwords import Passwords
 from taskstream.runtime import Runtime

@@ -17,7 +17,7 @@ import pytest
 import websockets
 
 from taskstream.devkafka import BrokerError, KafkaBroker, ensure_jars, free_port
-from taskstream.devkafka.broker import java_binary
+from taskstream.devkafka.jars import java_binary
 from tests.conftest import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]

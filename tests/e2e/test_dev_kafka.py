@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from taskstream.devkafka import BrokerError, ensure_jars, free_port
-from taskstream.devkafka.broker import java_binary
+from taskstream.devkafka.jars import java_binary
 from taskstream.messaging.bus import Message
 from taskstream.transports.kafka import KafkaBus
 from tests.conftest import unavailable

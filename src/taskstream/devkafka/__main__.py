@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from taskstream.devkafka.broker import BrokerError, KafkaBroker, default_data_dir, ensure_jars, kafka_version
+from taskstream.devkafka.broker import KafkaBroker, default_data_dir
+from taskstream.devkafka.jars import BrokerError, ensure_jars, kafka_version
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,6 @@
 """A real Apache Kafka broker for development and tests: single-node KRaft, its log on disk.
 
-The jars come from Maven Central through the pinned Maven project next to this file (`pom.xml`), resolved
-once into a cache directory ($TASKSTREAM_CACHE_DIR, else $XDG_CACHE_HOME/taskstream, else ~/.cache/taskstream)
-and reused. A broker lives in a data directory:
+The jars come from Maven Central (see jars.py). A broker lives in a data directory:
 
     DIR/log/            the Kafka log (topics, records, committed offsets, the KRaft metadata log)
     DIR/state.json      port, pid and cluster id of the broker last started here
@@ -20,33 +18,23 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
-import hashlib
 import json
 import os
 import shutil
 import signal
-import socket
-import struct
 import subprocess
-import sys
-import tempfile
 import time
 import uuid
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-POM = Path(__file__).resolve().parent / "pom.xml"
+from taskstream.devkafka.files import locked, log4j_properties
+from taskstream.devkafka.jars import BrokerError, ensure_jars, java_binary
+from taskstream.devkafka.net import free_port, kafka_metadata_ok, port_in_use
+
 DEFAULT_PORT = 9092
 DEFAULT_HEAP = "512m"  # the JVM's maximum heap; a dev broker with a few topics needs far less than this
-_METADATA_API_KEY = 3
-_PROBE_CORRELATION_ID = 7
-
-
-class BrokerError(RuntimeError):
-    """The broker cannot be fetched, started, stopped or reached; the message says why and what to do."""
 
 
 @dataclass(frozen=True)
@@ -58,120 +46,10 @@ class Listener:
     port: int
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on `host` that nothing listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def kafka_metadata_ok(host: str, port: int, *, timeout_s: float = 1.0) -> bool:
-    """True when a Kafka Metadata v0 request to host:port is answered and names at least one broker."""
-    client_id = b"taskstream-probe"
-    header = struct.pack(">hhih", _METADATA_API_KEY, 0, _PROBE_CORRELATION_ID, len(client_id)) + client_id
-    request = header + struct.pack(">i", 0)  # empty topic list: metadata for every topic
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s) as sock:
-            sock.sendall(struct.pack(">i", len(request)) + request)
-            size, correlation_id, brokers = struct.unpack(">iii", _read_exactly(sock, 12))
-    except (OSError, struct.error):
-        return False
-    return size >= 8 and correlation_id == _PROBE_CORRELATION_ID and brokers >= 1
-
-
-def _read_exactly(sock: socket.socket, count: int) -> bytes:
-    data = b""
-    while len(data) < count:
-        chunk = sock.recv(count - len(data))
-        if not chunk:
-            raise OSError("connection closed by the broker")
-        data += chunk
-    return data
-
-
-def kafka_version() -> str:
-    """The Apache Kafka version the Maven project pins (its `kafka.version` property)."""
-    namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
-    version = ElementTree.parse(POM).find("m:properties/m:kafka.version", namespace)
-    if version is None or not version.text:
-        raise BrokerError(f"{POM} has no kafka.version property")
-    return version.text.strip()
-
-
-def cache_dir() -> Path:
-    """Where resolved jars are kept (outside the repository; shared by every checkout of this user)."""
-    if os.environ.get("TASKSTREAM_CACHE_DIR"):
-        return Path(os.environ["TASKSTREAM_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "taskstream"
-
-
 def default_data_dir() -> Path:
     """The data directory `deploy/local/kafka` uses without --data."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "taskstream" / "kafka"
-
-
-def ensure_jars(*, quiet: bool = True) -> Path:
-    """The directory of the broker's jars, resolving them with Maven on first use.
-
-    Reused when present (keyed by the pom's hash); a lock makes concurrent first uses wait for one download.
-    Raises BrokerError when `mvn` is missing or the resolution fails.
-    """
-    digest = hashlib.sha256(POM.read_bytes()).hexdigest()[:12]
-    root = cache_dir()
-    lib = root / f"kafka-{kafka_version()}-{digest}"
-    if (lib / ".complete").exists():
-        return lib
-    root.mkdir(parents=True, exist_ok=True)
-    with _locked(root / ".kafka.lock"):
-        if (lib / ".complete").exists():
-            return lib
-        mvn = shutil.which("mvn")
-        if mvn is None:
-            raise BrokerError("Maven (mvn) is needed once to fetch Apache Kafka: apt-get install maven")
-        staging = Path(tempfile.mkdtemp(prefix=".kafka-", dir=root))
-        command = [
-            mvn,
-            "-B",
-            *(["-q"] if quiet else []),
-            "-f",
-            str(POM),
-            "dependency:copy-dependencies",
-            "-DincludeScope=runtime",
-            f"-DoutputDirectory={staging}",
-        ]
-        print(f"fetching Apache Kafka {kafka_version()} from Maven Central into {lib}", file=sys.stderr)
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
-        if result.returncode != 0 or not any(staging.glob("kafka_2.13-*.jar")):
-            shutil.rmtree(staging, ignore_errors=True)
-            tail = (result.stdout + result.stderr).strip().splitlines()[-15:]
-            raise BrokerError("mvn could not resolve Apache Kafka:\n" + "\n".join(tail))
-        (staging / ".complete").write_text(kafka_version() + "\n")
-        shutil.rmtree(lib, ignore_errors=True)
-        staging.rename(lib)
-    return lib
-
-
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def java_binary() -> str:
-    """$JAVA_HOME/bin/java, else `java` on PATH; raises BrokerError when neither exists (Java 17+ needed)."""
-    home = os.environ.get("JAVA_HOME")
-    if home and (Path(home) / "bin" / "java").exists():
-        return str(Path(home) / "bin" / "java")
-    found = shutil.which("java")
-    if found is None:
-        raise BrokerError("Apache Kafka needs Java 17 or newer: apt-get install openjdk-17-jre-headless")
-    return found
 
 
 def new_cluster_id() -> str:
@@ -293,7 +171,7 @@ class KafkaBroker:
             )
         java = java_binary()
         lib = ensure_jars()
-        if _port_in_use(self.host, self.port):
+        if port_in_use(self.host, self.port):
             raise BrokerError(f"port {self.port} on {self.host} is in use; pass another port")
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.data_dir / "logs").mkdir(exist_ok=True)
@@ -301,7 +179,7 @@ class KafkaBroker:
         config = self.data_dir / "server.properties"
         config.write_text(self._server_properties(controller_port))
         log4j = self.data_dir / "log4j2.properties"
-        log4j.write_text(_log4j_properties(self.data_dir / "logs"))
+        log4j.write_text(log4j_properties(self.data_dir / "logs"))
         classpath = f"{lib}/*"
         if self.cluster_id() is None:
             self._format(java, classpath, config)
@@ -385,7 +263,7 @@ class KafkaBroker:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        with _locked(self.data_dir / ".launcher.lock"):
+        with locked(self.data_dir / ".launcher.lock"):
             yield
 
     def _server_properties(self, controller_port: int) -> str:
@@ -511,31 +389,3 @@ class KafkaBroker:
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps(state, indent=2) + "\n")
         temporary.replace(path)
-
-
-def _port_in_use(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
-
-
-def _log4j_properties(logs: Path) -> str:
-    """Log4j 2 configuration: INFO to logs/server.log, rolled at 10 MB, three files kept."""
-    return f"""\
-status = warn
-appender.file.type = RollingFile
-appender.file.name = file
-appender.file.fileName = {logs / "server.log"}
-appender.file.filePattern = {logs / "server.log.%i"}
-appender.file.layout.type = PatternLayout
-appender.file.layout.pattern = [%d] %p %m (%c)%n
-appender.file.policies.type = Policies
-appender.file.policies.size.type = SizeBasedTriggeringPolicy
-appender.file.policies.size.size = 10MB
-appender.file.strategy.type = DefaultRolloverStrategy
-appender.file.strategy.max = 3
-rootLogger.level = INFO
-rootLogger.appenderRef.file.ref = file
-logger.state.name = state.change.logger
-logger.state.level = WARN
-"""
