@@ -178,7 +178,7 @@ class Runtime:
             )
 
         if "recurring" in self.services:
-            handlers = RecurringHandlers(self.tasks, self.clock)
+            handlers = RecurringHandlers(self.tasks)
             self.bus.subscribe(
                 topics.TASK_EVENTS,
                 group="recurring",

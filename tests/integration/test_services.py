@@ -306,7 +306,7 @@ async def test_a_batch_a_consumer_ignores_takes_no_transaction(runtime: Runtime)
 
     consumer = Consumer(
         "recurring",
-        RecurringHandlers(runtime.tasks, runtime.clock).handle,
+        RecurringHandlers(runtime.tasks).handle,
         uow=runtime.uow,
         clock=runtime.clock,
         dead_letters=DeadLetters(runtime.uow, runtime.bus, runtime.clock),

@@ -10,7 +10,7 @@ import pytest
 
 from taskstream.domain.errors import ValidationError
 from taskstream.domain.recurrence import (
-    Due,
+    Moment,
     Series,
     describe,
     first_occurrence,
@@ -31,10 +31,10 @@ def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> date
     return datetime(year, month, day, hour, minute, tzinfo=UTC)
 
 
-def complete_on_time(series: Series, times: int) -> list[Due]:
+def complete_on_time(series: Series, times: int) -> list[Moment]:
     """Complete each occurrence at its due instant (all-day: noon UTC that day); collect the next dues."""
-    current: Due = series.anchor
-    seen: list[Due] = []
+    current: Moment = series.anchor
+    seen: list[Moment] = []
     for _ in range(times):
         at = current if isinstance(current, datetime) else datetime(*current.timetuple()[:3], 12, tzinfo=UTC)
         following = next_occurrence(series, current=current, completed_at=at, now=at)

@@ -12,7 +12,14 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from taskstream.domain.errors import ValidationError
-from taskstream.domain.recurrence import Due, Series, localize, next_occurrence, normalize_rrule, occurrences
+from taskstream.domain.recurrence import (
+    Moment,
+    Series,
+    localize,
+    next_occurrence,
+    normalize_rrule,
+    occurrences,
+)
 
 ZONES = [
     "Pacific/Auckland",
@@ -83,7 +90,7 @@ def explicit_rules(draw: st.DrawFn) -> str:
         raise
 
 
-def _local(due: Due, zone: ZoneInfo) -> datetime:
+def _local(due: Moment, zone: ZoneInfo) -> datetime:
     if isinstance(due, datetime):
         return due.astimezone(zone).replace(tzinfo=None)
     return datetime.combine(due, time())
@@ -103,7 +110,7 @@ def test_explicit_rules_match_dateutil(rule: str, start: date, at: time, tz: str
     assume(first is not None and first.year < 2200)
     assert first is not None
     assume(not timed or _exists(first, zone))
-    anchor: Due = localize(first, zone) if timed else first.date()
+    anchor: Moment = localize(first, zone) if timed else first.date()
     expected = list(islice(iter(rrulestr(rule, dtstart=first)), N))
     got = occurrences(Series(rule, anchor, tz), count=N)
     if timed:

@@ -13,9 +13,9 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from taskstream.cli.common import load_settings
+from taskstream.domain.durations import iso_duration
 from taskstream.domain.errors import DependencyUnavailable
 from taskstream.events.topics import ALL_TOPICS
-from taskstream.features.tasks.views import iso_duration
 
 outbox_app = typer.Typer(help="Publish events of the transactional outbox again.", no_args_is_help=True)
 

@@ -25,7 +25,7 @@ from taskstream.domain.errors import ValidationError
 from taskstream.domain.recurrence_rule import FIELD, RuleParts, normalize_rrule_value, parse_rule, produces
 from taskstream.domain.recurrence_text import describe_rule
 
-Due = datetime | date
+Moment = datetime | date  # a due as the rule sees it: an aware instant (timed) or a date (all-day)
 """Timed: timezone-aware datetime; all-day: datetime.date."""
 
 HORIZON_YEARS = 400
@@ -39,7 +39,7 @@ class Series:
     """A recurring series: RRULE expanded in `tz` from the fixed `anchor` (aware datetime or all-day date)."""
 
     rrule: str
-    anchor: Due
+    anchor: Moment
     tz: str
     repeat_from: Literal["due", "completion"] = "due"
     keep_missed: bool = False
@@ -137,7 +137,7 @@ def _anchor_local(series: Series, zone: ZoneInfo) -> datetime:
     return datetime.combine(series.anchor, time())
 
 
-def _within_until(rule: RuleParts, due: Due, local: datetime, zone: ZoneInfo) -> bool:
+def _within_until(rule: RuleParts, due: Moment, local: datetime, zone: ZoneInfo) -> bool:
     until = rule.until
     if until is None:
         return True
@@ -148,13 +148,13 @@ def _within_until(rule: RuleParts, due: Due, local: datetime, zone: ZoneInfo) ->
     return local.date() <= until
 
 
-def _dues(series: Series) -> Iterator[Due]:
+def _dues(series: Series) -> Iterator[Moment]:
     """Every occurrence of the series in order: the anchor first, then the rule; COUNT and UNTIL applied."""
     rule = parse_rule(series.rrule)
     zone = zone_of(series.tz)
     anchor = _anchor_local(series, zone)
     emitted = 0
-    first: Due = series.anchor.astimezone(UTC) if isinstance(series.anchor, datetime) else series.anchor
+    first: Moment = series.anchor.astimezone(UTC) if isinstance(series.anchor, datetime) else series.anchor
     stream = (
         (local, localize(local, zone) if series.timed else local.date())
         for local in _pattern(rule, anchor)
@@ -169,7 +169,7 @@ def _dues(series: Series) -> Iterator[Due]:
         yield due
 
 
-def _check_due(series: Series, value: Due, name: str) -> None:
+def _check_due(series: Series, value: Moment, name: str) -> None:
     if series.timed != isinstance(value, datetime):
         kind = "an aware datetime" if series.timed else "a date"
         raise ValidationError(f"{name} must be {kind} for this series", field=name)
@@ -182,11 +182,11 @@ def _check_instant(value: datetime, name: str) -> None:
         raise ValidationError(f"{name} must be a timezone-aware datetime", field=name)
 
 
-def _is_after(due: Due, other: Due) -> bool:
+def _is_after(due: Moment, other: Moment) -> bool:
     return due > other  # both datetimes or both dates (checked by _check_due)
 
 
-def _from_completion(series: Series, completed_at: datetime) -> Due | None:
+def _from_completion(series: Series, completed_at: datetime) -> Moment | None:
     rule = parse_rule(series.rrule)
     zone = zone_of(series.tz)
     time_of_day = _anchor_local(series, zone).time()
@@ -195,12 +195,14 @@ def _from_completion(series: Series, completed_at: datetime) -> Due | None:
     local = next(_pattern(rule, start, interval=1), None)
     if local is None:
         return None
-    due: Due = localize(local, zone) if series.timed else local.date()
+    due: Moment = localize(local, zone) if series.timed else local.date()
     return due if _within_until(rule, due, local, zone) else None
 
 
-def next_occurrence(series: Series, *, current: Due, completed_at: datetime, now: datetime) -> Due | None:
-    """Due after `current` once it is completed at `completed_at` (aware) at clock `now` (aware).
+def next_occurrence(
+    series: Series, *, current: Moment, completed_at: datetime, now: datetime
+) -> Moment | None:
+    """The due after `current` once it is completed at `completed_at` (aware) at clock `now` (aware).
 
     Timed series give aware UTC datetimes, all-day series dates; None when COUNT/UNTIL ended the series.
     Repeat from due: the first occurrence after `current` not in the past (after `now`; all-day: on/after
@@ -224,7 +226,7 @@ def next_occurrence(series: Series, *, current: Due, completed_at: datetime, now
     return None
 
 
-def occurrences(series: Series, *, after: Due | None = None, count: int = 3) -> list[Due]:
+def occurrences(series: Series, *, after: Moment | None = None, count: int = 3) -> list[Moment]:
     """The next `count` (0..1000) dues strictly after `after` (None: from the anchor, included), for previews.
 
     Timed series give aware UTC datetimes, all-day series dates; raises ValidationError for a bad `count`
@@ -239,7 +241,7 @@ def occurrences(series: Series, *, after: Due | None = None, count: int = 3) -> 
     return list(islice(dues, count))
 
 
-def first_occurrence(rrule: str, *, tz: str, now: datetime, at: time | None = None) -> Due | None:
+def first_occurrence(rrule: str, *, tz: str, now: datetime, at: time | None = None) -> Moment | None:
     """First occurrence of `rrule` on/after `now` (aware) when the series starts today in `tz`.
 
     With `at` (local time of day) the result is an aware UTC datetime not before `now`; without it an all-day
@@ -255,7 +257,7 @@ def first_occurrence(rrule: str, *, tz: str, now: datetime, at: time | None = No
     # starts tomorrow, and INTERVAL counts from there (so the week of `today` is not taken as an "on" week).
     for local in _pattern(rule, start, interval=1):
         produced += 1
-        due: Due = localize(local, zone) if at is not None else local.date()
+        due: Moment = localize(local, zone) if at is not None else local.date()
         if (rule.count is not None and produced > rule.count) or not _within_until(rule, due, local, zone):
             return None
         if not isinstance(due, datetime) or due >= now:
@@ -264,7 +266,7 @@ def first_occurrence(rrule: str, *, tz: str, now: datetime, at: time | None = No
 
 
 __all__ = [
-    "Due",
+    "Moment",
     "Series",
     "describe",
     "first_occurrence",

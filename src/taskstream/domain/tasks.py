@@ -14,6 +14,7 @@ DESCRIPTION_MAX = 10_000
 TAG_MAX = 64
 TAGS_MAX = 20
 REMINDERS_MAX = 10
+ESTIMATE_MAX = 1440  # minutes: an estimate is at most a day
 
 
 class Priority(IntEnum):
@@ -123,6 +124,10 @@ class Due:
     def is_set(self) -> bool:
         """True when the task has a due time or date."""
         return self.at is not None or self.on is not None
+
+    def local(self, tz: ZoneInfo) -> datetime | date | None:
+        """The due as the user sees it: the instant in `tz`, or the date."""
+        return self.at.astimezone(tz) if self.at is not None else self.on
 
     def sort_key(self, tz: ZoneInfo) -> datetime | None:
         """UTC instant used to sort and filter: due_at, or 00:00 of due_date in the task's zone."""

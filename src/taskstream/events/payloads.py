@@ -49,7 +49,7 @@ class ReminderView(_Payload):
 
 
 class TaskView(_Payload):
-    """The full task snapshot: the API's public task shape and `task_data` of task events."""
+    """The full task snapshot in `task_data` of task events (docs/events.md)."""
 
     id: str
     user_id: str
@@ -70,6 +70,9 @@ class TaskView(_Payload):
     updated_at: datetime
     version: int
     reminders: list[ReminderView] = []
+    estimate_minutes: int | None = None  # expected duration in minutes, 1–1440
+    # The due the series' rule counts from (ISO local time with offset, or a date); recurring tasks only.
+    series_anchor: str | None = None
 
 
 class TaskEventData(_Payload):

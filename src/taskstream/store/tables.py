@@ -103,6 +103,7 @@ class Task(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     version: Mapped[int] = mapped_column(Integer, default=1)
+    estimate_minutes: Mapped[int | None] = mapped_column(Integer)  # migration 0006
 
 
 class TaskTag(Base):

@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import and_, delete, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from taskstream.domain.task import Task as TaskEntity
+from taskstream.features.tasks.mapping import copy_reminder, copy_to_row, new_rows, reminder_row, to_entity
 from taskstream.features.tasks.search import SearchPlanner, search_terms
 from taskstream.store.profile import DatabaseProfile
 from taskstream.store.tables import Reminder, Task, TaskTag, UTCDateTime
@@ -62,6 +64,48 @@ class TaskRepository:
         if for_update:
             stmt = stmt.with_for_update()
         return await self.session.scalar(stmt)
+
+    async def entity(self, task_id: str, *, user_id: str, for_update: bool = False) -> TaskEntity | None:
+        """The caller's task with its tags and reminders, or None (another user's task is None too)."""
+        row = await self.get(task_id, user_id=user_id, for_update=for_update)
+        return (await self.entities([row]))[0] if row is not None else None
+
+    async def entities(self, rows: Sequence[Task]) -> list[TaskEntity]:
+        """The entities of task rows, with their tags and reminders (two queries for all of them)."""
+        ids = [row.id for row in rows]
+        tags = await self.tags_of(ids)
+        reminders = await ReminderRepository(self.session, self._profile).of_tasks(ids)
+        return [to_entity(row, tags[row.id], reminders[row.id]) for row in rows]
+
+    def insert(self, task: TaskEntity) -> None:
+        """Stage a new task with its tags and reminders."""
+        self.session.add_all(new_rows(task))
+
+    async def save(self, task: TaskEntity) -> None:
+        """Write a loaded task back: its row, tags and reminders (rows of removed reminders are deleted)."""
+        row = await self.session.get(Task, task.id)
+        assert row is not None, "save() is for a task loaded in this unit of work"
+        copy_to_row(task, row)
+        if (await self.tags_of([task.id]))[task.id] != task.tags:
+            await self.set_tags(row, task.tags)
+        stored = {
+            r.id: r
+            for r in (await ReminderRepository(self.session, self._profile).of_tasks([task.id]))[task.id]
+        }
+        for reminder in task.reminders:
+            existing = stored.pop(reminder.id, None)
+            if existing is None:
+                self.session.add(reminder_row(task, reminder))
+            else:
+                copy_reminder(reminder, existing)
+        for gone in stored.values():
+            await self.session.delete(gone)
+
+    async def remove(self, task: TaskEntity) -> None:
+        """Delete a loaded task with its tags and reminders."""
+        row = await self.session.get(Task, task.id)
+        if row is not None:
+            await self.session.delete(row)
 
     async def get_any(self, task_id: str) -> Task | None:
         """The task with this id whoever owns it (for services acting on events)."""

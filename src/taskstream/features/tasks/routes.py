@@ -13,8 +13,8 @@ from fastapi import APIRouter, Header, Query, Response
 from taskstream.api.deps import Ctx, CurrentUser
 from taskstream.domain import nlparse, recurrence
 from taskstream.domain.errors import ValidationError
+from taskstream.domain.task import TaskChanges
 from taskstream.domain.tasks import Priority, ReminderSpec, zone
-from taskstream.events.payloads import TaskView
 from taskstream.features.tasks.repository import TaskQuery
 from taskstream.features.tasks.schemas import (
     ParseIn,
@@ -23,11 +23,11 @@ from taskstream.features.tasks.schemas import (
     ReminderIn,
     TagOut,
     TaskIn,
+    TaskOut,
     TaskPage,
     TaskPatch,
 )
 from taskstream.features.tasks.search import MAX_SEARCH_TERMS, search_terms
-from taskstream.features.tasks.service import TaskFields
 
 router = APIRouter(tags=["tasks"])
 
@@ -38,7 +38,7 @@ def _specs(items: list[ReminderIn]) -> list[ReminderSpec]:
     return [ReminderSpec(before=r.before, at=r.at) for r in items]
 
 
-def _fields(body: TaskIn | TaskPatch, *, only_set: bool) -> TaskFields:
+def _fields(body: TaskIn | TaskPatch, *, only_set: bool) -> TaskChanges:
     names = body.model_fields_set if only_set else set(type(body).model_fields)
     values = {name: getattr(body, name) for name in names}
     if "reminders" in values and values["reminders"] is not None:
@@ -46,11 +46,11 @@ def _fields(body: TaskIn | TaskPatch, *, only_set: bool) -> TaskFields:
     for required in ("title", "priority", "tags", "repeat_from", "keep_missed", "reminders"):
         if only_set and required in values and values[required] is None:
             raise ValidationError(f"{required} cannot be null", field=required)
-    return TaskFields(**values)
+    return TaskChanges(**values)
 
 
 @router.post("/tasks", status_code=201)
-async def create_task(body: TaskIn, ctx: Ctx, user: CurrentUser) -> TaskView:
+async def create_task(body: TaskIn, ctx: Ctx, user: CurrentUser) -> TaskOut:
     """Create a task for the caller."""
     return await ctx.tasks.create(user.id, _fields(body, only_set=False), default_tz=user.timezone)
 
@@ -138,7 +138,7 @@ async def list_tasks(
 
 
 @router.get("/tasks/{task_id}")
-async def get_task(task_id: str, ctx: Ctx, user: CurrentUser, response: Response) -> TaskView:
+async def get_task(task_id: str, ctx: Ctx, user: CurrentUser, response: Response) -> TaskOut:
     """One task of the caller (404 for anyone else's); ETag carries the version."""
     view = await ctx.tasks.get(user.id, task_id)
     response.headers["ETag"] = f'"{view.version}"'
@@ -162,7 +162,7 @@ async def patch_task(
     user: CurrentUser,
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
-) -> TaskView:
+) -> TaskOut:
     """Change the given fields; 412 when If-Match names an older version."""
     view = await ctx.tasks.update(
         user.id, task_id, _fields(body, only_set=True), if_match=_if_match(if_match)
@@ -181,13 +181,13 @@ async def delete_task(
 
 
 @router.post("/tasks/{task_id}/complete")
-async def complete_task(task_id: str, ctx: Ctx, user: CurrentUser) -> TaskView:
+async def complete_task(task_id: str, ctx: Ctx, user: CurrentUser) -> TaskOut:
     """Mark done; a recurring task's next occurrence follows through the recurring service."""
     return await ctx.tasks.complete(user.id, task_id)
 
 
 @router.post("/tasks/{task_id}/reopen")
-async def reopen_task(task_id: str, ctx: Ctx, user: CurrentUser) -> TaskView:
+async def reopen_task(task_id: str, ctx: Ctx, user: CurrentUser) -> TaskOut:
     """Mark not done."""
     return await ctx.tasks.reopen(user.id, task_id)
 

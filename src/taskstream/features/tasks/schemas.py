@@ -7,9 +7,11 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from taskstream.events.payloads import TaskView
+from taskstream.domain.tasks import DESCRIPTION_MAX, ESTIMATE_MAX, REMINDERS_MAX, TAGS_MAX, TITLE_MAX
 
-PriorityName = Literal["none", "low", "medium", "high", "urgent"]
+PriorityName = Literal["none", "low", "medium", "high", "urgent"]  # Priority's labels
+RepeatFrom = Literal["due", "completion"]
+Estimate = Field(None, ge=1, le=ESTIMATE_MAX, description="expected duration in minutes")
 
 
 class ReminderIn(BaseModel):
@@ -30,38 +32,75 @@ class TaskIn(BaseModel):
     """Body of POST /tasks; PATCH takes the same fields, all optional."""
 
     model_config = ConfigDict(extra="forbid")
-    title: str = Field(min_length=1, max_length=500)
-    description: str | None = Field(None, max_length=10_000)
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
+    description: str | None = Field(None, max_length=DESCRIPTION_MAX)
     priority: PriorityName = "none"
-    tags: list[str] = Field(default_factory=list, max_length=20)
+    tags: list[str] = Field(default_factory=list, max_length=TAGS_MAX)
     due_at: AwareDatetime | None = Field(None, description="RFC 3339 with offset")
     due_date: date | None = Field(None, description="YYYY-MM-DD, all-day")
     timezone: str | None = Field(None, max_length=64, description="IANA zone; default the user's")
     recurrence: str | None = Field(
         None, max_length=500, description='RFC 5545 RRULE value, e.g. "FREQ=WEEKLY;BYDAY=MO"'
     )
-    repeat_from: Literal["due", "completion"] = "due"
+    repeat_from: RepeatFrom = "due"
     keep_missed: bool = False
-    reminders: list[ReminderIn] = Field(default_factory=list, max_length=10)
+    reminders: list[ReminderIn] = Field(default_factory=list, max_length=REMINDERS_MAX)
+    estimate_minutes: int | None = Estimate
 
 
 class TaskPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    title: str | None = Field(None, min_length=1, max_length=500)
-    description: str | None = Field(None, max_length=10_000)
+    title: str | None = Field(None, min_length=1, max_length=TITLE_MAX)
+    description: str | None = Field(None, max_length=DESCRIPTION_MAX)
     priority: PriorityName | None = None
-    tags: list[str] | None = Field(None, max_length=20)
+    tags: list[str] | None = Field(None, max_length=TAGS_MAX)
     due_at: AwareDatetime | None = None
     due_date: date | None = None
     timezone: str | None = Field(None, max_length=64)
     recurrence: str | None = Field(None, max_length=500)
-    repeat_from: Literal["due", "completion"] | None = None
+    repeat_from: RepeatFrom | None = None
     keep_missed: bool | None = None
-    reminders: list[ReminderIn] | None = Field(None, max_length=10)
+    reminders: list[ReminderIn] | None = Field(None, max_length=REMINDERS_MAX)
+    estimate_minutes: int | None = Estimate
+
+
+class ReminderOut(BaseModel):
+    """A reminder of a task: `before` (ISO 8601 duration) or `at` (RFC 3339), and when it fires (UTC)."""
+
+    id: str
+    before: str | None = None
+    at: datetime | None = None
+    fire_at: datetime | None = None
+    state: Literal["pending", "fired", "cancelled"] = "pending"
+
+
+class TaskOut(BaseModel):
+    """A task as the API shows it."""
+
+    id: str
+    user_id: str
+    title: str
+    description: str | None = None
+    priority: PriorityName = "none"
+    tags: list[str] = []
+    due_at: datetime | None = None
+    due_date: date | None = None
+    timezone: str
+    recurrence: str | None = None
+    repeat_from: RepeatFrom = "due"
+    keep_missed: bool = False
+    series_id: str
+    completed: bool = False
+    completed_at: datetime | None = None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    reminders: list[ReminderOut] = []
+    estimate_minutes: int | None = None
 
 
 class TaskPage(BaseModel):
-    items: list[TaskView]
+    items: list[TaskOut]
     next_cursor: str | None
 
 
@@ -83,7 +122,7 @@ class RecurrencePreviewIn(BaseModel):
     due_at: AwareDatetime | None = None
     due_date: date | None = None
     timezone: str | None = Field(None, max_length=64, description="IANA zone; default the user's")
-    repeat_from: Literal["due", "completion"] = "due"
+    repeat_from: RepeatFrom = "due"
     count: int = Field(5, ge=1, le=50)
 
 

@@ -1,71 +1,148 @@
-"""Turn stored rows into the public task shape (TaskView) and durations into ISO 8601 text."""
+"""The shapes built from the task entity: the API's TaskOut, the events' TaskView and their CloudEvent, and
+the entity back from an event (for the recurring consumer)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import cast
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 
-from taskstream.domain.tasks import Priority
+from pydantic import TypeAdapter
+
+from taskstream.domain.durations import iso_duration
+from taskstream.domain.task import Task, TaskEvent, TaskReminder
+from taskstream.domain.tasks import Due, Priority
+from taskstream.events.envelope import CloudEvent, make_event
 from taskstream.events.payloads import (
+    TASK_EVENT_TYPES,
     PriorityLabel,
-    ReminderState,
     ReminderView,
     RepeatFrom,
+    TaskEventData,
     TaskView,
 )
-from taskstream.store.tables import Reminder, Task
+from taskstream.features.tasks.mapping import anchor_text, parse_anchor
+from taskstream.features.tasks.schemas import ReminderOut, TaskOut
+
+_DURATION = TypeAdapter(timedelta)
 
 
-def iso_duration(delta: timedelta) -> str:
-    """ISO 8601 duration of a non-negative timedelta, e.g. 15 min → "PT15M", 1 day → "P1D"."""
-    seconds = int(delta.total_seconds())
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    out = "P" + (f"{days}D" if days else "")
-    clock = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "") + (f"{secs}S" if secs else "")
-    if clock:
-        out += "T" + clock
-    return out if out != "P" else "PT0S"
+def _fields(task: Task) -> dict[str, Any]:
+    """The public fields shared by TaskOut and TaskView (reminders apart)."""
+    return {
+        "id": task.id,
+        "user_id": task.user_id,
+        "title": task.title,
+        "description": task.description,
+        "priority": cast(PriorityLabel, task.priority.label),
+        "tags": list(task.tags),
+        "due_at": task.due.at,
+        "due_date": task.due.on,
+        "timezone": task.timezone,
+        "recurrence": task.recurrence,
+        "repeat_from": cast(RepeatFrom, task.repeat_from),
+        "keep_missed": task.keep_missed,
+        "series_id": task.series_id,
+        "completed": task.completed,
+        "completed_at": task.completed_at,
+        "created_at": task.created_at,
+        "updated_at": task.updated_at,
+        "version": task.version,
+        "estimate_minutes": task.estimate_minutes,
+    }
 
 
-def reminder_view(row: Reminder) -> ReminderView:
-    """The public shape of one reminder row (not validated again, as task_view)."""
-    before = (
-        iso_duration(timedelta(seconds=row.offset_s))
-        if row.kind == "before" and row.offset_s is not None
-        else None
-    )
-    at = row.at if row.kind in ("at", "snooze") else None
-    return ReminderView.model_construct(
-        id=row.id, before=before, at=at, fire_at=row.fire_at, state=cast(ReminderState, row.state)
-    )
+def _shown(task: Task) -> list[TaskReminder]:
+    return [r for r in task.reminders if r.kind != "snooze"]
 
 
-def task_view(task: Task, *, tags: list[str], reminders: list[Reminder]) -> TaskView:
-    """The full snapshot of a task (API response body and event `task_data`).
+def _reminder_fields(reminder: TaskReminder) -> dict[str, Any]:
+    before = iso_duration(reminder.before) if reminder.before is not None else None
+    return {"id": reminder.id, "before": before, "at": reminder.at, "fire_at": reminder.fire_at,
+            "state": reminder.state}  # fmt: skip
 
-    Built without validation (model_construct) from stored rows the write path validated: a 50-task page
-    spent about 1 ms validating them again (benchmark 3).
-    """
+
+def task_out(task: Task) -> TaskOut:
+    """The API's shape of a task (snoozes are not shown). Built without validation (model_construct): the
+    entity checked every field, and validating a 50-task page again cost about 1 ms (benchmark 3)."""
+    reminders = [
+        ReminderOut.model_construct(**_reminder_fields(r)) for r in task.reminders if r.kind != "snooze"
+    ]
+    return TaskOut.model_construct(**_fields(task), reminders=reminders)
+
+
+def task_payload(task: Task) -> TaskView:
+    """`task_data` of the task's events (docs/events.md), with the series anchor consumers need."""
+    reminders = [
+        ReminderView.model_construct(**_reminder_fields(r)) for r in task.reminders if r.kind != "snooze"
+    ]
     return TaskView.model_construct(
-        id=task.id,
-        user_id=task.user_id,
-        title=task.title,
-        description=task.description,
-        priority=cast(PriorityLabel, Priority(task.priority).label),
-        tags=list(tags),
-        due_at=task.due_at,
-        due_date=task.due_date,
-        timezone=task.timezone,
-        recurrence=task.recurrence,
-        repeat_from=cast(RepeatFrom, task.repeat_from),
-        keep_missed=task.keep_missed,
-        series_id=task.series_id,
-        completed=task.completed,
-        completed_at=task.completed_at,
-        created_at=task.created_at,
-        updated_at=task.updated_at,
-        version=task.version,
-        reminders=[reminder_view(r) for r in reminders if r.kind != "snooze"],
+        **_fields(task), reminders=reminders, series_anchor=anchor_text(task.series_anchor)
+    )
+
+
+def task_event(event: TaskEvent, *, now: datetime) -> CloudEvent:
+    """The CloudEvent of a task change (partition key: the user), with old and new values of what changed."""
+    view = task_payload(event.task)
+    changes: dict[str, Any] = {}
+    if event.before is not None and event.changed:
+        old = task_payload(event.before).model_dump(mode="json")
+        new = view.model_dump(mode="json")
+        for name in event.changed:
+            keys = [k for k in ("due_at", "due_date") if old[k] != new[k]] if name == "due" else [name]
+            changes |= {key: {"old": old[key], "new": new[key]} for key in keys}
+    data = TaskEventData(
+        event_type=event.kind,
+        task_id=event.task.id,
+        user_id=event.task.user_id,
+        timestamp=now,
+        task_data=view,
+        changes=changes,
+        actor=event.actor,
+    )
+    return make_event(
+        TASK_EVENT_TYPES[event.kind],
+        subject=event.task.id,
+        partitionkey=event.task.user_id,
+        data=data.model_dump(mode="json"),
+        time=now,
+    )
+
+
+def task_from_payload(view: TaskView) -> Task:
+    """The entity a task event describes (for consumers; reminders without their ids' rows)."""
+    anchor = parse_anchor(view.series_anchor) if view.series_anchor else None
+    return Task(
+        id=view.id,
+        user_id=view.user_id,
+        series_id=view.series_id,
+        title=view.title,
+        timezone=view.timezone,
+        created_at=view.created_at,
+        updated_at=view.updated_at,
+        description=view.description,
+        priority=Priority.parse(view.priority),
+        due=Due(at=view.due_at.astimezone(UTC) if view.due_at else None, on=view.due_date),
+        recurrence=view.recurrence,
+        repeat_from=view.repeat_from,
+        keep_missed=view.keep_missed,
+        series_anchor=anchor,
+        completed=view.completed,
+        completed_at=view.completed_at,
+        version=view.version,
+        tags=list(view.tags),
+        reminders=[_reminder_of(r, position) for position, r in enumerate(view.reminders)],
+        estimate_minutes=view.estimate_minutes,
+    )
+
+
+def _reminder_of(view: ReminderView, position: int) -> TaskReminder:
+    before = _DURATION.validate_python(view.before) if view.before is not None else None
+    return TaskReminder(
+        id=view.id,
+        kind="before" if before is not None else "at",
+        before=before,
+        at=view.at if before is None else None,
+        position=position,
+        fire_at=view.fire_at,
+        state=view.state,
     )
