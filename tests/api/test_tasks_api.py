@@ -290,3 +290,29 @@ async def test_delete_honours_if_match(client: httpx.AsyncClient) -> None:
     assert (stale.status_code, stale.json()["field"]) == (412, "If-Match")
     fresh = await client.delete(f"/api/v1/tasks/{task['id']}", headers=headers | {"If-Match": '"2"'})
     assert fresh.status_code == 204
+
+
+async def test_estimate_minutes_is_optional_bounded_and_in_the_history(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    headers = await sign_up(client)
+    created = await client.post(
+        "/api/v1/tasks", json={"title": "Report", "estimate_minutes": 90}, headers=headers
+    )
+    assert (created.status_code, created.json()["estimate_minutes"]) == (201, 90)
+    task_id = created.json()["id"]
+    for bad in (0, 1441, -5, "an hour", 1.5):
+        refused = await client.patch(
+            f"/api/v1/tasks/{task_id}", json={"estimate_minutes": bad}, headers=headers
+        )
+        assert (refused.status_code, refused.json()["field"]) == (422, "estimate_minutes"), bad
+    cleared = await client.patch(f"/api/v1/tasks/{task_id}", json={"estimate_minutes": None}, headers=headers)
+    assert (cleared.json()["estimate_minutes"], cleared.json()["version"]) == (None, 2)
+    plain = await client.post("/api/v1/tasks", json={"title": "No estimate"}, headers=headers)
+    assert plain.json()["estimate_minutes"] is None
+    await runtime.drain()
+    history = (await client.get(f"/api/v1/tasks/{task_id}/history", headers=headers)).json()
+    assert history[0]["event_type"] == "updated"
+    assert history[0]["changes"] == {"estimate_minutes": {"old": 90, "new": None}}
+    listed = (await client.get("/api/v1/tasks", params={"q": "report"}, headers=headers)).json()["items"]
+    assert [t["estimate_minutes"] for t in listed] == [None]

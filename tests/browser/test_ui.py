@@ -254,3 +254,34 @@ def test_filters_live_in_the_url_and_views_show_counts(new_context: Any, user: U
     page.get_by_label("Search tasks").fill("invoice")
     expect(page.locator("#task-list .task")).to_have_count(1)
     expect(page).to_have_url("/?q=invoice&tag=work&sort=title")
+
+
+def test_an_estimate_is_set_in_the_dialog_shown_in_the_row_and_cleared(new_context: Any, user: User) -> None:
+    with user.api() as api:
+        task_id = api.post("/tasks", json={"title": "Write the report"}).json()["id"]
+    page = open_app(new_context(as_user=user))
+    report = row(page, "Write the report")
+    expect(report.get_by_test_id("estimate")).to_have_count(0)
+    page.get_by_role("button", name="Write the report").click()
+    dialog = page.get_by_role("dialog", name="Edit task")
+    estimate = dialog.get_by_label("Estimate (minutes)")
+    expect(estimate).to_have_value("")
+    estimate.fill("1441")
+    dialog.get_by_role("button", name="Save").click()  # refused by the server, named in the form
+    expect(dialog.get_by_role("alert")).to_contain_text("estimate_minutes")
+    expect(estimate).to_have_attribute("aria-invalid", "true")
+    estimate.fill("90")
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_be_hidden()
+    expect(report.get_by_test_id("estimate")).to_have_text("Estimate 1 h 30 min")
+    with user.api() as api:
+        assert api.get(f"/tasks/{task_id}").json()["estimate_minutes"] == 90
+
+    page.get_by_role("button", name="Write the report").click()
+    expect(estimate).to_have_value("90")
+    estimate.fill("")
+    dialog.get_by_role("button", name="Save").click()
+    expect(dialog).to_be_hidden()
+    expect(report.get_by_test_id("estimate")).to_have_count(0)
+    with user.api() as api:
+        assert api.get(f"/tasks/{task_id}").json()["estimate_minutes"] is None

@@ -48,5 +48,12 @@ def test_cli_flow(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     result = runner.invoke(app, ["ls", "--done"])
     assert "Pay rent" in result.output
 
+    result = runner.invoke(app, ["add", "Write the report", "--estimate", "90"])
+    assert result.exit_code == 0 and "estimate: 1 h 30 min" in result.output, result.output
+    result = runner.invoke(app, ["ls", "--q", "report"])
+    assert "1 h 30 min" in result.output, result.output
+    result = runner.invoke(app, ["add", "Too long", "--estimate", "1441"])
+    assert result.exit_code == 2 and "--estimate" in result.output  # refused before anything is sent
+
     result = runner.invoke(app, ["done", "zzzz"])
     assert result.exit_code == 1 and "No task matches" in result.output

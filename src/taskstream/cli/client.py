@@ -101,6 +101,9 @@ def add(
     text: Annotated[
         list[str], typer.Argument(help='e.g. "Pay rent every month on the 1st 9am !high #bills"')
     ],
+    estimate: Annotated[
+        int | None, typer.Option(help="Expected duration in minutes (1-1440)", min=1, max=1440)
+    ] = None,
     server: Server = None,
 ) -> None:
     """Add a task written in natural language; prints what was understood."""
@@ -121,6 +124,8 @@ def add(
             )
             if parsed.get(k) not in (None, [])
         }
+        if estimate is not None:
+            fields["estimate_minutes"] = estimate
         task = _check(http.post("/api/v1/tasks", json=fields))
     console.print(f"Added [bold]{task['title']}[/] ({task['id'][:8]})")
     for label, value in (
@@ -128,6 +133,7 @@ def add(
         ("repeats", task["recurrence"]),
         ("priority", task["priority"] if task["priority"] != "none" else None),
         ("tags", ", ".join(task["tags"])),
+        ("estimate", _minutes(task.get("estimate_minutes"))),
         ("reminders", ", ".join(r["before"] or r["at"] for r in task["reminders"])),
     ):
         if value:
@@ -155,17 +161,26 @@ def list_tasks(
     with _session(server) as http:
         me = _check(http.get("/api/v1/me"))
         page = _check(http.get("/api/v1/tasks", params=params))
-    table = Table("id", "title", "due", "priority", "tags", "repeats")
+    table = Table("id", "title", "due", "priority", "estimate", "tags", "repeats")
     for task in page["items"]:
         table.add_row(
             task["id"][:8],
             task["title"],
             _when(task, me["timezone"]),
             task["priority"],
+            _minutes(task.get("estimate_minutes")),
             " ".join(f"#{t}" for t in task["tags"]),
             task["recurrence"] or "",
         )
     console.print(table if page["items"] else "No tasks.")
+
+
+def _minutes(minutes: int | None) -> str:
+    """An estimate as people say it: "45 min", "1 h", "1 h 30 min" ("" for none)."""
+    if not minutes:
+        return ""
+    hours, rest = divmod(minutes, 60)
+    return " ".join(part for part in (f"{hours} h" if hours else "", f"{rest} min" if rest else "") if part)
 
 
 def _resolve(http: httpx.Client, prefix: str) -> str:

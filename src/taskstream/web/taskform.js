@@ -32,6 +32,7 @@ export function taskDialog(ctx) {
   const zone = h("select", {});
   const priority = select(PRIORITIES, "none");
   const tags = h("input", { type: "text", autocomplete: "off" });
+  const estimate = h("input", { type: "number", min: "1", max: "1440", step: "1", inputmode: "numeric" });
   const recurrence = recurrenceEditor({
     getDue: () => ({ date: dueDate.value, time: dueTime.value, zone: zone.value || ctx.zone() }),
   });
@@ -55,7 +56,8 @@ export function taskDialog(ctx) {
     h("fieldset", { class: "due" }, h("legend", {}, "Due"),
       h("div", { class: "row" }, field("Due date", dueDate), field("Due time", dueTime, "Leave the time empty for an all-day task."), field("Time zone", zone)),
       clearDue),
-    h("div", { class: "row" }, field("Priority", priority), field("Tags", tags, "Separate with commas or spaces, e.g. home, garden")),
+    h("div", { class: "row" }, field("Priority", priority), field("Tags", tags, "Separate with commas or spaces, e.g. home, garden"),
+      field("Estimate (minutes)", estimate, "How long it should take, up to 1440.")),
     recurrence.el,
     reminders.el,
     historyBox,
@@ -83,6 +85,7 @@ export function taskDialog(ctx) {
     description.value = source.description || "";
     priority.value = source.priority || "none";
     tags.value = (source.tags || []).join(", ");
+    estimate.value = source.estimate_minutes ?? "";
     if (source.due_at) {
       dueDate.value = dateIn(new Date(source.due_at), tz);
       dueTime.value = timeIn(new Date(source.due_at), tz);
@@ -102,6 +105,7 @@ export function taskDialog(ctx) {
       description: description.value.trim() || null,
       priority: priority.value,
       tags: splitTags(tags.value),
+      estimate_minutes: estimate.value === "" ? null : Number(estimate.value),
       timezone: tz,
       due_at: null,
       due_date: null,
@@ -124,7 +128,7 @@ export function taskDialog(ctx) {
 
   function showError(err) {
     error.textContent = err.message;
-    const target = { title, description, priority, tags, timezone: zone, due_at: dueDate, due_date: dueDate, recurrence: recurrence.el.querySelector("select") }[err.field];
+    const target = { title, description, priority, tags, estimate_minutes: estimate, timezone: zone, due_at: dueDate, due_date: dueDate, recurrence: recurrence.el.querySelector("select") }[err.field];
     form.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
     if (target) {
       target.setAttribute("aria-invalid", "true");

@@ -103,6 +103,7 @@ export function taskRow(task, { tz, selected }) {
   }
   if (task.priority !== "none") meta.push(h("span", { class: `prio prio-${task.priority}` }, PRIORITY_NAMES[task.priority]));
   if (task.recurrence) meta.push(repeatWords(task, tz));
+  if (task.estimate_minutes) meta.push(h("span", { class: "estimate", "data-testid": "estimate" }, h("span", { class: "visually-hidden" }, "Estimate "), duration(task.estimate_minutes)));
   const pending = (task.reminders || []).filter((r) => r.state === "pending").length;
   if (pending) meta.push(h("span", { class: "reminder-count" }, bellIcon(), `${pending} reminder${pending === 1 ? "" : "s"}`));
   for (const tag of task.tags) meta.push(h("a", { class: "tag", href: `/?tag=${encodeURIComponent(tag)}`, dataset: { tag } }, `#${tag}`));
@@ -175,4 +176,12 @@ export function renderNav(viewsEl, tagsEl, { counts, tags, filters }) {
   }));
   tagsEl.replaceChildren(...tags.map((t) => link(`tag:${t.name}`, `#${t.name}`, `/?tag=${encodeURIComponent(t.name)}`, t.open_count)));
   if (!tags.length) tagsEl.replaceChildren(h("li", { class: "hint" }, "Add #tags to tasks to see them here."));
+}
+
+/** Minutes as people say them: "45 min", "1 h", "1 h 30 min". */
+export function duration(minutes) {
+  const hours = Math.floor(minutes / 60);
+  const rest = minutes % 60;
+  if (!hours) return `${rest} min`;
+  return rest ? `${hours} h ${rest} min` : `${hours} h`;
 }
