@@ -73,7 +73,7 @@ def make_bus(settings: Settings, *, client_id: str) -> Bus:
             health_interval_s=settings.kafka_health_interval_s,
             background_connect=True,  # a broker outage never keeps a service from starting
         )
-    if settings.bus == "dapr":  # Dapr hook (issue 5): publish through the sidecar, daprd pushes deliveries
+    if settings.bus == "dapr":  # publish through the sidecar; daprd pushes deliveries
         from taskstream.transports.dapr import DaprBus
 
         return DaprBus(
@@ -305,7 +305,7 @@ class Runtime:
         app.router.lifespan_context = lifespan
         return app
 
-    # ---------------------------------------------------------------- Dapr hooks (issue 5)
+    # ---------------------------------------------------------------- Dapr hooks
 
     def _include_dapr_routes(self, app: FastAPI) -> None:
         """With the Dapr bus: /dapr/subscribe, /dapr/events/{topic}, and /job/{name} for notifications."""

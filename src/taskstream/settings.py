@@ -62,7 +62,6 @@ class Settings(BaseSettings):
 
     jwt_secret: str | None = Field(None, description="HS256 key; default: a key kept in <data_dir>/jwt.key")
     token_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="Access token lifetime, seconds")
-    service_token: str = Field(default_factory=lambda: secrets.token_urlsafe(24))
 
     consumer_max_attempts: int = Field(
         5, ge=1, description="Handler attempts before an event is dead-lettered"

@@ -1,4 +1,4 @@
-"""API contract of issue 2 through the real FastAPI app (in-process), on SQLite and PostgreSQL."""
+"""The task API's contract through the real FastAPI app (in-process), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -251,6 +251,13 @@ async def test_recurrence_preview(client: httpx.AsyncClient) -> None:
         "/api/v1/recurrence/preview", json={"recurrence": "FREQ=DAILY"}, headers=headers
     )
     assert (missing.status_code, missing.json()["field"]) == (422, "due_at")
+    for body in (
+        {"recurrence": "FREQ=DAILY", "due_date": "2026-03-02", "timezone": "CET"},
+        {"title": "x", "timezone": "CET"},
+    ):
+        path = "/api/v1/recurrence/preview" if "recurrence" in body else "/api/v1/tasks"
+        refused = await client.post(path, json=body, headers=headers)  # one zone rule for both
+        assert (refused.status_code, refused.json()["field"]) == (422, "timezone"), path
 
 
 async def test_out_of_range_and_disguised_input_is_refused(client: httpx.AsyncClient) -> None:

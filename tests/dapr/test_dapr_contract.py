@@ -1,4 +1,4 @@
-"""Contract tests of the Dapr path (issue 5).
+"""Contract tests of the Dapr path.
 
 The real service apps (Runtime with bus="dapr", SQLite, a fixed clock) are called the way daprd calls them;
 the publisher and the Jobs client talk to a recording stand-in for the sidecar on a real 127.0.0.1 socket.

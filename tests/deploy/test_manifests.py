@@ -42,7 +42,7 @@ CRD_SCHEMAS = {
     ("kafka.strimzi.io/v1beta2", "KafkaNodePool"): "strimzi-kafkanodepool.json",
     ("kafka.strimzi.io/v1beta2", "KafkaTopic"): "strimzi-kafkatopic.json",
 }
-# (topic, pubsub component, route, dead-letter topic, subscribed app ids): the contract of issue 5.
+# (topic, pubsub component, route, dead-letter topic, subscribed app ids): the Dapr wiring's contract.
 SUBSCRIPTIONS = {
     (
         "task-events",

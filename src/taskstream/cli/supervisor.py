@@ -202,7 +202,6 @@ def cluster_env(settings: Settings, *, bootstrap: str) -> dict[str, str]:
         TASKSTREAM_DATABASE_URL=settings.resolved_database_url(),
         TASKSTREAM_DATA_DIR=str(settings.data_dir),
         TASKSTREAM_JWT_SECRET=settings.resolved_jwt_secret(),
-        TASKSTREAM_SERVICE_TOKEN=settings.service_token,
         TASKSTREAM_LOG_LEVEL=settings.log_level,
         TASKSTREAM_LOG_FORMAT=settings.log_format,
     )

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import dateparser
 
 from taskstream.domain.errors import ValidationError
-from taskstream.domain.recurrence import first_occurrence, localize, normalize_rrule, zone_of
+from taskstream.domain.recurrence import first_occurrence, localize, normalize_rrule
 from taskstream.domain.recurrence_phrases import (
     COMPLETION_RE,
     DAY_NUMBER,
@@ -26,6 +26,7 @@ from taskstream.domain.recurrence_phrases import (
     find_recurrence,
     find_trailing_adverb,
 )
+from taskstream.domain.tasks import zone as iana_zone
 
 MAX_TEXT = 1000
 PRIORITIES = {
@@ -248,7 +249,7 @@ def _take_recurrence(work: _Text, now_local: datetime, tz: str, unparsed: list[s
 
 def _next_at(moment: time, on: date | None, now: datetime, now_local: datetime, tz: str) -> datetime:
     """Aware UTC instant of `moment` on `on`, or (no date) its next occurrence not before `now`."""
-    zone = zone_of(tz)
+    zone = iana_zone(tz)
     if on is not None:
         return localize(datetime.combine(on, moment), zone)
     today = localize(datetime.combine(now_local.date(), moment), zone)
@@ -274,7 +275,7 @@ def parse_quick_add(text: str, *, now: datetime, tz: str) -> ParsedTask:
         raise ValidationError("now must be timezone-aware", field="now")
     if len(text) > MAX_TEXT:
         raise ValidationError(f"quick-add text is longer than {MAX_TEXT} characters", field="title")
-    now_local = now.astimezone(zone_of(tz)).replace(tzinfo=None)
+    now_local = now.astimezone(iana_zone(tz)).replace(tzinfo=None)
     work = _Text(text)
     unparsed: list[str] = []
     result = ParsedTask(title="", tags=_take_tags(work), priority=_take_priority(work, unparsed))
@@ -305,7 +306,7 @@ def parse_quick_add(text: str, *, now: datetime, tz: str) -> ParsedTask:
     if due_at is None and due_date is None and result.reminders:
         unparsed.extend(f"remind {r['before']} before (needs a due date)" for r in result.reminders)
         result.reminders = []
-    reminder_day = due_at.astimezone(zone_of(tz)).date() if due_at else due_date
+    reminder_day = due_at.astimezone(iana_zone(tz)).date() if due_at else due_date
     for moment_at in remind_at:
         result.reminders.append({"at": _rfc3339(_next_at(moment_at, reminder_day, now, now_local, tz))})
     view = work.view()

@@ -17,13 +17,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from itertools import chain, islice
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
 
 from taskstream.domain.errors import ValidationError
 from taskstream.domain.recurrence_rule import FIELD, RuleParts, normalize_rrule_value, parse_rule, produces
 from taskstream.domain.recurrence_text import describe_rule
+from taskstream.domain.tasks import zone as iana_zone
 
 Moment = datetime | date  # a due as the rule sees it: an aware instant (timed) or a date (all-day)
 """Timed: timezone-aware datetime; all-day: datetime.date."""
@@ -46,7 +47,7 @@ class Series:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rrule", normalize_rrule(self.rrule))
-        zone_of(self.tz)
+        iana_zone(self.tz, field="tz")
         if isinstance(self.anchor, datetime) and self.anchor.tzinfo is None:
             raise ValidationError(
                 "the series anchor must be timezone-aware (or a date for all-day)", field="due"
@@ -58,7 +59,7 @@ class Series:
             raise ValidationError(
                 "COUNT cannot be combined with repeat from completion; use UNTIL", field=FIELD
             )
-        zone = zone_of(self.tz)
+        zone = iana_zone(self.tz)
         if not _within_until(rule, self.anchor, _anchor_local(self, zone), zone):
             raise ValidationError("UNTIL is before the first due date", field=FIELD)
 
@@ -80,14 +81,6 @@ def normalize_rrule(value: str) -> str:
 def describe(rrule: str) -> str:
     """English words for an RRULE value ("every 2 weeks on Monday and Thursday"); raises ValidationError."""
     return describe_rule(rrule)
-
-
-def zone_of(tz: str) -> ZoneInfo:
-    """The IANA zone named `tz`; raises ValidationError(field="tz") for an unknown name."""
-    try:
-        return ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise ValidationError(f"unknown time zone '{tz}'", field="tz") from None
 
 
 def localize(local: datetime, zone: ZoneInfo) -> datetime:
@@ -151,7 +144,7 @@ def _within_until(rule: RuleParts, due: Moment, local: datetime, zone: ZoneInfo)
 def _dues(series: Series) -> Iterator[Moment]:
     """Every occurrence of the series in order: the anchor first, then the rule; COUNT and UNTIL applied."""
     rule = parse_rule(series.rrule)
-    zone = zone_of(series.tz)
+    zone = iana_zone(series.tz)
     anchor = _anchor_local(series, zone)
     emitted = 0
     first: Moment = series.anchor.astimezone(UTC) if isinstance(series.anchor, datetime) else series.anchor
@@ -188,7 +181,7 @@ def _is_after(due: Moment, other: Moment) -> bool:
 
 def _from_completion(series: Series, completed_at: datetime) -> Moment | None:
     rule = parse_rule(series.rrule)
-    zone = zone_of(series.tz)
+    zone = iana_zone(series.tz)
     time_of_day = _anchor_local(series, zone).time()
     completed_local = datetime.combine(completed_at.astimezone(zone).date(), time_of_day)
     start = completed_local + relativedelta(**{_STEPS[rule.freq]: rule.interval})
@@ -215,7 +208,7 @@ def next_occurrence(
     _check_instant(now, "now")
     if series.repeat_from == "completion":
         return _from_completion(series, completed_at)
-    today = now.astimezone(zone_of(series.tz)).date()
+    today = now.astimezone(iana_zone(series.tz)).date()
     for due in _dues(series):
         if not _is_after(due, current):
             continue
@@ -249,7 +242,7 @@ def first_occurrence(rrule: str, *, tz: str, now: datetime, at: time | None = No
     """
     _check_instant(now, "now")
     rule = parse_rule(rrule)
-    zone = zone_of(tz)
+    zone = iana_zone(tz)
     today = now.astimezone(zone).date()
     start = datetime.combine(today, at or time())
     produced = 0
@@ -274,5 +267,4 @@ __all__ = [
     "next_occurrence",
     "normalize_rrule",
     "occurrences",
-    "zone_of",
 ]

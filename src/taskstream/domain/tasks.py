@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import IntEnum
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from taskstream.domain.errors import ValidationError
@@ -15,6 +16,11 @@ TAG_MAX = 64
 TAGS_MAX = 20
 REMINDERS_MAX = 10
 ESTIMATE_MAX = 1440  # minutes: an estimate is at most a day
+
+
+PriorityLabel = Literal["none", "low", "medium", "high", "urgent"]  # Priority's labels, least pressing first
+# List orders: by due (undated last), priority (most pressing first), title or creation; "-" reverses.
+Sort = Literal["due", "-due", "priority", "-priority", "title", "created", "-created"]
 
 
 class Priority(IntEnum):

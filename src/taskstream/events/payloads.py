@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from taskstream.domain.tasks import PriorityLabel
+
 PREFIX = "com.taskstream"
 TASK_CREATED = f"{PREFIX}.task.created.v1"
 TASK_UPDATED = f"{PREFIX}.task.updated.v1"
@@ -29,7 +31,6 @@ TASK_EVENT_TYPES: dict[str, str] = {
 }
 
 
-PriorityLabel = Literal["none", "low", "medium", "high", "urgent"]
 RepeatFrom = Literal["due", "completion"]
 ReminderState = Literal["pending", "fired", "cancelled"]
 

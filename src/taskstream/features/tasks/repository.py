@@ -12,6 +12,7 @@ from sqlalchemy import and_, delete, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskstream.domain.task import Task as TaskEntity
+from taskstream.domain.tasks import Sort
 from taskstream.features.tasks.mapping import copy_reminder, copy_to_row, new_rows, reminder_row, to_entity
 from taskstream.features.tasks.search import SearchPlanner, search_terms
 from taskstream.store.profile import DatabaseProfile
@@ -35,7 +36,7 @@ class TaskQuery:
     due_before: tuple[datetime, date] | None = None  # (instant for timed tasks, date for all-day tasks)
     due_after: tuple[datetime, date] | None = None
     overdue_at: tuple[datetime, date] | None = None  # overdue as of (now, today in the caller's zone)
-    sort: str = "due"
+    sort: Sort = "due"
     limit: int = 50
     after: tuple[object, str] | None = None  # keyset cursor: (sort value, task id)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import date, datetime, time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
 
@@ -14,7 +14,7 @@ from taskstream.api.deps import Ctx, CurrentUser
 from taskstream.domain import nlparse, recurrence
 from taskstream.domain.errors import ValidationError
 from taskstream.domain.task import TaskChanges
-from taskstream.domain.tasks import Priority, ReminderSpec, zone
+from taskstream.domain.tasks import Priority, PriorityLabel, ReminderSpec, Sort, zone
 from taskstream.features.tasks.repository import TaskQuery
 from taskstream.features.tasks.schemas import (
     ParseIn,
@@ -30,8 +30,6 @@ from taskstream.features.tasks.schemas import (
 from taskstream.features.tasks.search import MAX_SEARCH_TERMS, search_terms
 
 router = APIRouter(tags=["tasks"])
-
-Sort = Literal["due", "-due", "priority", "-priority", "title", "created", "-created"]
 
 
 def _specs(items: list[ReminderIn]) -> list[ReminderSpec]:
@@ -107,7 +105,7 @@ async def list_tasks(
         ),
     ] = None,
     completed: bool | None = None,
-    priority: Annotated[list[Literal["none", "low", "medium", "high", "urgent"]] | None, Query()] = None,
+    priority: Annotated[list[PriorityLabel] | None, Query()] = None,
     tag: Annotated[list[str] | None, Query(description="all must match")] = None,
     due_before: str | None = None,
     due_after: str | None = None,
@@ -203,7 +201,8 @@ async def list_tags(ctx: Ctx, user: CurrentUser) -> list[TagOut]:
 async def recurrence_preview(body: RecurrencePreviewIn, user: CurrentUser) -> RecurrencePreviewOut:
     """RFC 5545 rule → canonical form, words and the next occurrences from the first due (UTC or dates)."""
     tz = body.timezone or user.timezone
-    first = body.due_at.astimezone(recurrence.zone_of(tz)) if body.due_at is not None else body.due_date
+    local = zone(tz)  # the same zone rule as a task's (IANA names only)
+    first = body.due_at.astimezone(local) if body.due_at is not None else body.due_date
     if first is None:
         raise ValidationError("give due_at or due_date: the first occurrence of the series", field="due_at")
     series = recurrence.Series(rrule=body.recurrence, anchor=first, tz=tz, repeat_from=body.repeat_from)

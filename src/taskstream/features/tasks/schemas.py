@@ -7,9 +7,15 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from taskstream.domain.tasks import DESCRIPTION_MAX, ESTIMATE_MAX, REMINDERS_MAX, TAGS_MAX, TITLE_MAX
+from taskstream.domain.tasks import (
+    DESCRIPTION_MAX,
+    ESTIMATE_MAX,
+    REMINDERS_MAX,
+    TAGS_MAX,
+    TITLE_MAX,
+    PriorityLabel,
+)
 
-PriorityName = Literal["none", "low", "medium", "high", "urgent"]  # Priority's labels
 RepeatFrom = Literal["due", "completion"]
 Estimate = Field(None, ge=1, le=ESTIMATE_MAX, description="expected duration in minutes")
 
@@ -34,7 +40,7 @@ class TaskIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str = Field(min_length=1, max_length=TITLE_MAX)
     description: str | None = Field(None, max_length=DESCRIPTION_MAX)
-    priority: PriorityName = "none"
+    priority: PriorityLabel = "none"
     tags: list[str] = Field(default_factory=list, max_length=TAGS_MAX)
     due_at: AwareDatetime | None = Field(None, description="RFC 3339 with offset")
     due_date: date | None = Field(None, description="YYYY-MM-DD, all-day")
@@ -52,7 +58,7 @@ class TaskPatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str | None = Field(None, min_length=1, max_length=TITLE_MAX)
     description: str | None = Field(None, max_length=DESCRIPTION_MAX)
-    priority: PriorityName | None = None
+    priority: PriorityLabel | None = None
     tags: list[str] | None = Field(None, max_length=TAGS_MAX)
     due_at: AwareDatetime | None = None
     due_date: date | None = None
@@ -81,7 +87,7 @@ class TaskOut(BaseModel):
     user_id: str
     title: str
     description: str | None = None
-    priority: PriorityName = "none"
+    priority: PriorityLabel = "none"
     tags: list[str] = []
     due_at: datetime | None = None
     due_date: date | None = None
