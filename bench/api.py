@@ -63,7 +63,7 @@ class Workload:
         return await http.get("/api/v1/tasks", params={"q": SEARCH_TERM, "limit": 50})
 
     def request(self, op: str) -> Request:
-        return getattr(self, op)  # type: ignore[no-any-return]
+        return getattr(self, op)
 
 
 class RssSampler:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import operator
 import time
+from functools import partial
 from urllib.parse import quote
 
 import httpx
@@ -64,7 +66,9 @@ async def measure(base: str, *, changes: int, warmup: int, gap_s: float = 0.01) 
                     response.raise_for_status()
                     task_id = response.json()["id"]
                     async with arrived:
-                        await asyncio.wait_for(arrived.wait_for(lambda t=task_id: t in arrivals), 30)
+                        await asyncio.wait_for(
+                            arrived.wait_for(partial(operator.contains, arrivals, task_id)), 30
+                        )
                     if n >= warmup:
                         latencies.append(max(0.0, arrivals[task_id] - answered))
                         early += arrivals[task_id] <= answered

@@ -67,6 +67,8 @@ def payloads(count: int) -> list[tuple[str, bytes]]:
 
 async def relay_rate(url: str, bootstrap: str, events: list[tuple[str, bytes]]) -> float:
     """Events/s of OutboxRelay.drain_once over KafkaBus until the outbox is empty."""
+    from sqlalchemy import insert
+
     from taskstream.domain.clock import SystemClock
     from taskstream.messaging.bus import Message
     from taskstream.messaging.relay import OutboxRelay
@@ -80,7 +82,7 @@ async def relay_rate(url: str, bootstrap: str, events: list[tuple[str, bytes]]) 
     now = datetime.now(UTC)
     async with engine.begin() as connection:
         await connection.execute(
-            OutboxRow.__table__.insert(),
+            insert(OutboxRow),
             [
                 {
                     "event_id": str(uuid.uuid4()),

@@ -137,7 +137,7 @@ async def measure(
     lateness = [late for _, late in published]
     return {
         "lateness": lateness,
-        "fired_lateness": [(b - a).total_seconds() for a, b in fired],
+        "fired_lateness": [(b - a).total_seconds() for a, b in fired if a is not None and b is not None],
         "events": int(events or 0),
         "redeliveries": sum(n - 1 for n in counts.values()),
         "duplicates": max(0, int(events or 0) - count),

@@ -117,8 +117,7 @@ async def capture_sql(url: str, fields: dict[str, Any]) -> list[tuple[str, Any]]
     event.listen(engine.sync_engine, "before_cursor_execute", grab)
     try:
         async with UnitOfWorkFactory(engine)() as uow:
-            find = getattr(uow.tasks, "find", None) or uow.tasks.list  # renamed in a later commit
-            await find(TaskQuery(user_id=seed.user_id(0), limit=LIMIT, **fields))
+            await uow.tasks.find(TaskQuery(user_id=seed.user_id(0), limit=LIMIT, **fields))
     finally:
         await engine.dispose()
     return seen
@@ -132,8 +131,12 @@ class Backend:
 
     async def prepare(self) -> None: ...
     async def insert(self, users: list[str], rows: Iterator[seed.TaskRow], *, big: bool) -> None: ...
-    def server(self, opts: Options) -> Server: ...
-    async def raw(self, statements: list[tuple[str, Any]]) -> Callable[[], Awaitable[object]]: ...
+    def server(self, opts: Options) -> Server:
+        raise NotImplementedError
+
+    async def raw(self, statements: list[tuple[str, Any]]) -> Callable[[], Awaitable[object]]:
+        raise NotImplementedError
+
     async def close(self) -> None: ...
 
 

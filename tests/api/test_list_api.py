@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import httpx
 
@@ -11,7 +12,7 @@ from tests.conftest import sign_up
 
 
 async def _seed(client: httpx.AsyncClient, headers: dict[str, str], clock: FixedClock) -> dict[str, str]:
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "title": "Pay rent",
             "priority": "urgent",
@@ -37,7 +38,7 @@ async def _seed(client: httpx.AsyncClient, headers: dict[str, str], clock: Fixed
     return ids
 
 
-async def _titles(client: httpx.AsyncClient, headers: dict[str, str], **params: object) -> list[str]:
+async def _titles(client: httpx.AsyncClient, headers: dict[str, str], **params: Any) -> list[str]:
     response = await client.get("/api/v1/tasks", params=params, headers=headers)
     assert response.status_code == 200, response.text
     return [t["title"] for t in response.json()["items"]]

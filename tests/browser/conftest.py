@@ -27,7 +27,7 @@ import pytest
 try:  # tests take `expect` from here, so a missing Playwright skips (or fails under CI) instead of erroring
     from playwright.sync_api import expect
 except ImportError:  # pragma: no cover - reported by the `server` fixture
-    expect = None
+    expect = None  # type: ignore[assignment]
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("TASKSTREAM_CHROMIUM", "/usr/bin/chromium"))

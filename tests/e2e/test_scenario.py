@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -85,12 +86,12 @@ async def test_foundation_scenario(server: Server) -> None:
             completed_at = time.monotonic()
             assert done.json()["completed"] is True
 
-            def next_occurrence(event: dict[str, object]) -> bool:
+            def next_occurrence(event: dict[str, Any]) -> bool:
                 data = event.get("data") or {}
                 return (
                     event.get("type") == "com.taskstream.task.created.v1"
                     and data.get("task_id") != task["id"]
-                )  # type: ignore[union-attr]
+                )
 
             for window in (first, second):
                 event = await window.wait_for(next_occurrence, within=1.0)

@@ -149,7 +149,7 @@ async def eventually(
     return time.monotonic() - started
 
 
-async def count(runtime: Runtime, table: type, *where: object) -> int:
+async def count(runtime: Runtime, table: type, *where: Any) -> int:
     """Rows of `table` matching `where`."""
     async with runtime.uow() as uow:
         return int(await uow.session.scalar(select(func.count()).select_from(table).where(*where)) or 0)

@@ -10,16 +10,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 from sqlalchemy import select
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from taskstream.cli.main import app
 from taskstream.domain.clock import FixedClock
 from taskstream.events.envelope import make_event
 from taskstream.events.payloads import TASK_CREATED
 from taskstream.events.topics import TASK_EVENTS
-from taskstream.messaging.bus import BusUnavailable, Message, PartialPublish
+from taskstream.messaging.bus import BusHealth, BusUnavailable, Handler, Message, PartialPublish
 from taskstream.runtime import Runtime
 from taskstream.settings import Settings
 from taskstream.store.tables import OutboxRow
@@ -42,7 +41,13 @@ class RecordingBus:
 
     async def stop(self) -> None: ...
 
-    def subscribe(self, topic: str, *, group: str | None, handler: object) -> None: ...
+    def subscribe(self, topic: str, *, group: str | None, handler: Handler) -> None: ...
+
+    def health(self) -> BusHealth:
+        return BusHealth(ok=True, message="recording")
+
+    async def lag(self) -> dict[tuple[str, str], int]:
+        return {}
 
     async def publish(self, messages: Sequence[Message]) -> None:
         self.overlaps += self.in_flight > 0

@@ -15,6 +15,7 @@ import pytest
 from alembic import command
 from sqlalchemy import event, make_url, select, text
 
+from taskstream.domain.tasks import Sort
 from taskstream.features.tasks.repository import FAR_FUTURE, FAR_PAST, TaskQuery, TaskRepository
 from taskstream.features.tasks.search import (
     PostgresSearch,
@@ -217,7 +218,7 @@ QUERIES: list[dict[str, Any]] = [
 
 
 @pytest.mark.parametrize("sort", ["due", "-due"])
-async def test_due_pages_match_a_plain_sort(runtime: Runtime, sort: str) -> None:
+async def test_due_pages_match_a_plain_sort(runtime: Runtime, sort: Sort) -> None:
     user_id, rows = await _seed(runtime)
     for fields in QUERIES:
         expected = _expected(rows, TaskQuery(user_id=user_id, sort=sort, **fields))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -18,7 +19,7 @@ async def _complete_chain(
     runtime: Runtime,
     clock: FixedClock,
     headers: dict[str, str],
-    body: dict[str, object],
+    body: dict[str, Any],
     *,
     steps: int,
     tz: str,

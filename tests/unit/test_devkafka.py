@@ -54,7 +54,7 @@ def test_a_new_data_dir_uses_9092_and_a_used_one_its_last_port(tmp_path: Path) -
 )
 def test_incomplete_security_settings_name_what_is_missing(options: dict[str, str], names: str) -> None:
     with pytest.raises(ValueError, match=names):
-        KafkaSecurity(**options)  # type: ignore[arg-type]
+        KafkaSecurity(**options)
 
 
 def test_sasl_settings_become_client_options() -> None:

@@ -74,7 +74,7 @@ async def _consume_until_committed(
 
     subscription = Subscription(TP.topic, "audit", [handler])
     consumer = FakeGroupConsumer(failing)
-    subscription.consumer = consumer  # type: ignore[assignment]
+    subscription.consumer = consumer
     stopping = asyncio.Event()
     task = asyncio.create_task(
         subscription.consume(stopping, KafkaConfig("127.0.0.1:9", "test", retry_backoff_s=0.01))
