@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from fastapi import FastAPI
@@ -44,6 +44,7 @@ from taskstream.settings import SERVICES, Settings
 from taskstream.store.db import create_engine, migrate, wait_for_schema
 from taskstream.store.notify import OutboxListener
 from taskstream.store.uow import UnitOfWorkFactory
+from taskstream.transports.dapr import DaprBus
 from taskstream.transports.memory import MemoryBus
 
 if TYPE_CHECKING:
@@ -74,8 +75,6 @@ def make_bus(settings: Settings, *, client_id: str) -> Bus:
             background_connect=True,  # a broker outage never keeps a service from starting
         )
     if settings.bus == "dapr":  # publish through the sidecar; daprd pushes deliveries
-        from taskstream.transports.dapr import DaprBus
-
         return DaprBus(
             http_port=settings.dapr_http_port,
             pubsub=settings.dapr_pubsub,
@@ -153,56 +152,80 @@ class Runtime:
             clock=self.clock,
         )
         self.scheduler = ReminderScheduler(self.uow, self.clock, poll_s=settings.scheduler_poll_s)
+        self._dead_letters = DeadLetters(self.uow, self.bus, self.clock)
+        self.dapr = self.bus if isinstance(self.bus, DaprBus) else None
+        self._loops: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []  # started by start()
+        self._wakes: list[Callable[[], None]] = []  # woken by NOTIFY from other processes' commits
+        self._fire_due: Callable[[], Awaitable[int]] | None = None  # the scheduler's, with notifications
         self._tasks: list[asyncio.Task[None]] = []
         self._wire()
 
     def _wire(self) -> None:
-        policy = RetryPolicy(self.settings.consumer_max_attempts, self.settings.consumer_backoff_s)
-        dead = DeadLetters(self.uow, self.bus, self.clock)
+        """Each service of this process adds its subscriptions, background loops and wake-ups."""
+        wiring: dict[str, Callable[[], None]] = {
+            "api": self._wire_hub,
+            "realtime": self._wire_hub,
+            "relay": self._wire_relay,
+            "recurring": self._wire_recurring,
+            "audit": self._wire_audit,
+            "notifications": self._wire_notifications,
+        }
+        for wire in dict.fromkeys(wiring[s] for s in self.services):  # api and realtime share one hub
+            wire()
 
-        def consumer(
-            name: str,
-            handle: TransactionalHandler,
-            types: frozenset[str] | None = None,
-            prefetch: Prefetch | None = None,
-        ) -> Consumer:
-            return Consumer(
-                name,
-                handle,
-                uow=self.uow,
-                clock=self.clock,
-                dead_letters=dead,
-                policy=policy,
-                types=types,
-                prefetch=prefetch,
-            )
+    def _consumer(
+        self,
+        name: str,
+        handle: TransactionalHandler,
+        types: frozenset[str] | None = None,
+        prefetch: Prefetch | None = None,
+    ) -> Consumer:
+        return Consumer(
+            name,
+            handle,
+            uow=self.uow,
+            clock=self.clock,
+            dead_letters=self._dead_letters,
+            policy=RetryPolicy(self.settings.consumer_max_attempts, self.settings.consumer_backoff_s),
+            types=types,
+            prefetch=prefetch,
+        )
 
-        if "recurring" in self.services:
-            handlers = RecurringHandlers(self.tasks)
-            self.bus.subscribe(
-                topics.TASK_EVENTS,
-                group="recurring",
-                handler=consumer("recurring", handlers.handle, frozenset({TASK_COMPLETED})),
-            )
-        if "audit" in self.services:
-            audit = AuditHandlers(self.clock)
-            self.bus.subscribe(topics.TASK_EVENTS, group="audit", handler=consumer("audit", audit.handle))
-        if "notifications" in self.services:
-            notes = NotificationHandlers(self.clock)
-            self.bus.subscribe(
-                topics.REMINDERS,
-                group="notifications",
-                handler=consumer("notifications", notes.handle, prefetch=notes.prefetch),
-            )
-            self.uow.on_outbox_commit(self.scheduler.wake)
-        if self.hub is not None:
-            # Every process with a hub (api or realtime) subscribes in broadcast mode: the browser's
-            # /api/v1/ws on the api port works without a realtime process; realtime replicas scale apart.
-            self.bus.subscribe(
-                topics.TASK_UPDATES, group=None, handler=EphemeralConsumer("realtime", self.hub.push)
-            )
-        if "relay" in self.services:
-            self.uow.on_outbox_commit(self.relay.wake)
+    def _wire_hub(self) -> None:
+        # Every process with a hub (api or realtime) subscribes in broadcast mode: the browser's /api/v1/ws on
+        # the api port works without a realtime process; realtime replicas scale apart.
+        assert self.hub is not None
+        self.bus.subscribe(
+            topics.TASK_UPDATES, group=None, handler=EphemeralConsumer("realtime", self.hub.push)
+        )
+
+    def _wire_relay(self) -> None:
+        self.uow.on_outbox_commit(self.relay.wake)
+        self._wakes.append(self.relay.wake)
+        self._loops.append(("relay", self.relay.run))
+
+    def _wire_recurring(self) -> None:
+        handlers = RecurringHandlers(self.tasks)
+        consumer = self._consumer("recurring", handlers.handle, frozenset({TASK_COMPLETED}))
+        self.bus.subscribe(topics.TASK_EVENTS, group="recurring", handler=consumer)
+
+    def _wire_audit(self) -> None:
+        audit = AuditHandlers(self.clock)
+        self.bus.subscribe(topics.TASK_EVENTS, group="audit", handler=self._consumer("audit", audit.handle))
+
+    def _wire_notifications(self) -> None:
+        notes = NotificationHandlers(self.clock)
+        consumer = self._consumer("notifications", notes.handle, prefetch=notes.prefetch)
+        self.bus.subscribe(topics.REMINDERS, group="notifications", handler=consumer)
+        self.uow.on_outbox_commit(self.scheduler.wake)
+        self._wakes.append(self.scheduler.wake)
+        self._loops.append(("scheduler", self.scheduler.run))
+        self._fire_due = self.scheduler.fire_due
+        if self.dapr is not None:  # a Dapr job per reminder (the poll stays the fallback)
+            from taskstream.features.notifications.dapr_jobs import DaprJobs, ReminderJobs
+
+            jobs = ReminderJobs(self.uow, self.clock, DaprJobs(self.dapr.client))
+            self._loops.append(("dapr-jobs", jobs.run))
 
     async def start(self, *, background: bool = True) -> None:
         """Migrate (api/relay only), connect the bus, start the loops (tests may drive them by hand)."""
@@ -214,13 +237,11 @@ class Runtime:
         await self.bus.start()
         if not background:
             return
-        if "relay" in self.services:
-            self._tasks.append(asyncio.create_task(self.relay.run(), name="relay"))
-        if "notifications" in self.services:
-            self._tasks.append(asyncio.create_task(self.scheduler.run(), name="scheduler"))
-        self._start_dapr_jobs()
-        listener = self._outbox_listener()
-        if listener is not None:
+        for name, loop in self._loops:
+            self._tasks.append(asyncio.create_task(loop(), name=name))
+        if self.uow.profile.listen_notify and self._wakes:
+            # PostgreSQL: NOTIFY from other processes' commits wakes this process's relay and scheduler.
+            listener = OutboxListener(self.engine.url, self._wakes)
             self._tasks.append(asyncio.create_task(listener.run(), name="outbox-listener"))
         log.info(
             "services started",
@@ -228,15 +249,6 @@ class Runtime:
             database=self.uow.profile.name,
             bus=self.settings.bus,
         )
-
-    def _outbox_listener(self) -> OutboxListener | None:
-        """PostgreSQL only: NOTIFY from other processes' commits wakes this process's relay and scheduler."""
-        if not self.uow.profile.listen_notify:
-            return None
-        callbacks = [self.relay.wake] if "relay" in self.services else []
-        if "notifications" in self.services:
-            callbacks.append(self.scheduler.wake)
-        return OutboxListener(self.engine.url, callbacks) if callbacks else None
 
     async def stop(self) -> None:
         """Stop the loops, drain the bus, close the database."""
@@ -254,7 +266,7 @@ class Runtime:
     async def drain(self, *, rounds: int = 50) -> None:
         """Fire due reminders and relay outbox rows until nothing is left (for tests with a fixed clock)."""
         for _ in range(rounds):
-            fired = await self.scheduler.fire_due() if "notifications" in self.services else 0
+            fired = await self._fire_due() if self._fire_due is not None else 0
             sent = await self.relay.drain_once()
             if not fired and not sent:
                 return
@@ -262,7 +274,7 @@ class Runtime:
 
     def api_context(self) -> ApiContext:
         """The context the api routes use."""
-        wake = self.scheduler.wake if "notifications" in self.services else None
+        wake = self.scheduler.wake if self._fire_due is not None else None
         return ApiContext(
             settings=self.settings,
             uow=self.uow,
@@ -305,24 +317,12 @@ class Runtime:
         app.router.lifespan_context = lifespan
         return app
 
-    # ---------------------------------------------------------------- Dapr hooks
-
     def _include_dapr_routes(self, app: FastAPI) -> None:
         """With the Dapr bus: /dapr/subscribe, /dapr/events/{topic}, and /job/{name} for notifications."""
-        from taskstream.transports.dapr import DaprBus
         from taskstream.transports.dapr_routes import dapr_router
 
-        if not isinstance(self.bus, DaprBus):
+        if self.dapr is None:
             return
-        scheduler = self.scheduler if "notifications" in self.services else None
-        on_job = (lambda _name: scheduler.fire_due()) if scheduler is not None else None
-        app.include_router(dapr_router(self.bus, on_job=on_job))
-
-    def _start_dapr_jobs(self) -> None:
-        """With the Dapr bus, notifications schedules a Dapr job per reminder (the poll is the fallback)."""
-        from taskstream.features.notifications.dapr_jobs import DaprJobs, ReminderJobs
-        from taskstream.transports.dapr import DaprBus
-
-        if "notifications" in self.services and isinstance(self.bus, DaprBus):
-            jobs = ReminderJobs(self.uow, self.clock, DaprJobs(self.bus.client))
-            self._tasks.append(asyncio.create_task(jobs.run(), name="dapr-jobs"))
+        fire_due = self._fire_due
+        on_job = (lambda _name: fire_due()) if fire_due is not None else None
+        app.include_router(dapr_router(self.dapr, on_job=on_job))

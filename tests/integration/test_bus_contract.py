@@ -158,6 +158,38 @@ async def test_publish_then_consume_keeps_order_per_key(buses: Buses, topic: str
     assert by_key(recorder.received) == by_key(sent)  # same messages, headers included, in order per key
 
 
+class BatchRecorder(Recorder):
+    """A batch handler (as the inbox consumer is): keeps every call's messages, one or several."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[list[Message]] = []
+
+    async def __call__(self, message: Message) -> None:
+        self.calls.append([message])
+        await self.handler(message)
+
+    async def handle_batch(self, messages: Sequence[Message]) -> None:
+        self.calls.append(list(messages))
+        for message in messages:
+            await self.handler(message)
+
+
+async def test_a_batch_handler_gets_every_message_once_in_order_per_key(
+    buses: Buses, topic: str, suffix: str
+) -> None:
+    bus, recorder = buses.new(), BatchRecorder()
+    bus.subscribe(topic, group=f"audit-{suffix}", handler=recorder)
+    await bus.start()
+    sent = stream(topic, keys=["user-a", "user-b", "user-c"], per_key=30)
+
+    await bus.publish(sent)
+    await recorder.wait_for(len(sent))
+
+    assert by_key(recorder.received) == by_key(sent)  # once each, in order per key
+    assert any(len(call) > 1 for call in recorder.calls)  # several at once: one transaction for them
+
+
 async def test_every_group_receives_every_message(buses: Buses, topic: str, suffix: str) -> None:
     bus, audit, recurring = buses.new(), Recorder(), Recorder()
     bus.subscribe(topic, group=f"audit-{suffix}", handler=audit.handler)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,28 @@ class Message:
 
 
 Handler = Callable[[Message], Awaitable[object]]  # the result (an Outcome) matters to the Dapr transport only
+
+
+@runtime_checkable
+class BatchHandler(Protocol):
+    """A handler that can also take several messages of one partition at once (one transaction for all)."""
+
+    async def __call__(self, message: Message) -> object: ...
+
+    async def handle_batch(self, messages: Sequence[Message]) -> object:
+        """Same effects as calling the handler once per message, in order; raises what that would raise."""
+        ...
+
+
+async def deliver(handler: Handler, messages: Sequence[Message]) -> None:
+    """Hand `messages` (one partition's, in order) to `handler`: at once when it takes batches, else one by
+    one. Raises what the handler raised; the transport then delivers all of them again (handlers are
+    idempotent through the inbox), so none may be assumed handled."""
+    if len(messages) > 1 and isinstance(handler, BatchHandler):
+        await handler.handle_batch(messages)
+        return
+    for message in messages:
+        await handler(message)
 
 
 @dataclass(frozen=True)
@@ -47,7 +69,9 @@ class Bus(Protocol):
 
     Delivery is at least once: a subscriber's handler is awaited for each message, in order per partition key,
     and a message counts as consumed only when its handler returned without raising. A handler that raises
-    gets the message again (the consumer wrapper in `bus.consumer` owns retries and dead-lettering).
+    gets the message again (the consumer wrapper in `messaging.inbox` owns retries and dead-lettering).
+    Several messages of one partition may be handed over at once through `deliver` (a BatchHandler takes
+    them in one call); tests/integration/test_bus_contract.py holds every transport to these rules.
     """
 
     async def start(self) -> None:

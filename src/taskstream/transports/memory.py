@@ -6,7 +6,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 
-from taskstream.messaging.bus import BusHealth, Handler, Message
+from taskstream.messaging.bus import BusHealth, Handler, Message, deliver
 
 
 class MemoryBus:
@@ -52,8 +52,8 @@ class MemoryBus:
     async def publish(self, messages: Sequence[Message]) -> None:
         """Deliver the messages to every group of their topic; raises what a handler raised.
 
-        Each group gets its messages in publish order; groups are served concurrently. A handler with a
-        `handle_batch` method gets all of its group's messages of this call at once.
+        Each group gets its messages in publish order; groups are served concurrently. A BatchHandler gets all
+        of its group's messages of this call at once.
         """
         self.published.extend(messages)
         plan: dict[tuple[str, str], list[Message]] = {}
@@ -71,9 +71,4 @@ class MemoryBus:
     async def _deliver(self, topic: str, group: str, batch: list[Message]) -> None:
         async with self._locks[(topic, group)]:
             for handler in self._handlers[topic][group]:
-                handle_batch = getattr(handler, "handle_batch", None)
-                if handle_batch is not None and len(batch) > 1:
-                    await handle_batch(batch)
-                    continue
-                for message in batch:
-                    await handler(message)
+                await deliver(handler, batch)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, literal, or_, select, update
+from sqlalchemy import and_, delete, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskstream.domain.task import Task as TaskEntity
@@ -145,19 +145,10 @@ class TaskRepository:
                 result[task_id].append(tag)
         return result
 
-    def add_tags(self, task: Task, tags: list[str]) -> None:
-        """Stage the tags of a task that has none yet (a new task)."""
-        self.session.add_all(self.tag_rows(task, tags))
-
-    @staticmethod
-    def tag_rows(task: Task, tags: list[str]) -> list[TaskTag]:
-        """The task_tags rows of `task` for `tags` (not yet added to a session)."""
-        return [TaskTag(task_id=task.id, tag=tag, user_id=task.user_id) for tag in tags]
-
     async def set_tags(self, task: Task, tags: list[str]) -> None:
         """Replace the task's tags."""
         await self.session.execute(delete(TaskTag).where(TaskTag.task_id == task.id))
-        self.add_tags(task, tags)
+        self.session.add_all(TaskTag(task_id=task.id, tag=tag, user_id=task.user_id) for tag in tags)
 
     async def tag_counts(self, user_id: str) -> list[tuple[str, int, int]]:
         """(tag, open-task count, all-task count) for the user's tags, by name."""
@@ -342,18 +333,6 @@ class ReminderRepository:
     async def get(self, reminder_id: str) -> Reminder | None:
         """The reminder row, or None."""
         return await self.session.get(Reminder, reminder_id)
-
-    async def delete_for_task(self, task_id: str) -> None:
-        """Remove every reminder row of a task (before rewriting them)."""
-        await self.session.execute(delete(Reminder).where(Reminder.task_id == task_id))
-
-    async def cancel_pending(self, task_id: str) -> None:
-        """Pending reminders of the task will not fire (task completed)."""
-        await self.session.execute(
-            update(Reminder)
-            .where(Reminder.task_id == task_id, Reminder.state == "pending")
-            .values(state="cancelled")
-        )
 
     async def claim_due(self, now: datetime, *, limit: int) -> list[Reminder]:
         """Pending reminders whose fire time has come, locked for this transaction (SKIP LOCKED on PG)."""

@@ -1,9 +1,10 @@
 """Kafka transport for the bus (aiokafka): idempotent acks=all producer keyed by user id; commit when handled.
 
-Consumers commit one message at a time, right after its handlers returned, so a crash repeats at most the
-message that was in flight. A handler that raises is not skipped: the consumer seeks back to it and tries
-again after a backoff (growing up to max_retry_backoff_s) until it succeeds or stop() is called; retry
-limits and dead-lettering live above this adapter. Order per partition key holds: the idempotent producer
+Consumers hand each partition's share of a fetch (at most 100 records) to a batch handler at once and to
+other handlers one by one, and commit right after the handlers returned, so a crash repeats at most what was
+in flight. A handler that raises is not skipped: the consumer seeks back to it and tries again after a
+backoff (growing up to max_retry_backoff_s) until it succeeds or stop() is called; retry limits and
+dead-lettering live above this adapter. Order per partition key holds: the idempotent producer
 lets the broker drop a retried batch it already has, and aiokafka keeps one request in flight per partition.
 
 A watchdog probes the broker every health_interval_s seconds (cluster metadata and the topic list):

@@ -1,7 +1,10 @@
 """One subscription of the Kafka bus: its consumer, the fetch-handle-commit loop, rewinds and lag.
 
-A record is committed right after its handlers returned, so a crash repeats at most the record in flight.
-A handler that raises is not skipped: the partition is sought back to it and tried again after a backoff.
+The records a fetch returns for one partition go at once to batch handlers (the inbox consumer: one
+transaction for all), one by one to other handlers, and are committed right after the handlers returned,
+so a crash repeats at most those; the inbox makes repeats harmless.
+Records whose handler raised are not skipped: the partition is sought back to them and they are tried again
+after a backoff.
 Each revocation or rewind bumps the subscription's epoch under its lock; records fetched under an older
 epoch are dropped unhandled (the consumer's new position comes from the committed offsets).
 """
@@ -19,12 +22,15 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
-from taskstream.messaging.bus import Handler, Message
+from taskstream.messaging.bus import BatchHandler, Handler, Message, deliver
 from taskstream.transports.kafka.config import KafkaConfig, sleep_unless
 
 log = structlog.get_logger(__name__)
 
 _POLL_MS = 200  # how long one fetch waits for records; bounds how fast stop() is noticed
+# Records of one fetch, over all partitions: each partition's share is handled in one call (a transaction
+# for a batch handler) and one commit; the bound keeps a drain at stop() short.
+_MAX_RECORDS = 100
 _METADATA_MAX_AGE_MS = 5000
 
 
@@ -99,7 +105,7 @@ class Subscription:
         backoff = config.retry_backoff_s
         while not stopping.is_set():
             try:
-                batch = await consumer.getmany(timeout_ms=_POLL_MS)
+                batch = await consumer.getmany(timeout_ms=_POLL_MS, max_records=_MAX_RECORDS)
                 failed = await self._handle_batch(batch, stopping)
             except Exception:
                 log.exception("consumer loop error; retrying", topic=self.topic, group=self.group)
@@ -189,9 +195,9 @@ class Subscription:
     async def _handle_batch(
         self, batch: dict[TopicPartition, list[ConsumerRecord[Any, Any]]], stopping: asyncio.Event
     ) -> bool:
-        """Handle records partition by partition; True if a handler failed (its partition was rewound).
+        """Handle the fetch partition by partition; True if a handler failed (its partition was rewound).
 
-        getmany() moved each partition's position past its whole batch. When the batch is left early (a
+        getmany() moved each partition's position past its whole batch. When the fetch is left early (a
         rebalance or a failed commit made it stale, stop(), an error), each partition still held goes back
         to its first unhandled record: else the next fetch would go on after records nobody handled, and a
         commit of a later offset would skip them for good. (A member whose session expired while the
@@ -201,17 +207,19 @@ class Subscription:
         epoch, rewinds = self.epoch, self.rewinds
         failed = False
         unhandled = {tp: records[0].offset for tp, records in batch.items() if records}
+        # Batch handlers take a partition's records at once; others get them one by one, each committed.
+        batched = all(isinstance(handler, BatchHandler) for handler in self.handlers)
         try:
             for tp, records in batch.items():
-                for record in records:
-                    outcome = await self._handle_record(tp, record, epoch, stopping)
+                for chunk in [records] if batched else [[record] for record in records]:
+                    outcome = await self._handle_records(tp, chunk, epoch, stopping)
                     if outcome is _Outcome.FAILED:
-                        failed = True
-                        break  # the partition was sought back to it; later records wait for the retry
+                        failed = True  # sought back to the chunk's first record; the rest waits for the retry
+                        break
                     if outcome is not _Outcome.DONE:
                         return failed
-                    unhandled[tp] = record.offset + 1
-                del unhandled[tp]
+                    unhandled[tp] = chunk[-1].offset + 1
+                unhandled.pop(tp, None)
         finally:
             if self.rewinds == rewinds:
                 self._seek_back(unhandled)
@@ -225,9 +233,11 @@ class Subscription:
             if tp in held:
                 consumer.seek(tp, offset)
 
-    async def _handle_record(
-        self, tp: TopicPartition, record: ConsumerRecord[Any, Any], epoch: int, stopping: asyncio.Event
+    async def _handle_records(
+        self, tp: TopicPartition, records: list[ConsumerRecord[Any, Any]], epoch: int, stopping: asyncio.Event
     ) -> _Outcome:
+        """Consecutive records of one partition, to each handler at once (messaging.bus.deliver), then one
+        commit after the last: a crash repeats at most these, and the inbox makes a repeat harmless."""
         consumer = self.consumer
         assert consumer is not None
         async with self.lock:
@@ -235,23 +245,23 @@ class Subscription:
                 return _Outcome.STOPPING
             if self.epoch != epoch:
                 return _Outcome.STALE
-            message = _to_message(record)
+            messages = [_to_message(record) for record in records]
             try:
                 for handler in self.handlers:
-                    await handler(message)
+                    await deliver(handler, messages)
             except Exception:
                 log.warning(
-                    "handler failed; will retry the message",
+                    "handler failed; will retry the messages",
                     topic=tp.topic,
                     partition=tp.partition,
-                    offset=record.offset,
+                    offsets=f"{records[0].offset}-{records[-1].offset}",
                     group=self.group,
                     exc_info=True,
                 )
-                consumer.seek(tp, record.offset)
+                consumer.seek(tp, records[0].offset)
                 return _Outcome.FAILED
             if self.group is not None:
-                await self._commit(tp, record.offset + 1)
+                await self._commit(tp, records[-1].offset + 1)
             return _Outcome.DONE
 
     async def _commit(self, tp: TopicPartition, next_offset: int) -> None:
