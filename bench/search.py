@@ -101,7 +101,7 @@ async def timed(call: Callable[[], Awaitable[object]], *, budget_s: float, max_n
 
 async def capture_sql(url: str, fields: dict[str, Any]) -> list[tuple[str, Any]]:
     """The (statement, parameters) pairs the repository sends to the driver for this list query, in order."""
-    from taskstream.features.tasks.repository import TaskQuery
+    from taskstream.features.tasks.query import TaskQuery
     from taskstream.store.db import create_engine
     from taskstream.store.uow import UnitOfWorkFactory
 

@@ -16,7 +16,8 @@ from alembic import command
 from sqlalchemy import event, make_url, select, text
 
 from taskstream.domain.tasks import Sort
-from taskstream.features.tasks.repository import FAR_FUTURE, FAR_PAST, TaskQuery, TaskRepository
+from taskstream.features.tasks.query import TaskQuery
+from taskstream.features.tasks.repository import FAR_FUTURE, FAR_PAST, TaskRepository
 from taskstream.features.tasks.search import (
     PostgresSearch,
     SearchLimits,

@@ -74,6 +74,9 @@ def test_the_domain_imports_no_framework_driver_or_store() -> None:
 def test_routes_import_nothing_from_the_store_or_sqlalchemy() -> None:
     routes = [p for p in _modules() if p.name in ("routes.py", "health.py") and p.parent.name != "taskstream"]
     assert _violations(routes, ("sqlalchemy", "taskstream.store")) == {}
+    reach = {_name(p): sorted(m for m in _imports(p) if m.rsplit(".", 1)[-1] in ("repository", "mapping"))
+             for p in routes}  # fmt: skip
+    assert {name: found for name, found in reach.items() if found} == {}  # only use cases and schemas
 
 
 def test_messaging_knows_no_transport_and_no_feature() -> None:

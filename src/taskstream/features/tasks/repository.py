@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -12,8 +11,8 @@ from sqlalchemy import and_, delete, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskstream.domain.task import Task as TaskEntity
-from taskstream.domain.tasks import Sort
 from taskstream.features.tasks.mapping import copy_reminder, copy_to_row, new_rows, reminder_row, to_entity
+from taskstream.features.tasks.query import TaskQuery
 from taskstream.features.tasks.search import SearchPlanner, search_terms
 from taskstream.store.profile import DatabaseProfile
 from taskstream.store.tables import Reminder, Task, TaskTag, UTCDateTime
@@ -22,23 +21,6 @@ FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
 FAR_PAST = datetime(1, 1, 2, tzinfo=UTC)
 SNOOZE_POSITION = 1000  # after any of a task's own reminders (at most REMINDERS_MAX of them)
 _ZONE_MARGIN = timedelta(days=2)  # more than any UTC offset: 00:00 of a date in any zone is within it
-
-
-@dataclass
-class TaskQuery:
-    """A list request, already validated: every filter applies to the caller's tasks only."""
-
-    user_id: str
-    q: str | None = None
-    completed: bool | None = None
-    priorities: list[int] = field(default_factory=list)
-    tags: list[str] = field(default_factory=list)
-    due_before: tuple[datetime, date] | None = None  # (instant for timed tasks, date for all-day tasks)
-    due_after: tuple[datetime, date] | None = None
-    overdue_at: tuple[datetime, date] | None = None  # overdue as of (now, today in the caller's zone)
-    sort: Sort = "due"
-    limit: int = 50
-    after: tuple[object, str] | None = None  # keyset cursor: (sort value, task id)
 
 
 def _due_sort_bound(instant: datetime, day: date, *, upper: bool) -> datetime:

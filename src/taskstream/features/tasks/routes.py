@@ -15,7 +15,7 @@ from taskstream.domain import nlparse, recurrence
 from taskstream.domain.errors import ValidationError
 from taskstream.domain.task import TaskChanges
 from taskstream.domain.tasks import Priority, PriorityLabel, ReminderSpec, Sort, zone
-from taskstream.features.tasks.repository import TaskQuery
+from taskstream.features.tasks.query import TaskQuery
 from taskstream.features.tasks.schemas import (
     ParseIn,
     RecurrencePreviewIn,

@@ -14,7 +14,8 @@ from taskstream.domain.errors import NotFound, PreconditionFailed
 from taskstream.domain.task import Task, TaskChanges, TaskEvent
 from taskstream.events import topics
 from taskstream.features.tasks.mapping import new_rows
-from taskstream.features.tasks.repository import TaskQuery, TaskRepository
+from taskstream.features.tasks.query import TaskQuery
+from taskstream.features.tasks.repository import TaskRepository
 from taskstream.features.tasks.schemas import TaskOut
 from taskstream.features.tasks.views import task_event, task_out
 from taskstream.store.group_commit import GroupCommitter
