@@ -259,7 +259,7 @@ class Runtime:
                 await task
         self._tasks.clear()
         await self.bus.stop()
-        self.tasks.close()
+        self.uow.close()
         await self.engine.dispose()
         log.info("services stopped", services=list(self.services))
 

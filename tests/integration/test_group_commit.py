@@ -26,7 +26,7 @@ async def test_concurrent_creates_share_transactions_and_all_land(
     client: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     headers = await sign_up(client)
-    committer: GroupCommitter = runtime.tasks._inserts
+    committer: GroupCommitter = runtime.uow.group_commit
     before = committer.transactions
 
     async def create(n: int) -> httpx.Response:
@@ -46,7 +46,7 @@ async def test_concurrent_creates_share_transactions_and_all_land(
 async def test_a_failing_change_fails_alone(client: httpx.AsyncClient, runtime: Runtime) -> None:
     headers = await sign_up(client)
     first = (await client.post("/api/v1/tasks", json={"title": "Original"}, headers=headers)).json()
-    committer: GroupCommitter = runtime.tasks._inserts
+    committer: GroupCommitter = runtime.uow.group_commit
     async with runtime.uow.reader() as uow:
         user_id = first["user_id"]
         clash = Task(

@@ -55,8 +55,7 @@ class GroupCommitter:
         self._queue: list[Inserts] = []
         self._writer: asyncio.Task[None] | None = None
         self._sqlite: SqliteWriter | None = None
-        url = uow.engine.url
-        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        if uow.profile.single_writer and uow.engine.url.database not in (None, "", ":memory:"):
             self._sqlite = SqliteWriter(uow)
         self.transactions = 0  # committed transactions (tests read it)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -19,6 +20,11 @@ from taskstream.features.tasks.search import SearchPlanner, planner_for
 from taskstream.messaging.outbox import OutboxRepository
 from taskstream.messaging.repositories import DeadLetterRepository, InboxRepository
 from taskstream.store.profile import DatabaseProfile
+
+if TYPE_CHECKING:
+    from taskstream.events.envelope import CloudEvent
+    from taskstream.store.group_commit import GroupCommitter
+    from taskstream.store.tables import Base
 
 OUTBOX_CHANNEL = "taskstream_outbox"  # PostgreSQL LISTEN/NOTIFY channel: "outbox rows were committed"
 
@@ -132,6 +138,7 @@ class UnitOfWorkFactory:
             engine.execution_options(**{READ_ONLY: True}, **self.profile.read_options), expire_on_commit=False
         )
         self._listeners: list[Callable[[], None]] = []
+        self._group_commit: GroupCommitter | None = None
 
     def on_outbox_commit(self, listener: Callable[[], None]) -> None:
         """Call `listener` after every commit that appended outbox rows (the relay's wake-up)."""
@@ -146,6 +153,30 @@ class UnitOfWorkFactory:
     def write_lock(self) -> asyncio.Lock | None:
         """SQLite: the lock every in-process writer holds for its whole transaction (None on PostgreSQL)."""
         return self._write_lock
+
+    @property
+    def group_commit(self) -> GroupCommitter:
+        """The group committer of this database: insert-only changes of concurrent callers share one
+        transaction (store/group_commit.py). Made on first use."""
+        if self._group_commit is None:
+            from taskstream.store.group_commit import GroupCommitter
+
+            self._group_commit = GroupCommitter(self)
+        return self._group_commit
+
+    async def insert_only(
+        self, rows: Sequence[Base], events: Sequence[tuple[CloudEvent, tuple[str, ...]]]
+    ) -> None:
+        """Add `rows` (parents first) and append `events` (each with its topics) in a transaction shared with
+        concurrent insert-only changes; returns once committed. Raises DependencyUnavailable when the
+        database is down, else what the change's own transaction raised."""
+        await self.group_commit.insert(rows, events)
+
+    def close(self) -> None:
+        """Release what the group committer holds (SQLite: its writer thread and connection)."""
+        if self._group_commit is not None:
+            self._group_commit.close()
+            self._group_commit = None
 
     def __call__(self) -> UnitOfWork:
         return UnitOfWork(

@@ -18,7 +18,6 @@ from taskstream.features.tasks.query import TaskQuery
 from taskstream.features.tasks.repository import TaskRepository
 from taskstream.features.tasks.schemas import TaskOut
 from taskstream.features.tasks.views import task_event, task_out
-from taskstream.store.group_commit import GroupCommitter
 from taskstream.store.uow import UnitOfWork, UnitOfWorkFactory
 
 _TOPICS = (topics.TASK_EVENTS, topics.TASK_UPDATES)
@@ -38,18 +37,14 @@ class TaskService:
     def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
         self._uow = uow
         self._clock = clock
-        self._inserts = GroupCommitter(uow)  # creates are insert-only: concurrent ones share a transaction
-
-    def close(self) -> None:
-        """Release what the group commit holds (SQLite: its writer thread and connection)."""
-        self._inserts.close()
 
     async def create(self, user_id: str, changes: TaskChanges, *, default_tz: str) -> TaskOut:
         """Create a task; ValidationError names the bad field."""
         now = self._clock.now()
         # Everything but the writes happens before the transaction, so it holds the write lock briefly.
         event = Task.create(user_id, changes, default_tz=default_tz, now=now)
-        await self._inserts.insert(new_rows(event.task), [(task_event(event, now=now), _TOPICS)])
+        # Insert-only, so concurrent creates share a transaction (group commit).
+        await self._uow.insert_only(new_rows(event.task), [(task_event(event, now=now), _TOPICS)])
         return task_out(event.task)
 
     async def get(self, user_id: str, task_id: str) -> TaskOut:
