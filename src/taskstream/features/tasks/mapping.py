@@ -76,15 +76,17 @@ def reminder_row(task: Task, reminder: TaskReminder) -> Reminder:
     return row
 
 
-def copy_reminder(reminder: TaskReminder, row: Reminder) -> None:
-    """Set the columns of a reminders row from the entity's reminder."""
+def copy_reminder(reminder: TaskReminder, row: Reminder, *, schedule_only: bool = False) -> None:
+    """Set the columns of a reminders row from the entity's reminder; with schedule_only, leave the state and
+    fired_at to the caller (the scheduler writes them too)."""
     row.kind = reminder.kind
     row.offset_s = int(reminder.before.total_seconds()) if reminder.before is not None else None
     row.at = reminder.at
     row.position = reminder.position
     row.fire_at = reminder.fire_at
-    row.state = reminder.state
-    row.fired_at = reminder.fired_at
+    if not schedule_only:
+        row.state = reminder.state
+        row.fired_at = reminder.fired_at
 
 
 def anchor_text(anchor: datetime | date | None) -> str | None:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, literal, or_, select
+from sqlalchemy import and_, delete, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskstream.domain.task import Task as TaskEntity
@@ -36,6 +36,7 @@ class TaskRepository:
         self.session = session
         self._profile = profile
         self._search = search
+        self._read_states: dict[str, str] = {}  # reminder id → state when its entity was loaded
 
     def add(self, task: Task) -> None:
         """Stage a new task."""
@@ -58,6 +59,7 @@ class TaskRepository:
         ids = [row.id for row in rows]
         tags = await self.tags_of(ids)
         reminders = await ReminderRepository(self.session, self._profile).of_tasks(ids)
+        self._read_states |= {r.id: r.state for rows_of in reminders.values() for r in rows_of}
         return [to_entity(row, tags[row.id], reminders[row.id]) for row in rows]
 
     def insert(self, task: TaskEntity) -> None:
@@ -80,7 +82,15 @@ class TaskRepository:
             if existing is None:
                 self.session.add(reminder_row(task, reminder))
             else:
-                copy_reminder(reminder, existing)
+                copy_reminder(reminder, existing, schedule_only=True)
+                read_state = self._read_states.get(reminder.id, existing.state)
+                if reminder.state != read_state:
+                    # Only from the state it was read in: the scheduler may have fired it meanwhile.
+                    await self.session.execute(
+                        update(Reminder)
+                        .where(Reminder.id == reminder.id, Reminder.state == read_state)
+                        .values(state=reminder.state)
+                    )
         for gone in stored.values():
             await self.session.delete(gone)
 
