@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import timedelta
+from typing import Any
 
 import httpx
 
@@ -323,3 +326,40 @@ async def test_estimate_minutes_is_optional_bounded_and_in_the_history(
     assert history[0]["changes"] == {"estimate_minutes": {"old": 90, "new": None}}
     listed = (await client.get("/api/v1/tasks", params={"q": "report"}, headers=headers)).json()["items"]
     assert [t["estimate_minutes"] for t in listed] == [None]
+
+
+async def test_inputs_that_used_to_answer_500_get_a_4xx_naming_the_field(client: httpx.AsyncClient) -> None:
+    headers = await sign_up(client)
+
+    def cursor(*parts: object) -> str:
+        return base64.urlsafe_b64encode(json.dumps(list(parts)).encode()).decode().rstrip("=")
+
+    cases: list[tuple[str, str, dict[str, Any], str]] = [
+        ("GET", "/api/v1/audit", {"params": {"before_id": str(2**63)}}, "before_id"),
+        ("POST", "/api/v1/tasks", {"json": {"title": "x", "due_at": "0001-01-01T00:30:00+01:00"}}, "due_at"),
+        ("GET", "/api/v1/tasks", {"params": {"due_before": "0001-01-01T00:30:00+01:00"}}, "due_before"),
+        (
+            "POST",
+            "/api/v1/recurrence/preview",
+            {"json": {"recurrence": "FREQ=DAILY", "due_at": "0001-01-01T00:30:00+01:00"}},
+            "due_at",
+        ),
+        ("GET", "/api/v1/tasks", {"params": {"cursor": cursor("due", 5, 7)}}, "cursor"),
+        (
+            "GET",
+            "/api/v1/tasks",
+            {"params": {"sort": "priority", "cursor": cursor("priority", "x", "id")}},
+            "cursor",
+        ),
+        ("GET", "/api/v1/tasks", {"params": {"cursor": "!!not base64 at all"}}, "cursor"),
+        ("POST", "/api/v1/tasks", {"content": '{"title": "x", "tags": ["\\ud800"]}'}, "tags"),
+        ("POST", "/api/v1/tasks", {"json": {"title": "wo\u200brk"}}, "title"),
+        ("POST", "/api/v1/notifications/none/snooze", {"json": {"for": "P10000Y"}}, "for"),
+        ("POST", "/api/v1/notifications/none/snooze", {"json": {"for": "-PT1H"}}, "for"),
+    ]
+    for method, path, kwargs, field in cases:
+        extra = {"Content-Type": "application/json"} if "content" in kwargs else {}
+        response = await client.request(method, path, headers=headers | extra, **kwargs)
+        assert 400 <= response.status_code < 500, (path, kwargs, response.status_code, response.text)
+        assert response.json()["field"] == field, (path, kwargs, response.json())
+    assert (await client.get("/api/v1/tasks", headers=headers)).json()["items"] == []  # nothing was written

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
+
+import structlog
 
 from taskstream.cli.main import RepeatFilter
 
@@ -27,3 +30,21 @@ def test_each_message_of_a_library_passes_once_per_minute_and_other_loggers_alwa
         ]
     ]
     assert passed == [True, False, True, True, False, True]
+
+
+def test_a_logged_error_shows_no_locals_and_no_secret(capsys: Any) -> None:
+    from taskstream.cli.main import configure_logging
+    from taskstream.settings import Settings
+
+    for log_format in ("console", "json"):
+        configure_logging(Settings(log_format=log_format, jwt_secret="s3cr3t-jwt-key-0123456789"))
+        log = structlog.get_logger("test")
+        secret_local = "hunter2-local-value"  # noqa: F841 (a local a traceback with locals would print)
+        try:
+            raise RuntimeError("boom")
+        except RuntimeError:
+            log.exception("request failed", password="hunter2-field", api_token="tok-123456")
+        err = capsys.readouterr().err
+        assert "boom" in err and "request failed" in err, log_format
+        for secret in ("hunter2-local-value", "hunter2-field", "tok-123456", "s3cr3t-jwt-key"):
+            assert secret not in err, (log_format, secret)

@@ -11,6 +11,7 @@ from typing import Annotated
 import structlog
 import typer
 import uvicorn
+from structlog.tracebacks import ExceptionDictTransformer
 
 from taskstream.cli.client import client_app
 from taskstream.cli.common import hold_data_dir, load_settings
@@ -49,23 +50,42 @@ class RepeatFilter(logging.Filter):
         return True
 
 
+# Fields whose values never reach a log line, whoever logs them (by name or name suffix, e.g. "api_token").
+SECRET_FIELDS = ("password", "secret", "token", "authorization", "cookie", "password_hash")
+REDACTED = "[redacted]"
+
+
+def redact_secrets(_: object, __: str, event: structlog.typing.EventDict) -> structlog.typing.EventDict:
+    """structlog processor: replace the value of every field named like a secret (SECRET_FIELDS)."""
+    for key in event:
+        if key.lower().endswith(SECRET_FIELDS):
+            event[key] = REDACTED
+    return event
+
+
+def _renderer(log_format: str) -> list[structlog.typing.Processor]:
+    """The last processors: JSON lines or console text. Tracebacks show frames only, never their locals
+    (they held settings and tokens, and printing them took seconds on the event loop)."""
+    if log_format == "json":
+        tracebacks = ExceptionDictTransformer(show_locals=False, max_frames=30)
+        return [structlog.processors.ExceptionRenderer(tracebacks), structlog.processors.JSONRenderer()]
+    return [structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)]
+
+
 def configure_logging(settings: Settings) -> None:
     """structlog, console or JSON lines as the settings say; the libraries' records in the same format."""
     level = getattr(logging, settings.log_level.upper(), logging.INFO)
-    renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer()
-        if settings.log_format == "json"
-        else structlog.dev.ConsoleRenderer()
-    )
+    renderer = _renderer(settings.log_format)
     shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        redact_secrets,
     ]
     handler = logging.StreamHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
             foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
         )
     )
@@ -76,7 +96,7 @@ def configure_logging(settings: Settings) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("aiokafka").setLevel(max(level, logging.WARNING))
     structlog.configure(
-        processors=[*shared, renderer],
+        processors=[*shared, *renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
     )

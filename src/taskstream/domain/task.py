@@ -346,6 +346,7 @@ def _new_due(current: Due, given: dict[str, Any]) -> Due:
     if due_at is not None:
         if due_at.tzinfo is None:
             raise ValidationError("due_at needs a UTC offset (RFC 3339)", field="due_at")
+        check_year(due_at, field="due_at")  # before the shift to UTC, which could leave the calendar
         due_at, due_date = due_at.astimezone(UTC), None
     for value, name in ((due_at, "due_at"), (due_date, "due_date")):
         if value is not None:

@@ -64,17 +64,24 @@ FIRST_YEAR, LAST_YEAR = 1900, 2999  # due dates and reminders outside these year
 BEFORE_MAX = timedelta(days=366)
 
 
-# C0 controls but tab and line breaks, DEL, and the bidirectional overrides that can disguise text.
-_FORBIDDEN = frozenset(chr(c) for c in range(32) if chr(c) not in "\t\n\r") | frozenset(
-    "\x7f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+# C0 controls but tab and line breaks, DEL, the bidirectional overrides and the zero-width characters that can
+# disguise text, and lone surrogates (not text at all: no database can store them).
+_FORBIDDEN = (
+    frozenset(chr(c) for c in range(32) if chr(c) not in "\t\n\r")
+    | frozenset("\x7f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    | frozenset("\u200b\u2060\ufeff")  # zero-width space, word joiner, BOM (ZWJ and ZWNJ are script)
+    | frozenset(chr(c) for c in range(0xD800, 0xE000))
 )
 
 
 def check_text(value: str, *, field: str) -> None:
-    """ValidationError when `value` holds control characters (but tab and line breaks) or bidi overrides."""
+    """ValidationError when `value` holds a control character (but tab and line breaks), a bidi override, an
+    invisible separator (zero-width space, word joiner, BOM) or a lone surrogate."""
     for char in value:
         if char in _FORBIDDEN:
-            raise ValidationError(f"{field} contains the control character U+{ord(char):04X}", field=field)
+            raise ValidationError(
+                f"{field} contains U+{ord(char):04X}, a control, invisible or invalid character", field=field
+            )
 
 
 def check_year(value: date | datetime, *, field: str) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -16,6 +19,11 @@ class Passwords:
     def __init__(self, hasher: PasswordHasher | None = None) -> None:
         self._hasher = hasher or PasswordHasher()
 
+    @functools.cached_property
+    def _dummy(self) -> str:
+        """Verified when the e-mail is unknown, so a wrong e-mail costs what a wrong password does."""
+        return self._hasher.hash("no account has this password")
+
     @classmethod
     def cheap(cls) -> Passwords:
         """Argon2id with 1 pass over 8 KiB: fast sign-ups in tests; never for real accounts."""
@@ -25,9 +33,18 @@ class Passwords:
         """Argon2id hash of `password` (PHC string)."""
         return self._hasher.hash(password)
 
-    def verify(self, hashed: str, password: str) -> bool:
-        """True when `password` matches `hashed` (a hash made with any parameters)."""
+    def verify(self, hashed: str | None, password: str) -> bool:
+        """True when `password` matches `hashed` (a hash made with any parameters); None (no such account)
+        is verified against a dummy hash, with the same cost, and is False."""
         try:
-            return self._hasher.verify(hashed, password)
+            return self._hasher.verify(hashed or self._dummy, password) and hashed is not None
         except (VerificationError, InvalidHashError):
             return False
+
+    async def hash_off_loop(self, password: str) -> str:
+        """`hash` in a worker thread: Argon2 takes ~0.6 s of CPU and would stall every other request."""
+        return await asyncio.to_thread(self.hash, password)
+
+    async def verify_off_loop(self, hashed: str | None, password: str) -> bool:
+        """`verify` in a worker thread (see hash_off_loop)."""
+        return await asyncio.to_thread(self.verify, hashed, password)

@@ -30,7 +30,7 @@ class AccountService:
             id=str(uuid.uuid4()),
             email=email.lower(),
             name=name,
-            password_hash=self._passwords.hash(password),
+            password_hash=await self._passwords.hash_off_loop(password),
             timezone=tz,
             created_at=self._clock.now(),
         )
@@ -48,6 +48,7 @@ class AccountService:
         """The account of `email` when `password` is right; Unauthorized(field="password") otherwise."""
         async with self._uow.reader() as uow:
             user = await uow.users.by_email(email)
-        if user is None or not self._passwords.verify(user.password_hash, password):
+        hashed = user.password_hash if user is not None else None
+        if not await self._passwords.verify_off_loop(hashed, password) or user is None:
             raise Unauthorized("wrong e-mail or password", field="password")
         return user

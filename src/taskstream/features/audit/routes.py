@@ -17,7 +17,7 @@ async def audit_log(
     ctx: Ctx,
     user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before_id: int | None = None,
+    before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> list[AuditOut]:
     """The caller's history of task events, newest first; page with before_id."""
     entries = await ctx.audit.log(user.id, limit=limit, before_id=before_id)

@@ -19,4 +19,9 @@ class NotificationOut(BaseModel):
 
 class SnoozeIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    for_: timedelta = Field(alias="for", description='ISO 8601 duration, e.g. "PT10M"')
+    for_: timedelta = Field(
+        alias="for",
+        gt=timedelta(0),
+        le=timedelta(days=366),
+        description='ISO 8601 duration after now, e.g. "PT10M"; more than zero, at most P366D',
+    )

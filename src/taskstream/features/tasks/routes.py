@@ -14,7 +14,7 @@ from taskstream.api.deps import Ctx, CurrentUser
 from taskstream.domain import nlparse, recurrence
 from taskstream.domain.errors import ValidationError
 from taskstream.domain.task import TaskChanges
-from taskstream.domain.tasks import Priority, PriorityLabel, ReminderSpec, Sort, zone
+from taskstream.domain.tasks import Priority, PriorityLabel, ReminderSpec, Sort, check_year, zone
 from taskstream.features.tasks.query import TaskQuery
 from taskstream.features.tasks.schemas import (
     ParseIn,
@@ -66,7 +66,10 @@ def _bound(value: str, field: str, tz: str) -> tuple[datetime, date]:
         raise ValidationError(f"{field} must be an RFC 3339 date-time or YYYY-MM-DD", field=field) from None
     if parsed.tzinfo is None:
         raise ValidationError(f"{field} needs a UTC offset", field=field)
-    return parsed, parsed.astimezone(zone_info).date()
+    try:
+        return parsed, parsed.astimezone(zone_info).date()
+    except OverflowError:
+        raise ValidationError(f"{field} is outside the years 1900–2999", field=field) from None
 
 
 def _now_and_today(now: datetime, tz: str) -> tuple[datetime, date]:
@@ -82,11 +85,23 @@ def _decode_cursor(cursor: str, sort: str) -> tuple[object, str]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         cursor_sort, raw, task_id = json.loads(base64.urlsafe_b64decode(padded))
-        if cursor_sort != sort:
+        if cursor_sort != sort or not isinstance(task_id, str):
             raise ValueError
-        value: object = datetime.fromisoformat(raw) if sort in ("due", "-due", "created", "-created") else raw
-        return value, str(task_id)
-    except (ValueError, TypeError):
+        value: object
+        if sort in ("due", "-due", "created", "-created"):
+            value = instant = datetime.fromisoformat(raw)
+            if instant.tzinfo is None:
+                raise ValueError
+        elif sort in ("priority", "-priority"):
+            if type(raw) is not int or not 0 <= raw <= 4:
+                raise ValueError
+            value = raw
+        else:
+            if not isinstance(raw, str):
+                raise ValueError
+            value = raw
+        return value, task_id
+    except (ValueError, TypeError, UnicodeDecodeError):
         raise ValidationError(
             "cursor is not valid for this sort; start again without it", field="cursor"
         ) from None
@@ -202,6 +217,9 @@ async def recurrence_preview(body: RecurrencePreviewIn, user: CurrentUser) -> Re
     """RFC 5545 rule → canonical form, words and the next occurrences from the first due (UTC or dates)."""
     tz = body.timezone or user.timezone
     local = zone(tz)  # the same zone rule as a task's (IANA names only)
+    for value, name in ((body.due_at, "due_at"), (body.due_date, "due_date")):
+        if value is not None:
+            check_year(value, field=name)
     first = body.due_at.astimezone(local) if body.due_at is not None else body.due_date
     if first is None:
         raise ValidationError("give due_at or due_date: the first occurrence of the series", field="due_at")
