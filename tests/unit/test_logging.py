@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import structlog
 
 from taskstream.cli.main import RepeatFilter
@@ -32,7 +34,19 @@ def test_each_message_of_a_library_passes_once_per_minute_and_other_loggers_alwa
     assert passed == [True, False, True, True, False, True]
 
 
-def test_a_logged_error_shows_no_locals_and_no_secret(capsys: Any) -> None:
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """configure_logging points the root logger and structlog at this test's stderr: put them back."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        root.handlers, root.level = handlers, level
+        structlog.reset_defaults()
+
+
+def test_a_logged_error_shows_no_locals_and_no_secret(capsys: Any, restored_logging: None) -> None:
     from taskstream.cli.main import configure_logging
     from taskstream.settings import Settings
 
