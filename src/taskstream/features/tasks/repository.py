@@ -36,7 +36,10 @@ class TaskRepository:
         self.session = session
         self._profile = profile
         self._search = search
-        self._read_states: dict[str, str] = {}  # reminder id → state when its entity was loaded
+        # Per task loaded as an entity: its row, tags and reminder rows as read. Held, so save() finds them
+        # without reading again (the session's identity map holds objects weakly) and knows each reminder's
+        # state as read.
+        self._loaded: dict[str, tuple[Task, list[str], list[Reminder]]] = {}
 
     def add(self, task: Task) -> None:
         """Stage a new task."""
@@ -59,7 +62,7 @@ class TaskRepository:
         ids = [row.id for row in rows]
         tags = await self.tags_of(ids)
         reminders = await ReminderRepository(self.session, self._profile).of_tasks(ids)
-        self._read_states |= {r.id: r.state for rows_of in reminders.values() for r in rows_of}
+        self._loaded |= {row.id: (row, tags[row.id], reminders[row.id]) for row in rows}
         return [to_entity(row, tags[row.id], reminders[row.id]) for row in rows]
 
     def insert(self, task: TaskEntity) -> None:
@@ -67,23 +70,20 @@ class TaskRepository:
         self.session.add_all(new_rows(task))
 
     async def save(self, task: TaskEntity) -> None:
-        """Write a loaded task back: its row, tags and reminders (rows of removed reminders are deleted)."""
-        row = await self.session.get(Task, task.id)
-        assert row is not None, "save() is for a task loaded in this unit of work"
+        """Write a task loaded by entity()/entities() back: its row, tags and reminders (rows of removed
+        reminders are deleted), comparing with what was read instead of reading again."""
+        row, tags, reminder_rows = self._loaded[task.id]
         copy_to_row(task, row)
-        if (await self.tags_of([task.id]))[task.id] != task.tags:
+        if tags != task.tags:
             await self.set_tags(row, task.tags)
-        stored = {
-            r.id: r
-            for r in (await ReminderRepository(self.session, self._profile).of_tasks([task.id]))[task.id]
-        }
+        stored = {r.id: r for r in reminder_rows}
         for reminder in task.reminders:
             existing = stored.pop(reminder.id, None)
             if existing is None:
                 self.session.add(reminder_row(task, reminder))
             else:
+                read_state = existing.state  # as read: copy_reminder leaves the state to this method
                 copy_reminder(reminder, existing, schedule_only=True)
-                read_state = self._read_states.get(reminder.id, existing.state)
                 if reminder.state != read_state:
                     # Only from the state it was read in: the scheduler may have fired it meanwhile.
                     await self.session.execute(
@@ -95,10 +95,8 @@ class TaskRepository:
             await self.session.delete(gone)
 
     async def remove(self, task: TaskEntity) -> None:
-        """Delete a loaded task with its tags and reminders."""
-        row = await self.session.get(Task, task.id)
-        if row is not None:
-            await self.session.delete(row)
+        """Delete a task loaded by entity()/entities() with its tags and reminders."""
+        await self.session.delete(self._loaded.pop(task.id)[0])
 
     async def get_any(self, task_id: str) -> Task | None:
         """The task with this id whoever owns it (for services acting on events)."""
