@@ -59,7 +59,6 @@ class KafkaBus:
         self._config = KafkaConfig(
             bootstrap, client_id, client_options=(security or KafkaSecurity()).client_options(), **options
         )
-        self._bootstrap = bootstrap
         self._background_connect = background_connect
         self._clients = Clients(self._config)
         self._subscriptions: dict[tuple[str, str | None], Subscription] = {}
@@ -70,6 +69,10 @@ class KafkaBus:
         self._state = _BrokerState()
         self._replace_producer_pending = False  # the cluster changed: the producer's id means nothing there
         self._rewind_pending: set[str] = set()  # topics whose consumers must start from the earliest offset
+
+    @property
+    def _bootstrap(self) -> str:
+        return self._config.bootstrap
 
     def subscribe(self, topic: str, *, group: str | None, handler: Handler) -> None:
         """Register `handler` before start(); group=None is a broadcast subscriber starting at the log end."""
