@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Installs (from Debian) and starts a PostgreSQL cluster on 127.0.0.1:5432 that lets user postgres in without a
-# password, with a database named test — what the tests expect. Idempotent: does nothing that is already done.
+# Starts the PostgreSQL cluster of Debian's postgresql package (.ci/run installs it) on 127.0.0.1:5432, letting
+# user postgres in without a password, with a database named test — what the tests expect. Idempotent: does
+# nothing that is already done.
 set -euo pipefail
 
 if ! command -v pg_ctlcluster >/dev/null 2>&1 || [ -z "$(ls /etc/postgresql 2>/dev/null)" ]; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  echo "PostgreSQL is not installed: apt-get install postgresql (as .ci/run does)" >&2
+  exit 1
 fi
 version="$(ls /etc/postgresql | sort -V | tail -n 1)"
 conf="/etc/postgresql/$version/main"
