@@ -55,6 +55,7 @@ def queries() -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
         "rare-term search": ({"q": seed.RARE}, {"q": seed.RARE}),
         "two-term search": ({"q": two}, {"q": two}),
         "prefix search": ({"q": seed.PREFIX}, {"q": seed.PREFIX}),
+        "short-prefix search": ({"q": seed.SHORT_PREFIX}, {"q": seed.SHORT_PREFIX}),
         "common-term search": ({"q": seed.COMMON}, {"q": seed.COMMON}),
         "filtered list (tag+priority+due)": (
             {
@@ -110,7 +111,7 @@ async def capture_sql(url: str, fields: dict[str, Any]) -> list[tuple[str, Any]]
 
     def grab(_conn: Any, _cursor: Any, statement: str, parameters: Any, _ctx: Any, _many: bool) -> None:
         head = statement.lstrip().upper()
-        reads = "FROM TASKS" in head or "FROM SEARCH_WORDS" in head  # tasks_fts(_vocab) on SQLite too
+        reads = "FROM TASKS" in head or "FROM SEARCH_VOCABULARY" in head  # tasks_fts on SQLite too
         if reads and head.startswith(("SELECT", "WITH")):
             seen.append((statement, parameters))
 
@@ -231,10 +232,10 @@ def _label(size: int) -> str:
 
 async def measure_size(backend: Backend, opts: Options, size: int) -> list[Row]:
     """Every query at this size: through the server, then the captured SQL on the raw driver."""
-    from taskstream.api.security import Tokens
+    from taskstream.features.accounts.tokens import Tokens
 
     budget, max_n = (1.5, 100) if opts.quick else (3.0, 200)
-    token = Tokens(JWT_SECRET, ttl_s=86400).issue(seed.user_id(0), now=datetime.now(UTC))
+    token = Tokens(JWT_SECRET, ttl_s=86400).issue(seed.user_id(0), seed.user_id(0), now=datetime.now(UTC))
     server = backend.server(opts)
     await server.start()
     rows = []

@@ -2,8 +2,9 @@
 
 Titles are three to five words from a fixed vocabulary, with planted terms of known frequency so each search
 has a stable selectivity: RARE (1 task in 5,000), TWO_TERMS (each 1 in 20, so both ≈ 1 in 400), PREFIX
-(three words starting with it, ≈ 1 in 20 together), COMMON (4 tasks in 10). Tags tag00…tag19 (0–2 per task),
-priority 0–4, due within ±180 days (1 in 5 without), 1 in 5 completed.
+(three words starting with it, ≈ 1 in 20 together), SHORT_PREFIX (a first letter, as typed into the search
+box: 17 words start with it, in about half of the tasks), COMMON (4 tasks in 10). Tags tag00…tag19 (0–2 per
+task), priority 0–4, due within ±180 days (1 in 5 without), 1 in 5 completed.
 """
 
 from __future__ import annotations
@@ -14,10 +15,15 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import sqlite3
 
 RARE = "quokka"
 TWO_TERMS = ("budget", "quarterly")
 PREFIX = "inv"
+SHORT_PREFIX = "c"  # call, check, clean and the 14 filler words cor…
 COMMON = "team"
 TAG = "tag03"
 _PREFIXED = ("invoice", "inventory", "invite")
@@ -43,6 +49,7 @@ _FILLER = [
 ]
 _VERBS = ("call", "email", "write", "fix", "plan", "buy", "check", "send", "book", "clean", "read", "pay")
 NOW = datetime.now(UTC).replace(microsecond=0)
+SESSION_LIFE = timedelta(days=365)  # the sessions seeded for benchmark tokens outlive any run
 
 
 @dataclass
@@ -108,13 +115,16 @@ def _sqlite_time(value: datetime | None) -> str | None:
 
 
 def sqlite_insert(path: str, users: list[str], rows: Iterator[TaskRow], *, chunk: int = 50_000) -> int:
-    """Insert users (ignored if present) and task rows; the FTS index is rebuilt once at the end."""
+    """Insert users (ignored if present) and task rows; the FTS index and the search vocabulary are rebuilt
+    once at the end (their per-row insert triggers are dropped meanwhile)."""
     import sqlite3
 
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA synchronous=OFF")
     db.execute("PRAGMA cache_size=-200000")
-    trigger = db.execute("SELECT sql FROM sqlite_master WHERE name='tasks_fts_insert'").fetchone()
+    triggers = db.execute(
+        "SELECT name, sql FROM sqlite_master WHERE name IN ('tasks_fts_insert', 'tasks_vocabulary_insert')"
+    ).fetchall()
     db.execute("BEGIN")
     stamp = _sqlite_time(NOW)
     db.executemany(
@@ -122,8 +132,13 @@ def sqlite_insert(path: str, users: list[str], rows: Iterator[TaskRow], *, chunk
         "VALUES (?, ?, NULL, 'x', 'UTC', ?)",
         [(u, f"{u}@bench.example", stamp) for u in users],
     )
-    if trigger:
-        db.execute("DROP TRIGGER tasks_fts_insert")
+    db.executemany(  # one session per user, id = user id, for the tokens the benchmarks sign
+        "INSERT OR IGNORE INTO sessions (id, user_id, refresh_hash, created_at, refreshed_at, expires_at) "
+        "VALUES (?, ?, '', ?, ?, ?)",
+        [(u, u, stamp, stamp, _sqlite_time(NOW + SESSION_LIFE)) for u in users],
+    )
+    for name, _ in triggers:
+        db.execute(f"DROP TRIGGER {name}")
     count = 0
     batch: list[TaskRow] = []
     for row in rows:
@@ -133,8 +148,10 @@ def sqlite_insert(path: str, users: list[str], rows: Iterator[TaskRow], *, chunk
             batch = []
     count += _sqlite_batch(db, batch)
     db.execute("INSERT INTO tasks_fts(tasks_fts) VALUES ('rebuild')")
-    if trigger:
-        db.execute(trigger[0])
+    if any(name == "tasks_vocabulary_insert" for name, _ in triggers):
+        _sqlite_vocabulary(db)
+    for _, sql in triggers:
+        db.execute(sql)
     db.execute("COMMIT")
     db.execute("ANALYZE")
     # Copy the WAL into the database now (another connection may stay open, so closing this one would not),
@@ -142,6 +159,18 @@ def sqlite_insert(path: str, users: list[str], rows: Iterator[TaskRow], *, chunk
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
     return count
+
+
+def _sqlite_vocabulary(db: sqlite3.Connection) -> None:
+    """Recompute search_vocabulary (migration 0008) from the FTS5 index: each user's words and task counts."""
+    db.execute("CREATE VIRTUAL TABLE temp.bench_fts_terms USING fts5vocab(main, tasks_fts, 'instance')")
+    db.execute("DELETE FROM search_vocabulary")
+    db.execute(
+        "INSERT INTO search_vocabulary (user_id, word, tasks) SELECT u.id, w.term, w.tasks "
+        "FROM (SELECT doc >> 32 AS owner, term, count(DISTINCT doc) AS tasks FROM temp.bench_fts_terms "
+        "GROUP BY term, owner) AS w JOIN users AS u ON u.rowid = w.owner"
+    )
+    db.execute("DROP TABLE temp.bench_fts_terms")
 
 
 def _sqlite_batch(db: object, batch: list[TaskRow]) -> int:
@@ -188,6 +217,11 @@ async def pg_insert(dsn: str, users: list[str], rows: Iterator[TaskRow], *, rebu
             "INSERT INTO users (id, email, name, password_hash, timezone, created_at) "
             "VALUES ($1, $2, NULL, 'x', 'UTC', $3) ON CONFLICT DO NOTHING",
             [(u, f"{u}@bench.example", NOW) for u in users],
+        )
+        await db.executemany(  # as in sqlite_insert
+            "INSERT INTO sessions (id, user_id, refresh_hash, created_at, refreshed_at, expires_at) "
+            "VALUES ($1, $1, '', $2, $2, $3) ON CONFLICT DO NOTHING",
+            [(u, NOW, NOW + SESSION_LIFE) for u in users],
         )
         indexes: list[str] = []
         if rebuild_indexes:
@@ -266,6 +300,7 @@ async def pg_insert(dsn: str, users: list[str], rows: Iterator[TaskRow], *, rebu
             await db.execute(definition)
         await db.execute("VACUUM ANALYZE tasks")
         await db.execute("VACUUM ANALYZE task_tags")
+        await db.execute("VACUUM ANALYZE search_vocabulary")  # filled by the insert trigger (migration 0008)
         # Write the load's dirty pages now, not spread over the measurement by the checkpointer.
         with contextlib.suppress(asyncpg.InsufficientPrivilegeError):  # superuser or pg_checkpoint only
             await db.execute("CHECKPOINT")

@@ -115,6 +115,9 @@ def make_settings(tmp_path: Path, database_url: str) -> Settings:
         consumer_backoff_s=0.0,
         consumer_max_attempts=3,
         token_ttl_s=20 * 365 * 24 * 3600,  # tests move the clock by years
+        refresh_ttl_s=20 * 365 * 24 * 3600,
+        auth_signups_per_address=10_000,  # many tests sign up several users; tests/api/test_accounts.py
+        # checks the limits with their own settings
     )
 
 

@@ -7,6 +7,7 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -15,12 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from taskstream.api.app import create_app, health_app
 from taskstream.api.deps import ApiContext
-from taskstream.api.security import Tokens
+from taskstream.api.metrics import MetricsServer
 from taskstream.domain.clock import Clock, SystemClock
 from taskstream.events import topics
 from taskstream.events.payloads import TASK_COMPLETED
 from taskstream.features.accounts.passwords import Passwords
-from taskstream.features.accounts.service import AccountService
+from taskstream.features.accounts.service import AccountService, AuthLimits
+from taskstream.features.accounts.tokens import Tokens
 from taskstream.features.audit.handlers import AuditHandlers
 from taskstream.features.audit.service import AuditService
 from taskstream.features.notifications.handlers import NotificationHandlers
@@ -40,8 +42,9 @@ from taskstream.messaging.inbox import (
     TransactionalHandler,
 )
 from taskstream.messaging.relay import OutboxRelay
-from taskstream.settings import SERVICES, Settings
+from taskstream.settings import SERVICES, Settings, secret_value
 from taskstream.store.db import create_engine, migrate, wait_for_schema
+from taskstream.store.files import private_dir
 from taskstream.store.notify import OutboxListener
 from taskstream.store.uow import UnitOfWorkFactory
 from taskstream.transports.dapr import DaprBus
@@ -79,8 +82,8 @@ def make_bus(settings: Settings, *, client_id: str) -> Bus:
             http_port=settings.dapr_http_port,
             pubsub=settings.dapr_pubsub,
             app_id=f"taskstream-{client_id}",
-            api_token=settings.dapr_api_token,
-            app_token=settings.dapr_app_token,
+            api_token=secret_value(settings.dapr_api_token),
+            app_token=secret_value(settings.dapr_app_token),
         )
     raise SystemExit(f"bus {settings.bus!r} is not available in this build")
 
@@ -89,13 +92,12 @@ def kafka_security(settings: Settings) -> KafkaSecurity:
     """The Kafka clients' SASL and TLS settings; SystemExit naming the setting when they do not fit."""
     from taskstream.transports.kafka import KafkaSecurity
 
-    password = settings.kafka_sasl_password
     try:
         security = KafkaSecurity(
             protocol=settings.kafka_security_protocol,
             mechanism=settings.kafka_sasl_mechanism,
             username=settings.kafka_sasl_username,
-            password=password.get_secret_value() if password is not None else None,
+            password=secret_value(settings.kafka_sasl_password),
             cafile=str(settings.kafka_ssl_cafile) if settings.kafka_ssl_cafile else None,
             certfile=str(settings.kafka_ssl_certfile) if settings.kafka_ssl_certfile else None,
             keyfile=str(settings.kafka_ssl_keyfile) if settings.kafka_ssl_keyfile else None,
@@ -104,6 +106,17 @@ def kafka_security(settings: Settings) -> KafkaSecurity:
         return security
     except ValueError as error:
         raise SystemExit(f"invalid Kafka security settings (TASKSTREAM_KAFKA_*): {error}") from error
+
+
+def auth_limits(settings: Settings) -> AuthLimits:
+    """The sign-in and sign-up limits and the session lifetime of the settings."""
+    return AuthLimits(
+        window=timedelta(seconds=settings.auth_window_s),
+        failures_per_account=settings.auth_failures_per_account,
+        failures_per_address=settings.auth_failures_per_address,
+        signups_per_address=settings.auth_signups_per_address,
+        refresh_ttl=timedelta(seconds=settings.refresh_ttl_s),
+    )
 
 
 class Runtime:
@@ -119,12 +132,13 @@ class Runtime:
         passwords: Passwords | None = None,
     ) -> None:
         self.settings = settings
-        self.passwords = passwords or Passwords()
+        self.passwords = passwords or Passwords(workers=settings.password_workers)
         self.services = tuple(services)
         unknown = set(self.services) - set(SERVICES)
         if unknown:
             raise ValueError(f"unknown service(s): {', '.join(sorted(unknown))}")
         self.clock = clock or SystemClock()
+        private_dir(settings.data_dir)  # before anything (the SQLite file, the JWT key) is made in it
         self.engine: AsyncEngine = create_engine(
             settings.resolved_database_url(),
             pool_size=settings.db_pool_size,
@@ -134,7 +148,11 @@ class Runtime:
         self.uow = UnitOfWorkFactory(self.engine)
         self.bus = bus or make_bus(settings, client_id="-".join(self.services))
         self.tasks = TaskService(self.uow, self.clock)
-        self.hub = Hub() if {"api", "realtime"} & set(self.services) else None
+        self.hub = (
+            Hub(per_user=settings.ws_connections_per_user)
+            if {"api", "realtime"} & set(self.services)
+            else None
+        )
         self.relay = OutboxRelay(
             self.uow,
             self.bus,
@@ -158,6 +176,7 @@ class Runtime:
         self._wakes: list[Callable[[], None]] = []  # woken by NOTIFY from other processes' commits
         self._fire_due: Callable[[], Awaitable[int]] | None = None  # the scheduler's, with notifications
         self._tasks: list[asyncio.Task[None]] = []
+        self.metrics_server: MetricsServer | None = None  # with TASKSTREAM_METRICS_PORT, once started
         self._wire()
 
     def _wire(self) -> None:
@@ -229,7 +248,6 @@ class Runtime:
 
     async def start(self, *, background: bool = True) -> None:
         """Migrate (api/relay only), connect the bus, start the loops (tests may drive them by hand)."""
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         if {"api", "relay"} & set(self.services):
             await migrate(self.engine)
         else:
@@ -239,6 +257,15 @@ class Runtime:
             return
         for name, loop in self._loops:
             self._tasks.append(asyncio.create_task(loop(), name=name))
+        if self.settings.metrics_port is not None:
+            self.metrics_server = MetricsServer(
+                self.settings.host,
+                self.settings.metrics_port,
+                token=self.settings.metrics_token,
+                refresh=self.health.refresh_metrics,
+                loop=asyncio.get_running_loop(),
+            )
+            self.metrics_server.start()
         if self.uow.profile.listen_notify and self._wakes:
             # PostgreSQL: NOTIFY from other processes' commits wakes this process's relay and scheduler.
             listener = OutboxListener(self.engine.url, self._wakes)
@@ -258,6 +285,9 @@ class Runtime:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        if self.metrics_server is not None:
+            await asyncio.to_thread(self.metrics_server.stop)
+            self.metrics_server = None
         await self.bus.stop()
         self.uow.close()
         await self.engine.dispose()
@@ -275,17 +305,21 @@ class Runtime:
     def api_context(self) -> ApiContext:
         """The context the api routes use."""
         wake = self.scheduler.wake if self._fire_due is not None else None
-        return ApiContext(
+        ctx = ApiContext(
             settings=self.settings,
             uow=self.uow,
             clock=self.clock,
             tasks=self.tasks,
-            accounts=AccountService(self.uow, self.clock, self.passwords),
+            accounts=AccountService(self.uow, self.clock, self.passwords, auth_limits(self.settings)),
             audit=AuditService(self.uow),
             notifications=NotificationService(self.uow, self.clock, wake_scheduler=wake),
             tokens=Tokens(self.settings.resolved_jwt_secret(), ttl_s=self.settings.token_ttl_s),
             hub=self.hub,
         )
+        ctx.accounts.on_sign_out = ctx.forget  # this process's sign-outs, at once
+        if self.hub is not None:  # and every process's, when their event arrives
+            self.hub.on_sign_out = ctx.forget
+        return ctx
 
     def build_app(self, *, freeze_heap: bool = False) -> FastAPI:
         """The HTTP app of this process; its lifespan starts and stops the runtime.
@@ -298,7 +332,9 @@ class Runtime:
         if {"api", "realtime"} & set(self.services):
             app = create_app(self.api_context(), self.engine, serve_ui="api" in self.services)
         else:
-            app = health_app(self.engine, title=f"taskstream {'+'.join(self.services)}")
+            app = health_app(
+                self.engine, title=f"taskstream {'+'.join(self.services)}", settings=self.settings
+            )
 
         app.state.health = self.health
         self._include_dapr_routes(app)

@@ -13,6 +13,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 SERVICES = ("api", "relay", "recurring", "notifications", "audit", "realtime")
 
 
+def secret_value(secret: SecretStr | None) -> str | None:
+    """The text of an optional secret setting."""
+    return secret.get_secret_value() if secret is not None else None
+
+
 def default_data_dir() -> Path:
     """Where the embedded mode keeps its SQLite file: ~/.local/share/taskstream (survives restarts)."""
     return Path.home() / ".local" / "share" / "taskstream"
@@ -57,11 +62,26 @@ class Settings(BaseSettings):
     kafka_ssl_keyfile: Path | None = Field(None, description="PEM key of the client certificate")
     dapr_http_port: int = 3500
     dapr_pubsub: str = "pubsub"
-    dapr_api_token: str | None = Field(None, description="Sent to the sidecar (daprd's DAPR_API_TOKEN)")
-    dapr_app_token: str | None = Field(None, description="Required from the sidecar (daprd's APP_API_TOKEN)")
+    dapr_api_token: SecretStr | None = Field(None, description="Sent to the sidecar (daprd's DAPR_API_TOKEN)")
+    dapr_app_token: SecretStr | None = Field(
+        None, description="Required from the sidecar (daprd's APP_API_TOKEN)"
+    )
 
-    jwt_secret: str | None = Field(None, description="HS256 key; default: a key kept in <data_dir>/jwt.key")
-    token_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="Access token lifetime, seconds")
+    jwt_secret: SecretStr | None = Field(
+        None, description="HS256 key; default: a key kept in <data_dir>/jwt.key"
+    )
+    token_ttl_s: int = Field(15 * 60, ge=60, description="Access token lifetime, seconds")
+    refresh_ttl_s: int = Field(
+        30 * 24 * 3600, ge=300, description="A session ends when not refreshed for this long, seconds"
+    )
+    auth_window_s: int = Field(15 * 60, ge=1, description="Window of the sign-in and sign-up limits, seconds")
+    auth_failures_per_account: int = Field(10, ge=1, description="Failed sign-ins per account per window")
+    auth_failures_per_address: int = Field(
+        100, ge=1, description="Failed sign-ins per client address per window"
+    )
+    auth_signups_per_address: int = Field(10, ge=1, description="Sign-ups per client address per window")
+    password_workers: int = Field(2, ge=1, description="Threads hashing passwords (Argon2) at once")
+    ws_connections_per_user: int = Field(20, ge=1, description="Open WebSockets allowed per user")
 
     consumer_max_attempts: int = Field(
         5, ge=1, description="Handler attempts before an event is dead-lettered"
@@ -79,6 +99,20 @@ class Settings(BaseSettings):
     )
     scheduler_poll_s: float = Field(1.0, gt=0, description="Longest sleep between reminder scans")
     max_request_bytes: int = Field(1_000_000, ge=1024)
+    ws_max_message_bytes: int = Field(
+        64 * 1024,
+        ge=1024,
+        description="Largest WebSocket message taken; a larger one closes the socket (1009)",
+    )
+    metrics_token: SecretStr | None = Field(
+        None, description="When set, /metrics answers only requests with Authorization: Bearer <token>"
+    )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="When set, /metrics is served on this port (same host), not the API's",
+    )
 
     log_level: str = "INFO"
     log_format: Literal["console", "json"] = "console"
@@ -119,10 +153,10 @@ class Settings(BaseSettings):
     def resolved_jwt_secret(self) -> str:
         """The signing key: the setting, else a random key created once in the data dir (mode 0600)."""
         if self.jwt_secret:
-            return self.jwt_secret
+            return self.jwt_secret.get_secret_value()
+        from taskstream.store.files import private_file
+
         path = self.data_dir / "jwt.key"
-        if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
+        if not path.exists() or not path.read_text().strip():
+            private_file(path).write_text(secrets.token_urlsafe(48))  # 0600 before the key is written
         return path.read_text().strip()

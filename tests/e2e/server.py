@@ -24,14 +24,16 @@ def _free_port() -> int:
 class Server:
     """`taskstream up` in a subprocess on a free port."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, log: Path | None = None) -> None:
         self.data_dir = data_dir
+        self.env = env or {}
+        self.log = log or data_dir / "server.log"
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        env = os.environ | {"PYTHONPATH": str(ROOT / "src"), "TASKSTREAM_SCHEDULER_POLL_S": "0.2"}
+        env = os.environ | {"PYTHONPATH": str(ROOT / "src"), "TASKSTREAM_SCHEDULER_POLL_S": "0.2"} | self.env
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -45,7 +47,7 @@ class Server:
             ],
             env=env,
             stdout=subprocess.DEVNULL,
-            stderr=open(self.data_dir / "server.log", "ab"),
+            stderr=open(self.log, "ab"),
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -54,9 +56,7 @@ class Server:
                     return
             except httpx.HTTPError:
                 time.sleep(0.1)
-        raise RuntimeError(
-            "server did not become ready: " + (self.data_dir / "server.log").read_text()[-2000:]
-        )
+        raise RuntimeError("server did not become ready: " + self.log.read_text()[-2000:])
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,19 @@ def test_cli_flow(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
     result = runner.invoke(app, ["done", "zzzz"])
     assert result.exit_code == 1 and "No task matches" in result.output
+
+    # An access token that stopped working is renewed with the saved refresh token, silently.
+    path = tmp_path / "config" / "taskstream" / "credentials.json"
+    saved = json.loads(path.read_text())
+    path.write_text(json.dumps(saved | {"token": "expired.or.revoked"}))
+    result = runner.invoke(app, ["ls", "--done"])
+    assert result.exit_code == 0 and "Pay rent" in result.output, result.output
+    renewed = json.loads(path.read_text())
+    assert renewed["token"] != "expired.or.revoked" and renewed["refresh_token"] != saved["refresh_token"]
+    assert path.stat().st_mode & 0o777 == 0o600
+
+    result = runner.invoke(app, ["logout"])
+    assert result.exit_code == 0 and "Signed out" in result.output
+    assert not path.exists()
+    result = runner.invoke(app, ["ls", *url])
+    assert result.exit_code == 2 and "Not logged in" in result.output

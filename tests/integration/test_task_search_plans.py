@@ -25,6 +25,7 @@ from taskstream.features.tasks.search import (
     planner_for,
     search_terms,
 )
+from taskstream.features.tasks.search_postgres import SearchQuery
 from taskstream.runtime import Runtime
 from taskstream.store.db import alembic_config, create_engine, migrate
 from taskstream.store.tables import Task, TaskTag, User
@@ -39,8 +40,8 @@ PLANS = {
     "probe": SearchLimits(probe_min=1, sort_max=-1, expand_max=8),
     "sort": SearchLimits(probe_min=10**9, sort_max=10**9, expand_max=8),
     "walk": SearchLimits(probe_min=10**9, sort_max=-1, expand_max=8),
-    # more words start with the prefix than it expands: walk, never probe
-    "unexpanded": SearchLimits(probe_min=1, sort_max=-1, expand_max=0),
+    # more of the owner's words start with the prefix than expand_max: walk, never probe
+    "many words": SearchLimits(probe_min=1, sort_max=-1, expand_max=0),
 }
 
 
@@ -274,31 +275,38 @@ async def test_other_users_tasks_never_match(runtime: Runtime) -> None:
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-@pytest.mark.parametrize("expand_max", [8, 0])  # prefixes expanded to whole words; left as `term:*`
-async def test_postgres_prefix_forms_give_the_same_pages(runtime: Runtime, expand_max: int) -> None:
+@pytest.mark.parametrize("words_max", [128, 0])  # the owner's words through GIN; each task checked instead
+@pytest.mark.parametrize("sort_max", [2_000, -1])  # all matches sorted; PostgreSQL's planner chooses
+async def test_postgres_prefix_forms_give_the_same_pages(
+    runtime: Runtime, words_max: int, sort_max: int
+) -> None:
     user_id, rows = await _seed(runtime)
-    queries: list[str] = []
+    queries: list[SearchQuery | None] = []
 
     class Recording(PostgresSearch):
-        async def expression(self, session: Any, terms: list[str]) -> str | None:
-            found = await super().expression(session, terms)
-            queries.append(found or "")
+        async def query(self, session: Any, terms: list[str], owner: str) -> SearchQuery | None:
+            found = await super().query(session, terms, owner)
+            queries.append(found)
             return found
 
-    runtime.uow.search = Recording(SearchLimits(expand_max=expand_max))
+    runtime.uow.search = Recording(SearchLimits(words_max=words_max, sort_max=sort_max))
     for q in ("inv", "team inv", "quokka", "te de", "zzz"):
-        expected = _expected(rows, TaskQuery(user_id=user_id, q=q))
-        assert await _pages(runtime, TaskQuery(user_id=user_id, q=q, limit=7)) == expected, q
-    if expand_max:
-        assert queries[0] == "(inventory | invite | invoice)"
-        assert queries[-1] == "", "no indexed word starts with zzz: no list statement at all"
+        for sort in ("due", "-due"):
+            expected = _expected(rows, TaskQuery(user_id=user_id, q=q, sort=sort))
+            assert await _pages(runtime, TaskQuery(user_id=user_id, q=q, sort=sort, limit=7)) == expected, q
+    first, last = queries[0], queries[-1]
+    assert first is not None and last is None, "none of the owner's words starts with zzz: no list statement"
+    if words_max:
+        assert (first.indexed, first.scanned) == ("('inventory' | 'invite' | 'invoice')", None)
+        assert first.upper == sum(t.title.count("inv") for t, _ in rows)  # each of those words once a task
     else:
-        assert queries[0] == "inv:*"
+        assert (first.indexed, first.scanned, first.upper) == (None, "'inv':*", None)
 
 
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
 async def test_postgres_word_list_follows_inserts_and_edits(runtime: Runtime) -> None:
-    """search_words gains the words of new and edited tasks; words it cannot expand plainly stay prefixes."""
+    """search_vocabulary gains the words of new and edited tasks and loses those no task has any more; a
+    prefix is expanded to every word it starts, host names and all, quoted as stored."""
     user_id, _ = await _seed(runtime)
     async with runtime.uow() as uow:
         task, _ = next(_tasks(user_id, 1, random.Random(1)))
@@ -316,12 +324,18 @@ async def test_postgres_word_list_follows_inserts_and_edits(runtime: Runtime) ->
             return [t.id for t in await uow.tasks.find(TaskQuery(user_id=user_id, q=q, limit=200))]
 
     assert await search("zep") == [task.id]  # the edit's words, added by the update trigger
-    assert await search("ping") == []  # the old title's words match nothing now
+    assert await search("ping") == []  # the old title's words are gone from the vocabulary
     async with runtime.uow.reader() as uow:
-        # "inv" covers the host name inv.example.com (not a plain word): it stays a prefix, same matches
+        words = await uow.session.scalars(
+            text("SELECT word FROM search_vocabulary WHERE user_id = :u AND word IN ('ping', 'zeppelin')"),
+            {"u": user_id},
+        )
+        assert list(words) == ["zeppelin"]
         planner = PostgresSearch(SearchLimits())
-        assert await planner.expression(uow.session, ["inv"]) == "inv:*"
-        assert await planner.expression(uow.session, ["zep", "tick"]) == "zeppelin & tickets"
+        inv = await planner.query(uow.session, ["inv"], user_id)
+        assert inv is not None and inv.indexed == "('inventory' | 'invite' | 'invoice')"  # the café's gone
+        both = await planner.query(uow.session, ["zep", "tick"], user_id)
+        assert both is not None and both.indexed == "'zeppelin' & 'tickets'"
 
 
 @pytest.mark.postgres
@@ -338,12 +352,12 @@ async def test_postgres_search_without_btree_gin(pg_url: str) -> None:
             await migrate(engine)
             async with engine.connect() as connection:
                 found = await connection.scalars(
-                    text("SELECT indexname FROM pg_indexes WHERE tablename IN ('tasks', 'search_words')")
+                    text("SELECT indexname FROM pg_indexes WHERE tablename IN ('tasks', 'search_vocabulary')")
                 )
                 indexes = set(found)
         finally:
             await engine.dispose()
-        assert {"ix_tasks_search", "pk_search_words"} <= indexes
+        assert {"ix_tasks_search", "pk_search_vocabulary"} <= indexes
         assert "ix_tasks_user_search" not in indexes
     finally:
         await admin.execute(f'DROP OWNED BY "{role}"')
@@ -352,8 +366,8 @@ async def test_postgres_search_without_btree_gin(pg_url: str) -> None:
 
 
 async def test_upgrade_from_0002_keeps_existing_tasks_searchable(database_url: str) -> None:
-    """A database with tasks made before migrations 0003-0005 finds them by prefix after the upgrade
-    (PostgreSQL: the word list is filled from the tasks already there; SQLite: the FTS5 index is rebuilt)."""
+    """A database with tasks made before migrations 0003-0008 finds them by prefix after the upgrade
+    (SQLite: the FTS5 index is rebuilt; both: search_vocabulary is filled from the index as it stands)."""
     engine = create_engine(database_url)
     try:
         async with engine.begin() as connection:

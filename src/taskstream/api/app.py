@@ -5,79 +5,72 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.datastructures import Headers
-from starlette.types import ASGIApp, Receive, Scope, Send
 from swagger_ui_bundle import swagger_ui_path
 
 from taskstream import __version__
 from taskstream.api import errors, health
 from taskstream.api.deps import ApiContext
+from taskstream.api.middleware import HardenedApp
 from taskstream.features.accounts import routes as accounts
 from taskstream.features.audit import routes as audit
 from taskstream.features.notifications import routes as notifications
 from taskstream.features.realtime import routes as realtime
 from taskstream.features.tasks import routes as tasks
+from taskstream.settings import Settings
 
 WEB = Path(__file__).resolve().parent.parent / "web"
+DOCS = WEB / "docs"  # the /docs page and its start-up script (no inline script: see api/middleware.py)
 
 
-class BodyLimit:
-    """ASGI middleware: 413 for a request whose declared body (Content-Length) is larger than the limit."""
-
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = Headers(scope=scope).get("content-length")
-            if length and length.isdigit() and int(length) > self.max_bytes:
-                response = JSONResponse(
-                    {"message": f"request body larger than {self.max_bytes} bytes", "field": None},
-                    status_code=413,
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-def health_app(engine: AsyncEngine, *, title: str) -> FastAPI:
-    """A bare app with /healthz, /readyz and /metrics (for services without an API)."""
-    app = FastAPI(title=title, version=__version__, docs_url=None, redoc_url=None)
-    app.state.engine = engine
+def _health_routes(app: FastAPI, settings: Settings) -> None:
+    """/healthz and /readyz; /metrics too unless it has a port of its own (see api/metrics.py)."""
     app.include_router(health.router)
+    if settings.metrics_port is None:
+        app.include_router(health.metrics_router(settings.metrics_token))
+
+
+def health_app(engine: AsyncEngine, *, title: str, settings: Settings) -> FastAPI:
+    """A bare app with /healthz, /readyz and /metrics (for services without an API)."""
+    app = HardenedApp(title=title, version=__version__, docs_url=None, redoc_url=None)
+    app.state.engine = engine
+    errors.install(app)
+    _health_routes(app, settings)
     return app
+
+
+def _docs(app: FastAPI) -> None:
+    """Swagger UI at /docs from the pinned swagger-ui-bundle package (works offline, and under the CSP)."""
+    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> FileResponse:
+        return FileResponse(DOCS / "index.html")
+
+    @app.get("/docs/init.js", include_in_schema=False)
+    async def docs_script() -> FileResponse:
+        return FileResponse(DOCS / "init.js", media_type="text/javascript")
 
 
 def create_app(ctx: ApiContext, engine: AsyncEngine, *, serve_ui: bool = True) -> FastAPI:
     """The api: REST under /api/v1, WebSocket at /api/v1/ws (when ctx.hub is set), the web UI at /."""
-    app = FastAPI(
+    app = HardenedApp(
         title="taskstream",
         version=__version__,
-        description="Tasks with due times, RRULE recurrence, reminders and live updates.",
-        docs_url=None,  # served below from the packaged Swagger UI, so /docs works without internet
+        description="Tasks with due times, RRULE recurrence, reminders and live updates. Every error answer "
+        "has the body `{message, field, detail}`.",
+        docs_url=None,  # served by _docs
+        # Counted as the body arrives, whatever its framing (a declared Content-Length over it is refused
+        # before reading): 413 once past it, nothing more read; see errors.install for the answer.
+        max_body_size=ctx.settings.max_request_bytes,
     )
-    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title="taskstream API",
-            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
-            swagger_css_url="/docs-assets/swagger-ui.css",
-            swagger_favicon_url="/static/icon.svg",
-        )
-
+    _docs(app)
     app.state.ctx = ctx
     app.state.engine = engine
-    app.add_middleware(BodyLimit, max_bytes=ctx.settings.max_request_bytes)
     errors.install(app)
-    app.include_router(health.router)
+    _health_routes(app, ctx.settings)
     for router in (accounts.router, tasks.router, audit.router, notifications.router):
         app.include_router(router, prefix="/api/v1")
     if ctx.hub is not None:

@@ -1,9 +1,10 @@
-"""Command-line client of a running taskstream: register, login, add (natural language), ls, done, rm."""
+"""Command-line client of a running taskstream: register, login, logout, add (natural language), ls, done."""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Generator
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -32,14 +33,52 @@ def _saved() -> dict[str, str]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def _save(credentials: dict[str, str]) -> None:
+    """Write the credentials file, readable by its owner only from the start (mode 0600)."""
+    path = credentials_path()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(credentials, out)
+    path.chmod(0o600)  # a file made by an older version may have other modes
+
+
+class SessionAuth(httpx.Auth):
+    """Bearer auth that renews an expired access token with the saved refresh token (saving both)."""
+
+    def __init__(self, credentials: dict[str, str]) -> None:
+        self.credentials = credentials
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.credentials['token']}"
+        response = yield request
+        if response.status_code != 401 or not self.credentials.get("refresh_token"):
+            return
+        response.read()
+        if response.json().get("field"):  # a wrong password, not an ended session
+            return
+        renewed = yield httpx.Request(
+            "POST",
+            request.url.copy_with(path="/api/v1/auth/token", query=None),
+            data={"grant_type": "refresh_token", "refresh_token": self.credentials["refresh_token"]},
+        )
+        if renewed.status_code != 200:
+            return
+        renewed.read()
+        tokens = renewed.json()
+        self.credentials |= {"token": tokens["access_token"], "refresh_token": tokens["refresh_token"]}
+        _save(self.credentials)
+        request.headers["Authorization"] = f"Bearer {self.credentials['token']}"
+        yield request
+
+
 def _session(server: str | None) -> httpx.Client:
     saved = _saved()
     url = server or saved.get("server") or DEFAULT_SERVER
-    token = saved.get("token") if saved.get("server", url) == url else None
-    if not token:
+    if not saved.get("token") or saved.get("server", url) != url:
         console.print("[red]Not logged in.[/] Run: taskstream login --email you@example.com")
         raise typer.Exit(2)
-    return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    return httpx.Client(base_url=url, auth=SessionAuth(saved), timeout=10)
 
 
 def _check(response: httpx.Response) -> Any:
@@ -85,15 +124,24 @@ def login(
     password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
     server: Server = None,
 ) -> None:
-    """Sign in and keep the token (file mode 0600)."""
+    """Sign in and keep the session's tokens (file mode 0600); the access token is renewed as needed."""
     url = server or DEFAULT_SERVER
     with httpx.Client(base_url=url, timeout=10) as http:
         token = _check(http.post("/api/v1/auth/token", data={"username": email, "password": password}))
-    path = credentials_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"server": url, "token": token["access_token"]}))
-    path.chmod(0o600)
+    _save({"server": url, "token": token["access_token"], "refresh_token": token["refresh_token"]})
     console.print(f"Logged in to {url} as {email}.")
+
+
+@client_app.command()
+def logout(
+    everywhere: Annotated[bool, typer.Option(help="Sign out every session of the account")] = False,
+    server: Server = None,
+) -> None:
+    """Sign out on the server and forget the saved tokens."""
+    with _session(server) as http:
+        _check(http.post("/api/v1/auth/logout", params={"everywhere": everywhere}))
+    credentials_path().unlink(missing_ok=True)
+    console.print("Signed out everywhere." if everywhere else "Signed out.")
 
 
 @client_app.command()

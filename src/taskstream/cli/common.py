@@ -11,6 +11,7 @@ import typer
 from pydantic import ValidationError
 
 from taskstream.settings import Settings
+from taskstream.store.files import private_dir
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -33,7 +34,7 @@ def hold_data_dir(data_dir: Path) -> IO[str]:
     A second `up` on the same directory would share its SQLite file and its Kafka broker behind the first
     one's back; it ends with exit code 1 instead, naming the process that holds the directory.
     """
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     handle = (data_dir / "up.lock").open("a+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

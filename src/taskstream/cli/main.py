@@ -11,6 +11,7 @@ from typing import Annotated
 import structlog
 import typer
 import uvicorn
+from starlette.types import ASGIApp
 from structlog.tracebacks import ExceptionDictTransformer
 
 from taskstream.cli.client import client_app
@@ -102,21 +103,25 @@ def configure_logging(settings: Settings) -> None:
     )
 
 
+def server_config(settings: Settings, app: ASGIApp) -> uvicorn.Config:
+    """uvicorn's settings for a taskstream process: WebSocket messages bounded, pinged every 20 s."""
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        ws_ping_interval=20,
+        ws_max_size=settings.ws_max_message_bytes,  # a larger message closes the socket with 1009
+        lifespan="on",
+    )
+
+
 def _serve(settings: Settings, services: tuple[str, ...]) -> None:
     from taskstream.runtime import Runtime
 
     configure_logging(settings)
     runtime = Runtime(settings, services=services)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            runtime.build_app(freeze_heap=True),
-            host=settings.host,
-            port=settings.port,
-            log_level="warning",
-            ws_ping_interval=20,
-            lifespan="on",
-        )
-    )
+    server = uvicorn.Server(server_config(settings, runtime.build_app(freeze_heap=True)))
     structlog.get_logger("taskstream").info(
         "taskstream listening", url=f"http://{settings.host}:{settings.port}", data_dir=str(settings.data_dir)
     )

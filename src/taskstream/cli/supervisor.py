@@ -25,6 +25,7 @@ import structlog
 from taskstream.devkafka import BrokerError, KafkaBroker, free_port, kafka_version
 from taskstream.settings import SERVICES, Settings
 from taskstream.store.db import create_engine, migrate
+from taskstream.store.files import private_dir
 
 log = structlog.get_logger(__name__)
 
@@ -141,6 +142,8 @@ class Supervisor:
 
     async def _spawn(self, child: Child) -> None:
         env = self._env | {"TASKSTREAM_HOST": child.host, "TASKSTREAM_PORT": str(child.port)}
+        if child.service not in PUBLIC:  # one metrics port for one process; the others' ports are local
+            env.pop("TASKSTREAM_METRICS_PORT", None)
         child.process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -245,7 +248,7 @@ def run_cluster(settings: Settings, *, bootstrap: str | None) -> int:
     from taskstream.runtime import kafka_security
 
     kafka_security(settings)  # a bad SASL or TLS setting stops here, not in six restarting children
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(settings.data_dir)
     broker: KafkaBroker | None = None
     if bootstrap is None:
         broker = own_broker(settings)

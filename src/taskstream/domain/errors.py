@@ -34,3 +34,11 @@ class Unauthorized(DomainError):
 
 class DependencyUnavailable(DomainError):
     """A dependency (database, broker) cannot be reached; the caller may retry later."""
+
+
+class TooManyRequests(DomainError):
+    """Too many attempts from one account or address; `retry_after_s` says when the next one is allowed."""
+
+    def __init__(self, message: str, *, retry_after_s: int, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after_s = retry_after_s

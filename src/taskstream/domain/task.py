@@ -26,6 +26,7 @@ from taskstream.domain.tasks import (
     check_year,
     clean_tags,
     clean_title,
+    normalise,
     zone,
 )
 
@@ -322,6 +323,7 @@ def _visible(reminders: list[TaskReminder]) -> list[tuple[object, ...]]:
 def _clean_description(value: str | None) -> str | None:
     if value is not None:
         check_text(value, field="description")
+        value = normalise(value)
         if len(value) > DESCRIPTION_MAX:
             raise ValidationError(
                 f"description is longer than {DESCRIPTION_MAX} characters", field="description"

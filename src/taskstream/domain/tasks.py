@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import IntEnum
@@ -64,14 +65,24 @@ FIRST_YEAR, LAST_YEAR = 1900, 2999  # due dates and reminders outside these year
 BEFORE_MAX = timedelta(days=366)
 
 
-# C0 controls but tab and line breaks, DEL, the bidirectional overrides and the zero-width characters that can
-# disguise text, and lone surrogates (not text at all: no database can store them).
+# C0 controls but tab and line breaks, DEL and the C1 controls, the bidirectional overrides and the invisible
+# characters that can disguise text, and lone surrogates (not text at all: no database can store them).
 _FORBIDDEN = (
     frozenset(chr(c) for c in range(32) if chr(c) not in "\t\n\r")
-    | frozenset("\x7f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-    | frozenset("\u200b\u2060\ufeff")  # zero-width space, word joiner, BOM (ZWJ and ZWNJ are script)
+    | frozenset(chr(c) for c in range(0x7F, 0xA0))
+    | frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+    # zero-width space, word joiner, BOM, Mongolian vowel separator, invisible operators, deprecated format
+    # controls, interlinear annotation marks (ZWJ and ZWNJ stay: scripts and emoji need them)
+    | frozenset("\u200b\u2060\ufeff\u180e\u2061\u2062\u2063\u2064\ufff9\ufffa\ufffb")
+    | frozenset(chr(c) for c in range(0x206A, 0x2070))
     | frozenset(chr(c) for c in range(0xD800, 0xE000))
 )
+
+
+def normalise(value: str) -> str:
+    """The NFC form of `value`: a decomposed "é" (e + U+0301) is kept, compared and searched as the composed
+    one."""
+    return unicodedata.normalize("NFC", value)
 
 
 def check_text(value: str, *, field: str) -> None:
@@ -91,9 +102,9 @@ def check_year(value: date | datetime, *, field: str) -> None:
 
 
 def clean_title(value: str) -> str:
-    """Trimmed title of 1–500 characters without control characters; ValidationError(field="title")."""
+    """Trimmed NFC title of 1–500 characters without control characters; ValidationError(field="title")."""
     check_text(value, field="title")
-    title = value.strip()
+    title = normalise(value).strip()
     if not title:
         raise ValidationError("title must not be empty", field="title")
     if len(title) > TITLE_MAX:
@@ -101,11 +112,16 @@ def clean_title(value: str) -> str:
     return title
 
 
+def tag_form(raw: str) -> str:
+    """The form a tag is kept and compared in: NFC, trimmed, without a leading '#', lower-cased."""
+    return normalise(normalise(raw).strip().lstrip("#").strip().lower())
+
+
 def clean_tags(values: list[str]) -> list[str]:
-    """Tags trimmed, lower-cased, without a leading '#', de-duplicated in order; at most 20 of ≤ 64 chars."""
+    """Tags in their kept form (tag_form), de-duplicated in order; at most 20 of ≤ 64 chars."""
     seen: list[str] = []
     for raw in values:
-        tag = raw.strip().lstrip("#").strip().lower()
+        tag = tag_form(raw)
         if not tag:
             raise ValidationError("tags must not be empty", field="tags")
         if len(tag) > TAG_MAX or any(c.isspace() for c in tag):

@@ -20,6 +20,8 @@ TASK_REOPENED = f"{PREFIX}.task.reopened.v1"
 TASK_DELETED = f"{PREFIX}.task.deleted.v1"
 REMINDER_DUE = f"{PREFIX}.reminder.due.v1"
 NOTIFICATION_CREATED = f"{PREFIX}.notification.created.v1"
+SESSIONS_REVOKED = f"{PREFIX}.account.sessions_revoked.v1"
+ACCOUNT_DELETED = f"{PREFIX}.account.deleted.v1"
 
 TaskEventType = Literal["created", "updated", "completed", "reopened", "deleted"]
 TASK_EVENT_TYPES: dict[str, str] = {
@@ -110,3 +112,23 @@ class NotificationData(_Payload):
     remind_at: datetime
     user_id: str
     created_at: datetime
+
+
+class SessionsRevokedData(_Payload):
+    """`data` of com.taskstream.account.sessions_revoked.v1 on task-updates: close these sessions' sockets.
+
+    `sessions` lists the revoked session ids; `reason` is "logout", "everywhere", "password" or "reuse".
+    """
+
+    user_id: str
+    sessions: list[str]
+    reason: str
+    timestamp: datetime
+
+
+class AccountDeletedData(_Payload):
+    """`data` of com.taskstream.account.deleted.v1 on task-events, reminders and task-updates: every service
+    forgets the user (audit entries, notifications, open sockets)."""
+
+    user_id: str
+    timestamp: datetime

@@ -9,11 +9,15 @@ from pydantic import BaseModel
 
 from taskstream.events.envelope import CloudEvent
 from taskstream.events.payloads import (
+    ACCOUNT_DELETED,
     NOTIFICATION_CREATED,
     REMINDER_DUE,
+    SESSIONS_REVOKED,
     TASK_EVENT_TYPES,
+    AccountDeletedData,
     NotificationData,
     ReminderDueData,
+    SessionsRevokedData,
     TaskEventData,
 )
 from taskstream.events.topics import REMINDERS, TASK_EVENTS, TASK_UPDATES
@@ -22,6 +26,8 @@ PAYLOADS: dict[str, tuple[type[BaseModel], tuple[str, ...]]] = {
     **{t: (TaskEventData, (TASK_EVENTS, TASK_UPDATES)) for t in TASK_EVENT_TYPES.values()},
     REMINDER_DUE: (ReminderDueData, (REMINDERS,)),
     NOTIFICATION_CREATED: (NotificationData, (TASK_UPDATES,)),
+    SESSIONS_REVOKED: (SessionsRevokedData, (TASK_UPDATES,)),
+    ACCOUNT_DELETED: (AccountDeletedData, (TASK_EVENTS, REMINDERS, TASK_UPDATES)),
 }
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from taskstream.store.files import private_file
 from taskstream.store.uow import READ_ONLY, is_connection_error
 
 log = structlog.get_logger(__name__)
@@ -33,12 +34,13 @@ PG_SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 def create_engine(
     url: str, *, pool_size: int = 10, max_overflow: int = 10, pool_timeout_s: float = 5.0
 ) -> AsyncEngine:
-    """An async engine for `url`. SQLite: WAL, foreign keys, 5 s busy timeout; creates the parent dir."""
+    """An async engine for `url`. SQLite: WAL, foreign keys, 5 s busy timeout; creates the file (mode 0600)
+    and its directory (0700) when missing."""
     parsed = make_url(url)
     kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+            private_file(Path(parsed.database))
         kwargs["connect_args"] = {"timeout": 5}
     else:
         kwargs.update(

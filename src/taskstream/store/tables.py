@@ -71,6 +71,36 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+class Session(Base):
+    """A signed-in device: its refresh token (SHA-256, rotated on each use) and whether it was revoked.
+
+    Access tokens name their session (claim `sid`); a revoked or expired session refuses them and its
+    refresh token.
+    """
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    refresh_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    refreshed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class AuthThrottle(Base):
+    """A fixed-window counter of sign-in or sign-up attempts for one key (an account or a client address)."""
+
+    __tablename__ = "auth_throttle"
+    __table_args__ = (Index("ix_auth_throttle_window_start", "window_start"),)
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    count: Mapped[int] = mapped_column(Integer)
+
+
 class Task(Base):
     __tablename__ = "tasks"
     __table_args__ = (

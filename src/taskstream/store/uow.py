@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from taskstream.domain.errors import DependencyUnavailable
 from taskstream.features.accounts.repository import UserRepository
+from taskstream.features.accounts.throttle import ThrottleRepository
 from taskstream.features.audit.repository import AuditRepository
 from taskstream.features.notifications.repository import NotificationRepository
 from taskstream.features.tasks.repository import ReminderRepository, TaskRepository
@@ -77,6 +78,7 @@ class UnitOfWork:
             await self._write_lock.acquire()
         self.session = self._session_factory()
         self.users = UserRepository(self.session)
+        self.throttle = ThrottleRepository(self.session, self._profile)
         self.tasks = TaskRepository(self.session, self._profile, self._search)
         self.reminders = ReminderRepository(self.session, self._profile)
         self.notifications = NotificationRepository(self.session)

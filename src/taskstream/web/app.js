@@ -1,6 +1,6 @@
 // taskstream web UI: sign in, the task list and its views, actions, and live updates.
 
-import { api, getToken, lastLocalWrite, setToken, whenUnauthorized } from "./api.js";
+import { api, getToken, lastLocalWrite, onTokenChange, renew, whenUnauthorized } from "./api.js";
 import { announce } from "./dom.js";
 import { installKeys } from "./keys.js";
 import { connectLive } from "./live.js";
@@ -10,6 +10,7 @@ import { taskDialog } from "./taskform.js";
 import { browserZone, knownZones, dueInfo } from "./time.js";
 import { VIEWS, activeView, queryFor, readFilters, renderList, renderNav, writeFilters } from "./views.js";
 import { signInScreen } from "./auth.js";
+import { settingsDialog } from "./settings.js";
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 100;
@@ -273,10 +274,11 @@ function connectionState(status, info) {
 
 // ---- sign in / out --------------------------------------------------------------------------
 
-function signOut() {
+/** Leave the signed-in screen; with `revoke` the session is signed out on the server first. */
+async function signOut({ revoke = false, everywhere = false } = {}) {
   for (const id of [...state.pendingDeletes.keys()]) flushDelete(id);
   state.live?.close();
-  setToken(null);
+  if (revoke) await api.signOut({ everywhere }).catch(() => {});
   location.assign("/");
 }
 
@@ -284,7 +286,6 @@ async function start({ signedIn = false } = {}) {
   try {
     state.me = await api.me();
   } catch {
-    setToken(null);
     showAuth();
     return;
   }
@@ -302,7 +303,7 @@ async function start({ signedIn = false } = {}) {
   loadCounts();
   center.load().catch(() => {});
   state.live = connectLive({
-    token: getToken(), onEvent: liveEvent, onState: connectionState, onUnauthorized: signOut,
+    token: getToken, renew, onTokenChange, onEvent: liveEvent, onState: connectionState, onUnauthorized: () => signOut(),
     onReady: (reconnect) => {
       if (reconnect) {
         refreshSoon(0);
@@ -332,13 +333,14 @@ function showAuth() {
 // ---- wiring ------------------------------------------------------------------------------------
 
 function wire() {
-  whenUnauthorized(signOut);
+  whenUnauthorized(() => signOut());
   searchPlaceholder();
   // After a toast button is used the toast is gone; put focus back on the task list, not the page body.
   onToastActed(() => {
     if (!document.activeElement || document.activeElement === document.body) focusRow(state.selectedId);
   });
-  $("signout").addEventListener("click", signOut);
+  $("signout").addEventListener("click", () => signOut({ revoke: true }));
+  $("settings-button").addEventListener("click", () => settings.open(state.me));
   $("help-button").addEventListener("click", () => $("help").showModal());
   $("load-more").addEventListener("click", () => loadList({ append: true }));
   $("search-form").addEventListener("submit", (e) => e.preventDefault());
@@ -412,6 +414,7 @@ function wire() {
   });
 }
 
+localStorage.removeItem("taskstream.token"); // where older versions kept a long-lived token
+const settings = settingsDialog({ signOut });
 wire();
-if (getToken()) start();
-else showAuth();
+renew().then((signedIn) => (signedIn ? start() : showAuth()));

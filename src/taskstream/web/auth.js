@@ -1,6 +1,6 @@
-// Sign in and create-account forms, each with a plain button (reachable with Tab) that switches to the other; inline errors naming the field, token kept in localStorage.
+// Sign in and create-account forms, each with a plain button (reachable with Tab) that switches to the other; inline errors naming the field.
 
-import { api, setToken } from "./api.js";
+import { api } from "./api.js";
 
 const $ = (id) => document.getElementById(id);
 let wired = false;
@@ -21,8 +21,7 @@ function fail(form, errorEl, err) {
 }
 
 async function signIn(email, password) {
-  const token = await api.signIn(email, password);
-  setToken(token.access_token);
+  await api.signIn(email, password);
 }
 
 /** Show and wire the forms once; `onSignedIn()` runs after a successful sign-in or registration. */

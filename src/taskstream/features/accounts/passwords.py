@@ -4,20 +4,39 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+HASHING_NICENESS = 10  # a worker (and the lanes Argon2 starts from it) yields the CPU to requests
+
+
+def _lower_priority() -> None:
+    """Lower this worker thread's CPU priority (Linux gives each thread its own nice value; the threads
+    Argon2 starts inherit it), so on a busy machine the event loop still gets the CPU at once."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+    except (AttributeError, OSError):  # other systems: the pool bound alone limits the load
+        pass
 
 
 class Passwords:
     """Hashes and verifies passwords with Argon2id.
 
     The defaults are argon2-cffi's (RFC 9106's second recommendation: 3 passes over 64 MiB, 4 lanes, ~0.6 s
-    here). `cheap()` is for tests only: the same algorithm at its smallest cost.
+    here). `cheap()` is for tests only: the same algorithm at its smallest cost. The *_off_loop methods run
+    in a pool of `workers` threads (argon2 releases the GIL), so at most that many hashes run at once and
+    the event loop never waits for one.
     """
 
-    def __init__(self, hasher: PasswordHasher | None = None) -> None:
+    def __init__(self, hasher: PasswordHasher | None = None, *, workers: int = 2) -> None:
         self._hasher = hasher or PasswordHasher()
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="argon2", initializer=_lower_priority
+        )
 
     @functools.cached_property
     def _dummy(self) -> str:
@@ -42,9 +61,9 @@ class Passwords:
             return False
 
     async def hash_off_loop(self, password: str) -> str:
-        """`hash` in a worker thread: Argon2 takes ~0.6 s of CPU and would stall every other request."""
-        return await asyncio.to_thread(self.hash, password)
+        """`hash` in the worker pool: Argon2 takes ~0.6 s of CPU and would stall every other request."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self.hash, password)
 
     async def verify_off_loop(self, hashed: str | None, password: str) -> bool:
-        """`verify` in a worker thread (see hash_off_loop)."""
-        return await asyncio.to_thread(self.verify, hashed, password)
+        """`verify` in the worker pool (see hash_off_loop)."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self.verify, hashed, password)

@@ -7,13 +7,33 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from taskstream.features.accounts.policy import MAX_LENGTH, MIN_LENGTH
+from taskstream.features.audit.schemas import AuditOut
+from taskstream.features.notifications.schemas import NotificationOut
+from taskstream.features.tasks.schemas import TaskOut
+
 
 class RegisterIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: EmailStr
-    password: str = Field(min_length=8, max_length=256)
+    password: str = Field(
+        min_length=MIN_LENGTH,
+        max_length=MAX_LENGTH,
+        description="not blank, not a common password (judged by zxcvbn, score 2 of 4 at least)",
+    )
     name: str | None = Field(None, max_length=200)
     timezone: str | None = Field(None, max_length=64, description="IANA zone; default UTC")
+
+
+class PasswordChangeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current_password: str = Field(min_length=1, max_length=MAX_LENGTH)
+    new_password: str = Field(min_length=MIN_LENGTH, max_length=MAX_LENGTH, description="as at sign-up")
+
+
+class AccountDeleteIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    password: str = Field(min_length=1, max_length=MAX_LENGTH, description="the account's password, again")
 
 
 class UserOut(BaseModel):
@@ -25,6 +45,23 @@ class UserOut(BaseModel):
 
 
 class TokenOut(BaseModel):
+    """OAuth 2.0 token response (RFC 6749 §5.1): a short-lived access token, the session's refresh token."""
+
     access_token: str
     token_type: Literal["bearer"] = "bearer"
-    expires_in: int = Field(description="seconds")
+    expires_in: int = Field(description="seconds until the access token expires")
+    refresh_token: str = Field(
+        description="single use: trade it at /auth/token (grant_type=refresh_token) for new tokens; "
+        "a token used twice signs the session out"
+    )
+
+
+class ExportOut(BaseModel):
+    """Everything taskstream keeps about the account (passwords and tokens excepted)."""
+
+    format: Literal["taskstream-export/1"] = "taskstream-export/1"
+    exported_at: datetime
+    user: UserOut
+    tasks: list[TaskOut] = Field(description="every task, open and completed, oldest first")
+    notifications: list[NotificationOut]
+    history: list[AuditOut] = Field(description="the audit log, oldest first")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from taskstream.domain.clock import Clock
 from taskstream.events.envelope import CloudEvent
-from taskstream.events.payloads import TASK_EVENT_TYPES, TaskEventData
+from taskstream.events.payloads import ACCOUNT_DELETED, TASK_EVENT_TYPES, AccountDeletedData, TaskEventData
 from taskstream.store.tables import AuditEntry
 from taskstream.store.uow import UnitOfWork
 
@@ -19,7 +19,10 @@ class AuditHandlers:
         self._clock = clock
 
     async def handle(self, uow: UnitOfWork, event: CloudEvent) -> None:
-        """Append one entry for a task event; other types are ignored."""
+        """Append one entry for a task event; forget the user whose account was deleted; ignore the rest."""
+        if event.type == ACCOUNT_DELETED:
+            await uow.audit.forget(AccountDeletedData.model_validate(event.data).user_id)
+            return
         if event.type not in _KNOWN:
             return
         data = TaskEventData.model_validate(event.data)

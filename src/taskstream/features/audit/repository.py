@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskstream.store.tables import AuditEntry
@@ -28,3 +28,15 @@ class AuditRepository:
         if before_id is not None:
             stmt = stmt.where(AuditEntry.id < before_id)
         return list(await self.session.scalars(stmt.order_by(AuditEntry.id.desc()).limit(limit)))
+
+    async def forget(self, user_id: str) -> None:
+        """Delete every entry of the user (the account was deleted)."""
+        await self.session.execute(delete(AuditEntry).where(AuditEntry.user_id == user_id))
+
+    async def all_of(self, user_id: str) -> list[AuditEntry]:
+        """Every entry of the user, oldest first (their data export)."""
+        return list(
+            await self.session.scalars(
+                select(AuditEntry).where(AuditEntry.user_id == user_id).order_by(AuditEntry.id)
+            )
+        )

@@ -7,12 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from taskstream.api.deps import Ctx, CurrentUser
+from taskstream.api.errors import responses
 from taskstream.features.audit.schemas import AuditOut
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(tags=["audit"], responses=responses(401, 422, 503))
 
 
-@router.get("/audit")
+@router.get(
+    "/audit",
+)
 async def audit_log(
     ctx: Ctx,
     user: CurrentUser,
@@ -24,7 +27,7 @@ async def audit_log(
     return [AuditOut.model_validate(e, from_attributes=True) for e in entries]
 
 
-@router.get("/tasks/{task_id}/history", tags=["tasks"])
+@router.get("/tasks/{task_id}/history", tags=["tasks"], responses=responses(404))
 async def task_history(task_id: str, ctx: Ctx, user: CurrentUser) -> list[AuditOut]:
     """The task's audit entries, newest first (kept after the task is deleted)."""
     entries = await ctx.audit.task_history(user.id, task_id)

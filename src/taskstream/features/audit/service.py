@@ -18,6 +18,11 @@ class AuditService:
         async with self._uow.reader() as uow:
             return await uow.audit.recent(user_id, limit=limit, before_id=before_id)
 
+    async def export(self, user_id: str) -> list[AuditEntry]:
+        """Every entry of the user, oldest first (their data export)."""
+        async with self._uow.reader() as uow:
+            return await uow.audit.all_of(user_id)
+
     async def task_history(self, user_id: str, task_id: str, *, limit: int = 200) -> list[AuditEntry]:
         """One task's entries, newest first (kept after the task is deleted); NotFound for a task the user
         never had."""

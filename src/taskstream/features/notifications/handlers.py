@@ -8,7 +8,14 @@ from taskstream.domain.clock import Clock
 from taskstream.domain.tasks import Due
 from taskstream.events import topics
 from taskstream.events.envelope import CloudEvent, make_event
-from taskstream.events.payloads import NOTIFICATION_CREATED, REMINDER_DUE, NotificationData, ReminderDueData
+from taskstream.events.payloads import (
+    ACCOUNT_DELETED,
+    NOTIFICATION_CREATED,
+    REMINDER_DUE,
+    AccountDeletedData,
+    NotificationData,
+    ReminderDueData,
+)
 from taskstream.store.tables import Notification
 from taskstream.store.uow import UnitOfWork
 
@@ -30,6 +37,8 @@ class NotificationHandlers:
         """Dispatch by type; other types are ignored."""
         if event.type == REMINDER_DUE:
             await self.on_reminder_due(uow, ReminderDueData.model_validate(event.data), event)
+        elif event.type == ACCOUNT_DELETED:
+            await uow.notifications.forget(AccountDeletedData.model_validate(event.data).user_id)
 
     async def on_reminder_due(self, uow: UnitOfWork, data: ReminderDueData, event: CloudEvent) -> None:
         """Store the notification and push it, unless the task was completed, deleted or moved meanwhile."""

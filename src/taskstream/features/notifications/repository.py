@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskstream.store.tables import Notification
@@ -41,3 +41,12 @@ class NotificationRepository:
         return await self.session.scalar(
             select(Notification).where(Notification.id == notification_id, Notification.user_id == user_id)
         )
+
+    async def forget(self, user_id: str) -> None:
+        """Delete every notification of the user (the account was deleted)."""
+        await self.session.execute(delete(Notification).where(Notification.user_id == user_id))
+
+    async def all_of(self, user_id: str) -> list[Notification]:
+        """Every notification of the user, oldest first (their data export)."""
+        stmt = select(Notification).where(Notification.user_id == user_id)
+        return list(await self.session.scalars(stmt.order_by(Notification.created_at, Notification.id)))

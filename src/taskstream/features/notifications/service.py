@@ -27,6 +27,11 @@ class NotificationService:
         async with self._uow.reader() as uow:
             return await uow.notifications.recent(user_id, unread_only=unread_only, limit=limit)
 
+    async def export(self, user_id: str) -> list[Notification]:
+        """Every notification of the user, oldest first (their data export)."""
+        async with self._uow.reader() as uow:
+            return await uow.notifications.all_of(user_id)
+
     async def read(self, user_id: str, notification_id: str) -> Notification:
         """Mark read (idempotent); NotFound when missing or another user's."""
         async with self._uow() as uow:

@@ -9,42 +9,101 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from taskstream.api.deps import ApiContext
 from taskstream.domain.errors import Unauthorized
+from taskstream.features.accounts.tokens import Claims
+from taskstream.features.realtime.hub import SIGNED_OUT
 
 router = APIRouter()
 
 AUTH_TIMEOUT_S = 10.0
+TOO_MANY = 4429  # close code: the user has too many open sockets
+
+
+async def _authenticate(ctx: ApiContext, token: str) -> Claims:
+    """The claims of a valid token whose session is open and whose user exists; Unauthorized otherwise."""
+    now = ctx.clock.now()
+    claims = ctx.tokens.check(token, now=now)
+    async with ctx.uow.reader() as uow:
+        user = await uow.users.signed_in(claims.user_id, claims.session_id, now=now)
+    if user is None:
+        raise Unauthorized("this session has ended; sign in again")
+    return claims
+
+
+async def _refuse(websocket: WebSocket, message: str, code: int) -> None:
+    try:
+        await websocket.send_json({"type": "error", "message": message})
+        await websocket.close(code=code, reason=message[:100])
+    except (RuntimeError, WebSocketDisconnect):
+        pass
+
+
+def _auth_token(text: str) -> str | None:
+    """The token of an {"type": "auth", "token": …} message, else None."""
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(message, dict) and message.get("type") == "auth":
+        return str(message.get("token", ""))
+    return None
 
 
 @router.websocket("/ws")
 async def updates(websocket: WebSocket) -> None:
-    """Token from `?token=` or a first message {"type": "auth", "token": …}; then server pushes only."""
+    """Token from `?token=` or a first message {"type": "auth", "token": …}; then server pushes only.
+
+    The socket closes with 4401 when its token expires or its session is signed out; sending a fresh
+    token as another auth message (same user) keeps it open past the first token's expiry. 4429 when the
+    user already has the most sockets allowed.
+    """
     ctx: ApiContext = websocket.app.state.ctx
     assert ctx.hub is not None, "this process does not serve WebSockets"
     await websocket.accept()
     token = websocket.query_params.get("token")
     try:
         if not token:
-            first = json.loads(await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT_S))
-            if not isinstance(first, dict) or first.get("type") != "auth":
+            token = _auth_token(await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT_S))
+            if token is None:
                 raise Unauthorized('the first message must be {"type": "auth", "token": …}')
-            token = str(first.get("token", ""))
-        user_id = ctx.tokens.user_id(token, now=ctx.clock.now())
-    except (Unauthorized, TimeoutError, ValueError, WebSocketDisconnect) as error:
+        claims = await _authenticate(ctx, token)
+    except (Unauthorized, TimeoutError, WebSocketDisconnect) as error:
         message = error.message if isinstance(error, Unauthorized) else "authentication required"
-        try:
-            await websocket.send_json({"type": "error", "message": message})
-            await websocket.close(code=4401, reason="unauthorized")
-        except (RuntimeError, WebSocketDisconnect):
-            pass
+        await _refuse(websocket, message, SIGNED_OUT)
         return
-    ctx.hub.add(user_id, websocket)
+    if not ctx.hub.add(claims.user_id, websocket, session_id=claims.session_id):
+        await _refuse(websocket, f"at most {ctx.hub.per_user} open connections per user", TOO_MANY)
+        return
     try:
-        await websocket.send_json({"type": "ready", "user_id": user_id})
-        while True:
-            text = await websocket.receive_text()
-            if text == "ping" or '"ping"' in text:
-                await websocket.send_json({"type": "pong"})
+        await websocket.send_json({"type": "ready", "user_id": claims.user_id})
+        await _serve(ctx, websocket, claims)
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
-        ctx.hub.remove(user_id, websocket)
+        ctx.hub.remove(claims.user_id, websocket)
+
+
+async def _serve(ctx: ApiContext, websocket: WebSocket, claims: Claims) -> None:
+    """Answer pings and fresh tokens until the client leaves or the token expires (then close 4401)."""
+    assert ctx.hub is not None
+    while True:
+        left = claims.expires - ctx.clock.now().timestamp()
+        try:
+            text = await asyncio.wait_for(websocket.receive_text(), max(left, 0.001))
+        except TimeoutError:
+            await _refuse(websocket, "the token has expired; refresh it and reconnect", SIGNED_OUT)
+            return
+        fresh = _auth_token(text)
+        if fresh is not None:
+            try:
+                renewed = await _authenticate(ctx, fresh)
+            except Unauthorized as error:
+                await _refuse(websocket, error.message, SIGNED_OUT)
+                return
+            if renewed.user_id != claims.user_id:
+                await _refuse(websocket, "a token of another user", SIGNED_OUT)
+                return
+            claims = renewed
+            ctx.hub.renew(claims.user_id, websocket, session_id=claims.session_id)
+            await websocket.send_json({"type": "renewed", "expires": claims.expires})
+        elif text == "ping" or '"ping"' in text:
+            await websocket.send_json({"type": "pong"})

@@ -111,6 +111,11 @@ class TaskRepository:
             return []
         return list(await self.session.scalars(select(Task).where(Task.id.in_(set(task_ids)))))
 
+    async def all_of(self, user_id: str) -> list[Task]:
+        """Every task of the user, oldest first (their data export)."""
+        stmt = select(Task).where(Task.user_id == user_id).order_by(Task.created_at, Task.id)
+        return list(await self.session.scalars(stmt))
+
     async def occurrence_exists(self, series_id: str, occurrence_key: str) -> bool:
         """True when the series already has the occurrence with this key."""
         found = await self.session.scalar(

@@ -9,12 +9,23 @@ from datetime import date, datetime, time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
+from pydantic.json_schema import SkipJsonSchema
 
 from taskstream.api.deps import Ctx, CurrentUser
+from taskstream.api.errors import responses
 from taskstream.domain import nlparse, recurrence
 from taskstream.domain.errors import ValidationError
 from taskstream.domain.task import TaskChanges
-from taskstream.domain.tasks import Priority, PriorityLabel, ReminderSpec, Sort, check_year, zone
+from taskstream.domain.tasks import (
+    Priority,
+    PriorityLabel,
+    ReminderSpec,
+    Sort,
+    check_text,
+    check_year,
+    tag_form,
+    zone,
+)
 from taskstream.features.tasks.query import TaskQuery
 from taskstream.features.tasks.schemas import (
     ParseIn,
@@ -29,7 +40,22 @@ from taskstream.features.tasks.schemas import (
 )
 from taskstream.features.tasks.search import MAX_SEARCH_TERMS, search_terms
 
-router = APIRouter(tags=["tasks"])
+# Every operation needs a signed-in caller and the database, and has parameters; other errors per route.
+router = APIRouter(tags=["tasks"], responses=responses(401, 422, 503))
+WITH_BODY = responses(413)
+# If-Match: the version a change is for, e.g. "3" (or *). A bound of a due filter: YYYY-MM-DD (00:00 in the
+# caller's zone) or an RFC 3339 instant with its offset, in the years 1900-2999. Null is no value for either
+# (left out of their schemas: a header or query value is text).
+IF_MATCH = r'^\s*(\*|(W/)?"?\d{1,18}"?)\s*$'
+_DAY = r"(19\d\d|2\d\d\d)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+_TIME = r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)"
+BOUND = f"^{_DAY}([Tt ]{_TIME})?$"
+IfMatch = Annotated[
+    str | SkipJsonSchema[None], Header(pattern=IF_MATCH, description='the version changed, e.g. "3", or *')
+]
+Bound = Annotated[
+    str | SkipJsonSchema[None], Query(pattern=BOUND, description="YYYY-MM-DD or an RFC 3339 date-time")
+]
 
 
 def _specs(items: list[ReminderIn]) -> list[ReminderSpec]:
@@ -47,7 +73,7 @@ def _fields(body: TaskIn | TaskPatch, *, only_set: bool) -> TaskChanges:
     return TaskChanges(**values)
 
 
-@router.post("/tasks", status_code=201)
+@router.post("/tasks", status_code=201, responses=WITH_BODY)
 async def create_task(body: TaskIn, ctx: Ctx, user: CurrentUser) -> TaskOut:
     """Create a task for the caller."""
     return await ctx.tasks.create(user.id, _fields(body, only_set=False), default_tz=user.timezone)
@@ -107,7 +133,9 @@ def _decode_cursor(cursor: str, sort: str) -> tuple[object, str]:
         ) from None
 
 
-@router.get("/tasks")
+@router.get(
+    "/tasks",
+)
 async def list_tasks(
     ctx: Ctx,
     user: CurrentUser,
@@ -122,8 +150,8 @@ async def list_tasks(
     completed: bool | None = None,
     priority: Annotated[list[PriorityLabel] | None, Query()] = None,
     tag: Annotated[list[str] | None, Query(description="all must match")] = None,
-    due_before: str | None = None,
-    due_after: str | None = None,
+    due_before: Bound = None,
+    due_after: Bound = None,
     overdue: bool | None = None,
     sort: Sort = "due",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -132,12 +160,14 @@ async def list_tasks(
     """The caller's tasks; a filter on a field a task lacks never matches it; no due date sorts last."""
     if q and len(search_terms(q)) > MAX_SEARCH_TERMS:
         raise ValidationError(f"q: at most {MAX_SEARCH_TERMS} different words", field="q")
+    for value, name in ((q or "", "q"), *((t, "tag") for t in tag or [])):
+        check_text(value, field=name)  # a NUL or lone surrogate would reach the database
     query = TaskQuery(
         user_id=user.id,
         q=(q or "").strip() or None,  # blank: no search, as an absent q
         completed=completed,
         priorities=[int(Priority.parse(p)) for p in priority or []],
-        tags=[t.strip().lstrip("#").lower() for t in tag or [] if t.strip()],
+        tags=[tag_form(t) for t in tag or [] if t.strip()],
         due_before=_bound(due_before, "due_before", user.timezone) if due_before else None,
         due_after=_bound(due_after, "due_after", user.timezone) if due_after else None,
         overdue_at=_now_and_today(ctx.clock.now(), user.timezone) if overdue else None,
@@ -150,7 +180,7 @@ async def list_tasks(
     return TaskPage(items=page.items, next_cursor=next_cursor)
 
 
-@router.get("/tasks/{task_id}")
+@router.get("/tasks/{task_id}", responses=responses(404))
 async def get_task(task_id: str, ctx: Ctx, user: CurrentUser, response: Response) -> TaskOut:
     """One task of the caller (404 for anyone else's); ETag carries the version."""
     view = await ctx.tasks.get(user.id, task_id)
@@ -167,14 +197,14 @@ def _if_match(value: str | None) -> int | None:
         raise ValidationError('If-Match must be the task\'s version, e.g. "3"', field="If-Match") from None
 
 
-@router.patch("/tasks/{task_id}")
+@router.patch("/tasks/{task_id}", responses=responses(404, 412, 413))
 async def patch_task(
     task_id: str,
     body: TaskPatch,
     ctx: Ctx,
     user: CurrentUser,
     response: Response,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> TaskOut:
     """Change the given fields; 412 when If-Match names an older version."""
     view = await ctx.tasks.update(
@@ -184,22 +214,20 @@ async def patch_task(
     return view
 
 
-@router.delete("/tasks/{task_id}", status_code=204)
-async def delete_task(
-    task_id: str, ctx: Ctx, user: CurrentUser, if_match: Annotated[str | None, Header()] = None
-) -> Response:
+@router.delete("/tasks/{task_id}", status_code=204, responses=responses(404, 412))
+async def delete_task(task_id: str, ctx: Ctx, user: CurrentUser, if_match: IfMatch = None) -> Response:
     """Delete a task of the caller; 412 when If-Match names an older version."""
     await ctx.tasks.delete(user.id, task_id, if_match=_if_match(if_match))
     return Response(status_code=204)
 
 
-@router.post("/tasks/{task_id}/complete")
+@router.post("/tasks/{task_id}/complete", responses=responses(404))
 async def complete_task(task_id: str, ctx: Ctx, user: CurrentUser) -> TaskOut:
     """Mark done; a recurring task's next occurrence follows through the recurring service."""
     return await ctx.tasks.complete(user.id, task_id)
 
 
-@router.post("/tasks/{task_id}/reopen")
+@router.post("/tasks/{task_id}/reopen", responses=responses(404))
 async def reopen_task(task_id: str, ctx: Ctx, user: CurrentUser) -> TaskOut:
     """Mark not done."""
     return await ctx.tasks.reopen(user.id, task_id)
@@ -212,7 +240,7 @@ async def list_tags(ctx: Ctx, user: CurrentUser) -> list[TagOut]:
     return [TagOut(name=name, open_count=n_open, total_count=n_all) for name, n_open, n_all in counts]
 
 
-@router.post("/recurrence/preview")
+@router.post("/recurrence/preview", responses=WITH_BODY)
 async def recurrence_preview(body: RecurrencePreviewIn, user: CurrentUser) -> RecurrencePreviewOut:
     """RFC 5545 rule → canonical form, words and the next occurrences from the first due (UTC or dates)."""
     tz = body.timezone or user.timezone
@@ -231,7 +259,7 @@ async def recurrence_preview(body: RecurrencePreviewIn, user: CurrentUser) -> Re
     )
 
 
-@router.post("/parse")
+@router.post("/parse", responses=WITH_BODY)
 async def parse(body: ParseIn, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     """Natural-language quick add: the task fields understood, and what was not."""
     result = nlparse.parse_quick_add(body.text, now=ctx.clock.now(), tz=user.timezone)

@@ -5,26 +5,48 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.json_schema import JsonDict
 
 from taskstream.domain.tasks import (
+    BEFORE_MAX,
     DESCRIPTION_MAX,
     ESTIMATE_MAX,
     REMINDERS_MAX,
     TAGS_MAX,
     TITLE_MAX,
     PriorityLabel,
+    normalise,
 )
 
 RepeatFrom = Literal["due", "completion"]
 Estimate = Field(None, ge=1, le=ESTIMATE_MAX, description="expected duration in minutes")
 
 
+def _not_null(schema: JsonDict) -> None:
+    """JSON Schema of an optional field that may be left out but not sent as null: the null choice goes."""
+    choices = schema.pop("anyOf", None)
+    if isinstance(choices, list):
+        kept = [c for c in choices if not (isinstance(c, dict) and c.get("type") == "null")]
+        schema.update(kept[0] if len(kept) == 1 and isinstance(kept[0], dict) else {"anyOf": kept})
+
+
+def _nfc(value: object) -> object:
+    """Text (or a list of texts) in NFC, before its length is checked: the length is that of the text kept."""
+    if isinstance(value, str):
+        return normalise(value)
+    if isinstance(value, list):
+        return [normalise(item) if isinstance(item, str) else item for item in value]
+    return value
+
+
 class ReminderIn(BaseModel):
     """Exactly one of `before` (ISO 8601 duration before the due time) or `at` (RFC 3339 instant)."""
 
     model_config = ConfigDict(extra="forbid")
-    before: timedelta | None = Field(None, description='ISO 8601 duration, e.g. "PT15M"')
+    before: timedelta | None = Field(
+        None, ge=timedelta(0), le=BEFORE_MAX, description='ISO 8601 duration, e.g. "PT15M"; at most P366D'
+    )
     at: AwareDatetime | None = None
 
     @model_validator(mode="after")
@@ -53,21 +75,29 @@ class TaskIn(BaseModel):
     reminders: list[ReminderIn] = Field(default_factory=list, max_length=REMINDERS_MAX)
     estimate_minutes: int | None = Estimate
 
+    _normalised = field_validator("title", "description", "tags", mode="before")(_nfc)
+
 
 class TaskPatch(BaseModel):
+    """Body of PATCH /tasks/{id}: the fields to change. Those a task always has (title, priority, tags,
+    repeat_from, keep_missed, reminders) cannot be null; the others are cleared by null."""
+
     model_config = ConfigDict(extra="forbid")
-    title: str | None = Field(None, min_length=1, max_length=TITLE_MAX)
+    # None stands for "not given"; null is left out of their schema and refused (422) by the routes.
+    title: str | None = Field(None, min_length=1, max_length=TITLE_MAX, json_schema_extra=_not_null)
     description: str | None = Field(None, max_length=DESCRIPTION_MAX)
-    priority: PriorityLabel | None = None
-    tags: list[str] | None = Field(None, max_length=TAGS_MAX)
+    priority: PriorityLabel | None = Field(None, json_schema_extra=_not_null)
+    tags: list[str] | None = Field(None, max_length=TAGS_MAX, json_schema_extra=_not_null)
     due_at: AwareDatetime | None = None
     due_date: date | None = None
     timezone: str | None = Field(None, max_length=64)
     recurrence: str | None = Field(None, max_length=500)
-    repeat_from: RepeatFrom | None = None
-    keep_missed: bool | None = None
-    reminders: list[ReminderIn] | None = Field(None, max_length=REMINDERS_MAX)
+    repeat_from: RepeatFrom | None = Field(None, json_schema_extra=_not_null)
+    keep_missed: bool | None = Field(None, json_schema_extra=_not_null)
+    reminders: list[ReminderIn] | None = Field(None, max_length=REMINDERS_MAX, json_schema_extra=_not_null)
     estimate_minutes: int | None = Estimate
+
+    _normalised = field_validator("title", "description", "tags", mode="before")(_nfc)
 
 
 class ReminderOut(BaseModel):

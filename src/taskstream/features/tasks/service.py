@@ -62,6 +62,11 @@ class TaskService:
             cursor = (TaskRepository.sort_value(rows[-1], query.sort), rows[-1].id) if more and rows else None
             return Page(items=items, next_cursor=cursor)
 
+    async def export(self, user_id: str) -> list[TaskOut]:
+        """Every task of the user, open and completed, oldest first (their data export)."""
+        async with self._uow.reader() as uow:
+            return [task_out(t) for t in await uow.tasks.entities(await uow.tasks.all_of(user_id))]
+
     async def tags(self, user_id: str) -> list[tuple[str, int, int]]:
         """(tag, open-task count, all-task count) for the user's tags, by name."""
         async with self._uow.reader() as uow:

@@ -1,0 +1,95 @@
+"""ASGI middleware of every app: security headers on every HTTP answer."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import FastAPI
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from taskstream.api.errors import body_too_large, error_body
+
+# No inline script or style anywhere (the UI and /docs load files only); no plugins, no <base>, no framing.
+_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'; connect-src 'self'"
+)
+_FIXED_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
+_HSTS = "max-age=31536000; includeSubDomains"
+# A Host header that can be named in the policy: a DNS name or an IP literal, with an optional port.
+_HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?")
+
+
+def content_security_policy(host: str | None) -> str:
+    """The policy for a page reached at `host`: connect-src also names the WebSocket URLs of that same
+    origin (ws: and wss:), which browsers before CSP level 3 do not count as 'self'."""
+    if host and _HOST.fullmatch(host):
+        return f"{_POLICY} ws://{host} wss://{host}"
+    return _POLICY
+
+
+class SecurityHeaders:
+    """Adds Content-Security-Policy, X-Content-Type-Options, X-Frame-Options and Referrer-Policy to every HTTP
+    answer, and Strict-Transport-Security to those sent over TLS; a header the app set itself stays."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault(
+                    "content-security-policy", content_security_policy(Headers(scope=scope).get("host"))
+                )
+                for name, value in _FIXED_HEADERS.items():
+                    headers.setdefault(name, value)
+                if scope.get("scheme") == "https":
+                    headers.setdefault("strict-transport-security", _HSTS)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class DeclaredLengthLimit:
+    """413 before anything is read for a request whose Content-Length is over `max_body_size`, in the error
+    body of every answer, and the connection closed. (A body without a length, or longer than it says, is
+    counted as it arrives by FastAPI's max_body_size; errors.install answers that 413 alike.)"""
+
+    def __init__(self, app: ASGIApp, max_body_size: int) -> None:
+        self.app = app
+        self.max_body_size = max_body_size
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = Headers(scope=scope).get("content-length", "")
+            if length.isdigit() and int(length) > self.max_body_size:
+                response = JSONResponse(
+                    error_body(body_too_large(self.max_body_size), None),
+                    status_code=413,
+                    headers={"Connection": "close"},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+class HardenedApp(FastAPI):
+    """FastAPI with SecurityHeaders around the whole stack, so even the answers of the framework's outermost
+    error handler (500) carry the headers, and DeclaredLengthLimit inside them when a body limit is set."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        stack = super().build_middleware_stack()
+        if self.max_body_size is not None:
+            stack = DeclaredLengthLimit(stack, self.max_body_size)
+        return SecurityHeaders(stack)
