@@ -16,6 +16,7 @@ import httpx
 import jwt
 import pytest
 import websockets
+from argon2 import PasswordHasher
 
 from taskstream.features.accounts.tokens import Tokens
 from tests.e2e.server import Server
@@ -129,7 +130,7 @@ async def test_open_sockets_are_capped_per_user(capped: Server) -> None:
         await ws.close()
 
 
-async def test_health_answers_fast_while_eight_logins_and_a_bad_request_run(server: Server) -> None:
+async def test_health_never_waits_for_a_hash_while_eight_logins_and_a_bad_request_run(server: Server) -> None:
     async with httpx.AsyncClient(base_url=server.base, timeout=60) as http:
         await _account(http, "ada@example.com")
         logins = [
@@ -149,7 +150,15 @@ async def test_health_answers_fast_while_eight_logins_and_a_bad_request_run(serv
             await asyncio.sleep(0.02)
         answers = await work
         assert [r.status_code for r in answers] == [401] * 8 + [422]
-        assert slowest < 0.1, f"/healthz took {slowest * 1000:.0f} ms while Argon2 ran"
+        # One Argon2 verification with the server's parameters, timed here on this machine: had any of the
+        # eight run on the event loop, some /healthz would have waited at least that long. (The figure on an
+        # idle machine is well under 100 ms; under coverage tracing and a busy CI machine it varies.)
+        hasher = PasswordHasher()
+        hashed = hasher.hash("x")
+        started = time.perf_counter()
+        hasher.verify(hashed, "x")
+        one_hash = time.perf_counter() - started
+        assert slowest < one_hash, f"/healthz took {slowest * 1000:.0f} ms; one hash {one_hash * 1000:.0f} ms"
 
 
 def _now() -> Any:
