@@ -84,18 +84,24 @@ async def get_caller(ctx: Ctx, token: Annotated[str | None, Depends(oauth2)]) ->
     signed out or its user is gone."""
     if not token:
         raise Unauthorized("not authenticated: send Authorization: Bearer <token>")
-    now = ctx.clock.now()
     cached = ctx.callers.get(token)
-    if cached is not None and cached.expires > now.timestamp():
+    if cached is not None and cached.expires > ctx.clock.now().timestamp():
         return cached
+    caller = await check_caller(ctx, token)
+    ctx.callers[token] = caller
+    return caller
+
+
+async def check_caller(ctx: ApiContext, token: str) -> Caller:
+    """The caller of a token whose signature and expiry are valid, whose session is open and whose user
+    exists, read now (no cache); Unauthorized otherwise."""
+    now = ctx.clock.now()
     claims = ctx.tokens.check(token, now=now)
     async with ctx.uow.reader() as uow:
         user = await uow.users.signed_in(claims.user_id, claims.session_id, now=now)
     if user is None:
         raise Unauthorized("this session has ended; sign in again")
-    caller = Caller(user, claims.session_id, claims.expires)
-    ctx.callers[token] = caller
-    return caller
+    return Caller(user, claims.session_id, claims.expires)
 
 
 async def get_current_user(caller: Annotated[Caller, Depends(get_caller)]) -> User:

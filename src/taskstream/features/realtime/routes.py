@@ -7,26 +7,14 @@ import json
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from taskstream.api.deps import ApiContext
+from taskstream.api.deps import ApiContext, Caller, check_caller
 from taskstream.domain.errors import Unauthorized
-from taskstream.features.accounts.tokens import Claims
 from taskstream.features.realtime.hub import SIGNED_OUT
 
 router = APIRouter()
 
 AUTH_TIMEOUT_S = 10.0
 TOO_MANY = 4429  # close code: the user has too many open sockets
-
-
-async def _authenticate(ctx: ApiContext, token: str) -> Claims:
-    """The claims of a valid token whose session is open and whose user exists; Unauthorized otherwise."""
-    now = ctx.clock.now()
-    claims = ctx.tokens.check(token, now=now)
-    async with ctx.uow.reader() as uow:
-        user = await uow.users.signed_in(claims.user_id, claims.session_id, now=now)
-    if user is None:
-        raise Unauthorized("this session has ended; sign in again")
-    return claims
 
 
 async def _refuse(websocket: WebSocket, message: str, code: int) -> None:
@@ -65,28 +53,28 @@ async def updates(websocket: WebSocket) -> None:
             token = _auth_token(await asyncio.wait_for(websocket.receive_text(), AUTH_TIMEOUT_S))
             if token is None:
                 raise Unauthorized('the first message must be {"type": "auth", "token": …}')
-        claims = await _authenticate(ctx, token)
+        caller = await check_caller(ctx, token)
     except (Unauthorized, TimeoutError, WebSocketDisconnect) as error:
         message = error.message if isinstance(error, Unauthorized) else "authentication required"
         await _refuse(websocket, message, SIGNED_OUT)
         return
-    if not ctx.hub.add(claims.user_id, websocket, session_id=claims.session_id):
+    if not ctx.hub.add(caller.user.id, websocket, session_id=caller.session_id):
         await _refuse(websocket, f"at most {ctx.hub.per_user} open connections per user", TOO_MANY)
         return
     try:
-        await websocket.send_json({"type": "ready", "user_id": claims.user_id})
-        await _serve(ctx, websocket, claims)
+        await websocket.send_json({"type": "ready", "user_id": caller.user.id})
+        await _serve(ctx, websocket, caller)
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
-        ctx.hub.remove(claims.user_id, websocket)
+        ctx.hub.remove(caller.user.id, websocket)
 
 
-async def _serve(ctx: ApiContext, websocket: WebSocket, claims: Claims) -> None:
+async def _serve(ctx: ApiContext, websocket: WebSocket, caller: Caller) -> None:
     """Answer pings and fresh tokens until the client leaves or the token expires (then close 4401)."""
     assert ctx.hub is not None
     while True:
-        left = claims.expires - ctx.clock.now().timestamp()
+        left = caller.expires - ctx.clock.now().timestamp()
         try:
             text = await asyncio.wait_for(websocket.receive_text(), max(left, 0.001))
         except TimeoutError:
@@ -95,15 +83,15 @@ async def _serve(ctx: ApiContext, websocket: WebSocket, claims: Claims) -> None:
         fresh = _auth_token(text)
         if fresh is not None:
             try:
-                renewed = await _authenticate(ctx, fresh)
+                renewed = await check_caller(ctx, fresh)
             except Unauthorized as error:
                 await _refuse(websocket, error.message, SIGNED_OUT)
                 return
-            if renewed.user_id != claims.user_id:
+            if renewed.user.id != caller.user.id:
                 await _refuse(websocket, "a token of another user", SIGNED_OUT)
                 return
-            claims = renewed
-            ctx.hub.renew(claims.user_id, websocket, session_id=claims.session_id)
-            await websocket.send_json({"type": "renewed", "expires": claims.expires})
+            caller = renewed
+            ctx.hub.renew(caller.user.id, websocket, session_id=caller.session_id)
+            await websocket.send_json({"type": "renewed", "expires": caller.expires})
         elif text == "ping" or '"ping"' in text:
             await websocket.send_json({"type": "pong"})
