@@ -78,6 +78,11 @@ def make_bus(settings: Settings, *, client_id: str) -> Bus:
             background_connect=True,  # a broker outage never keeps a service from starting
         )
     if settings.bus == "dapr":  # publish through the sidecar; daprd pushes deliveries
+        if not secret_value(settings.dapr_app_token):  # else anyone could post events to the app's routes
+            raise SystemExit(
+                "TASKSTREAM_DAPR_APP_TOKEN is required with TASKSTREAM_BUS=dapr: give daprd the same value "
+                "as APP_API_TOKEN, so the event and job routes refuse callers that are not the sidecar"
+            )
         return DaprBus(
             http_port=settings.dapr_http_port,
             pubsub=settings.dapr_pubsub,
@@ -244,6 +249,7 @@ class Runtime:
             from taskstream.features.notifications.dapr_jobs import DaprJobs, ReminderJobs
 
             jobs = ReminderJobs(self.uow, self.clock, DaprJobs(self.dapr.client))
+            self.bus.subscribe(topics.TASK_EVENTS, group="notifications", handler=jobs.on_task_event)
             self._loops.append(("dapr-jobs", jobs.run))
 
     async def start(self, *, background: bool = True) -> None:
@@ -354,7 +360,7 @@ class Runtime:
         return app
 
     def _include_dapr_routes(self, app: FastAPI) -> None:
-        """With the Dapr bus: /dapr/subscribe, /dapr/events/{topic}, and /job/{name} for notifications."""
+        """With the Dapr bus: /dapr/events/{topic}, and /job/{name} for notifications."""
         from taskstream.transports.dapr_routes import dapr_router
 
         if self.dapr is None:

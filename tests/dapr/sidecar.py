@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from taskstream.devkafka import free_port
 
-JOBS = "/v1.0-alpha1/jobs/"
+JOBS = "/v1.0/jobs/"
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from tests.conftest import START, sign_up
 from tests.dapr.sidecar import Sidecar, running
 
 ROOT = Path(__file__).resolve().parents[2]
+APP_TOKEN = "from-the-sidecar"  # what daprd sends as dapr-api-token (its APP_API_TOKEN)
 APP_IDS = {
     "api": "taskstream-api",
     "recurring": "taskstream-recurring",
@@ -61,6 +62,7 @@ def dapr_settings(tmp_path: Path, port: int, **overrides: Any) -> Settings:
         "jwt_secret": "test-secret-of-at-least-thirty-two-bytes",
         "bus": "dapr",
         "dapr_http_port": port,
+        "dapr_app_token": APP_TOKEN,
         "consumer_backoff_s": 0.0,
         "consumer_max_attempts": 3,
     }
@@ -81,8 +83,11 @@ class Stack:
         runtime = Runtime(settings, services=services, clock=self.clock)
         await runtime.start(background=False)
         self.runtimes.append(runtime)
+        token = settings.dapr_app_token.get_secret_value() if settings.dapr_app_token else ""
         client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=runtime.build_app()), base_url="http://app"
+            transport=httpx.ASGITransport(app=runtime.build_app()),
+            base_url="http://app",
+            headers={"dapr-api-token": token},  # as daprd calls the app
         )
         self.clients.append(client)
         return runtime, client
@@ -135,11 +140,17 @@ def as_daprd_delivers(value: bytes, *, topic: str, pubsub: str = "pubsub") -> by
     return json.dumps(envelope).encode()
 
 
-async def deliver(client: httpx.AsyncClient, topic: str, body: bytes) -> str:
+async def deliver(
+    client: httpx.AsyncClient, topic: str, body: bytes, *, headers: dict[str, str] | None = None
+) -> str | int:
+    """POST one event as daprd does; its Dapr status, or the HTTP status when it is not 200."""
     response = await client.post(
-        f"/dapr/events/{topic}", content=body, headers={"content-type": "application/cloudevents+json"}
+        f"/dapr/events/{topic}",
+        content=body,
+        headers={"content-type": "application/cloudevents+json"} | (headers or {}),
     )
-    assert response.status_code == 200, response.text
+    if response.status_code != 200:
+        return response.status_code
     return str(response.json()["status"])
 
 
@@ -155,53 +166,30 @@ async def create_task(
 # ---------------------------------------------------------------- subscriptions
 
 
-@pytest.mark.parametrize(
-    ("service", "overrides", "expected"),
-    [
-        ("recurring", {}, [("pubsub", "task-events")]),
-        ("audit", {}, [("pubsub", "task-events")]),
-        ("notifications", {}, [("pubsub", "reminders")]),
-        ("realtime", {"dapr_pubsub": "pubsub-broadcast"}, [("pubsub-broadcast", "task-updates")]),
-        ("relay", {}, []),
-    ],
-)
-async def test_subscribe_lists_each_services_topics_routes_and_dead_letter_topics(
-    stack: Stack,
-    api: tuple[Runtime, httpx.AsyncClient],
-    service: str,
-    overrides: dict[str, str],
-    expected: list[tuple[str, str]],
-) -> None:
-    _, client = await stack.service(service, **overrides)
-    response = await client.get("/dapr/subscribe")
-    assert response.status_code == 200
-    assert response.json() == [
-        {
-            "pubsubname": pubsub,
-            "topic": topic,
-            "routes": {"default": f"/dapr/events/{topic}"},
-            "deadLetterTopic": f"{topic}.dlq",
-        }
-        for pubsub, topic in expected
+def declared(path: str, app_id: str) -> list[tuple[str, str, dict[str, str], str]]:
+    """(pubsub, topic, routes, dead-letter topic) of the Subscriptions in `path` scoped to `app_id`."""
+    return [
+        (d["spec"]["pubsubname"], d["spec"]["topic"], d["spec"]["routes"], d["spec"]["deadLetterTopic"])
+        for d in yaml.safe_load_all((ROOT / path).read_text())
+        if d and app_id in d.get("scopes", [])
     ]
 
 
 @pytest.mark.parametrize("service", sorted(APP_IDS))
-async def test_programmatic_subscriptions_match_the_declarative_ones(
-    stack: Stack, api: tuple[Runtime, httpx.AsyncClient], service: str
+@pytest.mark.parametrize(
+    "path", ["deploy/k8s/base/dapr/subscriptions.yaml", "deploy/dapr/components/subscriptions.yaml"]
+)
+async def test_the_declared_subscriptions_are_exactly_what_each_service_handles(
+    stack: Stack, api: tuple[Runtime, httpx.AsyncClient], service: str, path: str
 ) -> None:
-    declared = [
-        d
-        for d in yaml.safe_load_all((ROOT / "deploy/dapr/components/subscriptions.yaml").read_text())
-        if d and APP_IDS[service] in d.get("scopes", [])
-    ]
     overrides = {"dapr_pubsub": "pubsub-broadcast"} if service == "realtime" else {}
-    _, client = await stack.service(service, **overrides)
-    served = (await client.get("/dapr/subscribe")).json()
-    assert [(s["pubsubname"], s["topic"], s["routes"], s["deadLetterTopic"]) for s in served] == [
-        (d["spec"]["pubsubname"], d["spec"]["topic"], d["spec"]["routes"], d["spec"]["deadLetterTopic"])
-        for d in declared
+    runtime, client = await stack.service(service, **overrides)
+    assert isinstance(runtime.bus, DaprBus)
+    handled = sorted({(s.pubsub, s.topic) for s in runtime.bus.subscriptions})
+    assert sorted(declared(path, APP_IDS[service])) == [
+        (pubsub, topic, {"default": f"/dapr/events/{topic}"}, f"{topic}.dlq") for pubsub, topic in handled
     ]
+    assert (await client.get("/dapr/subscribe")).status_code == 404  # no second, programmatic list
 
 
 # ---------------------------------------------------------------- deliveries
@@ -487,7 +475,7 @@ async def test_jobs_client_schedules_and_deletes_through_the_sidecar(sidecar: Si
     first = sidecar.requests[0]
     assert (first.method, first.path, first.content_type) == (
         "POST",
-        "/v1.0-alpha1/jobs/reminder-r1",
+        "/v1.0/jobs/reminder-r1",
         "application/json",
     )
     assert json.loads(first.body) == {
@@ -495,9 +483,7 @@ async def test_jobs_client_schedules_and_deletes_through_the_sidecar(sidecar: Si
         "data": {"reminder_id": "r1"},
         "overwrite": True,
     }
-    assert [(r.method, r.path) for r in sidecar.requests[1:3]] == [
-        ("DELETE", "/v1.0-alpha1/jobs/reminder-r1")
-    ] * 2
+    assert [(r.method, r.path) for r in sidecar.requests[1:3]] == [("DELETE", "/v1.0/jobs/reminder-r1")] * 2
 
 
 async def reminder_rows(runtime: Runtime) -> list[Reminder]:
@@ -583,14 +569,15 @@ async def test_service_tokens_both_ways(
     stack: Stack, api: tuple[Runtime, httpx.AsyncClient], sidecar: Sidecar
 ) -> None:
     """The app sends DAPR_API_TOKEN to daprd and accepts calls only with daprd's APP_API_TOKEN."""
-    _, client = await stack.service("audit", dapr_api_token="to-sidecar", dapr_app_token="from-sidecar")
-    assert (await client.get("/dapr/subscribe")).status_code == 401
-    wrong = await client.get("/dapr/subscribe", headers={"dapr-api-token": "guess"})
-    assert wrong.status_code == 401
-    right = await client.get("/dapr/subscribe", headers={"dapr-api-token": "from-sidecar"})
-    assert [s["topic"] for s in right.json()] == ["task-events"]
-    refused = await client.post("/dapr/events/task-events", content=event("e-9", "user-1"))
-    assert refused.status_code == 401
+    _, client = await stack.service(
+        "notifications", dapr_api_token="to-sidecar", dapr_app_token="sidecar-secret"
+    )
+    del client.headers["dapr-api-token"]
+    for headers in ({}, {"dapr-api-token": "guess"}, {"dapr-api-token": APP_TOKEN}):
+        assert await deliver(client, "task-events", event("e-8", "user-1"), headers=headers) == 401
+        assert (await client.post("/job/reminder-x", headers=headers)).status_code == 401
+    right = {"dapr-api-token": "sidecar-secret"}
+    assert await deliver(client, "task-events", event("e-9", "user-1"), headers=right) == "SUCCESS"
     bus = DaprBus(http_port=sidecar.port, api_token="to-sidecar")
     await bus.start()
     try:
@@ -598,3 +585,10 @@ async def test_service_tokens_both_ways(
     finally:
         await bus.stop()
     assert [r.api_token for r in sidecar.publishes()] == ["to-sidecar"]
+
+
+def test_the_dapr_bus_needs_the_app_token(tmp_path: Path) -> None:
+    """Without APP_API_TOKEN's twin the service does not start: its event routes would take anyone's post."""
+    settings = dapr_settings(tmp_path, free_port()).model_copy(update={"dapr_app_token": None})
+    with pytest.raises(SystemExit, match="TASKSTREAM_DAPR_APP_TOKEN is required"):
+        Runtime(settings, services=("audit",))

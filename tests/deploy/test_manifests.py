@@ -49,7 +49,7 @@ SUBSCRIPTIONS = {
         "pubsub",
         "/dapr/events/task-events",
         "task-events.dlq",
-        ("taskstream-audit", "taskstream-recurring"),
+        ("taskstream-audit", "taskstream-notifications", "taskstream-recurring"),
     ),
     ("reminders", "pubsub", "/dapr/events/reminders", "reminders.dlq", ("taskstream-notifications",)),
     (

@@ -137,27 +137,31 @@ def up(
         str | None, typer.Option(help="SQLAlchemy async URL instead of the SQLite file")
     ] = None,
     bus: Annotated[
-        str, typer.Option(help="memory: every service in this process; kafka: one process per service")
+        str,
+        typer.Option(
+            help="memory: every service in this process; kafka: one process per service; "
+            "dapr: one process per service, each beside its own daprd (deploy/local/dapr build first)"
+        ),
     ] = "memory",
     bootstrap: Annotated[
         str | None,
-        typer.Option(help="Kafka HOST:PORT (with --bus kafka); default: Apache Kafka run in the data dir"),
+        typer.Option(help="Kafka HOST:PORT (kafka, dapr); default: Apache Kafka run in the data dir"),
     ] = None,
 ) -> None:
-    """Run every service: in one process (memory bus), or as supervised processes over Kafka (--bus kafka)."""
-    if bus not in ("memory", "kafka"):
-        raise typer.BadParameter("choose memory or kafka", param_hint="--bus")
-    if bootstrap and bus != "kafka":
-        raise typer.BadParameter("--bootstrap needs --bus kafka", param_hint="--bootstrap")
+    """Run every service: in one process (memory bus), or as supervised processes over Kafka (kafka, dapr)."""
+    if bus not in ("memory", "kafka", "dapr"):
+        raise typer.BadParameter("choose memory, kafka or dapr", param_hint="--bus")
+    if bootstrap and bus == "memory":
+        raise typer.BadParameter("--bootstrap needs --bus kafka or dapr", param_hint="--bootstrap")
     settings = load_settings(
         host=host, port=port, data_dir=data_dir, database_url=database_url, kafka_bootstrap=bootstrap
     )
     lock = hold_data_dir(settings.data_dir)  # noqa: F841 - held until the process ends
-    if bus == "kafka":
+    if bus != "memory":
         from taskstream.cli.supervisor import run_cluster
 
         configure_logging(settings)
-        raise typer.Exit(run_cluster(settings, bootstrap=bootstrap))
+        raise typer.Exit(run_cluster(settings, bootstrap=bootstrap, bus=bus))
     _serve(settings, SERVICES)
 
 

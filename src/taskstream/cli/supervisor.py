@@ -1,11 +1,13 @@
-"""`taskstream up --bus kafka`: every service as its own process, supervised (local cluster mode).
+"""`taskstream up --bus kafka|dapr`: every service as its own process, supervised (local cluster mode).
 
 The supervisor migrates the database once, starts `python -m taskstream serve SERVICE` per service with one
 shared environment (bus, bootstrap, database, JWT key, service token), prefixes each child's output with its
 service name, restarts a child that exits with exponential backoff, and on SIGINT/SIGTERM sends SIGTERM to
 every child, waits, then kills what is left. With no bootstrap it runs Apache Kafka itself
 (taskstream.devkafka, its log in <data dir>/kafka, so events survive restarts), restarts it with backoff when
-it dies, and stops it after the services.
+it dies, and stops it after the services. With the Dapr bus each service runs beside its own daprd
+(self-hosted mode, resources rendered from deploy/k8s/base/dapr) and the Dapr scheduler backs the Jobs API;
+sidecars and scheduler are supervised like the services.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import TextIO
 
 import structlog
 
+from taskstream.devdapr import DaprUnavailable
 from taskstream.devkafka import BrokerError, KafkaBroker, free_port, kafka_version
 from taskstream.settings import SERVICES, Settings
 from taskstream.store.db import create_engine, migrate
@@ -35,11 +38,18 @@ STABLE_AFTER_S = 30.0  # a child that ran this long resets its restart backoff
 
 @dataclass
 class Child:
-    """One supervised service process and its restart bookkeeping."""
+    """One supervised process and its restart bookkeeping.
+
+    A service child runs `python -m taskstream serve <service>` in the shared environment plus `env`; a
+    child with `argv` (a daprd sidecar, the Dapr scheduler) runs that command in `env` alone, so no
+    taskstream secret reaches a process that does not need it.
+    """
 
     service: str
     port: int
     host: str
+    argv: list[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
     process: asyncio.subprocess.Process | None = None
     restarts: int = 0
     started_at: float = 0.0
@@ -141,15 +151,15 @@ class Supervisor:
             await self._wait_unless_stopping(delay)
 
     async def _spawn(self, child: Child) -> None:
-        env = self._env | {"TASKSTREAM_HOST": child.host, "TASKSTREAM_PORT": str(child.port)}
-        if child.service not in PUBLIC:  # one metrics port for one process; the others' ports are local
-            env.pop("TASKSTREAM_METRICS_PORT", None)
+        if child.argv is not None:
+            argv, env = child.argv, child.env
+        else:
+            argv = [sys.executable, "-m", "taskstream", "serve", child.service]
+            env = self._env | child.env | {"TASKSTREAM_HOST": child.host, "TASKSTREAM_PORT": str(child.port)}
+            if child.service not in PUBLIC:  # one metrics port for one process; the others' ports are local
+                env.pop("TASKSTREAM_METRICS_PORT", None)
         child.process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "taskstream",
-            "serve",
-            child.service,
+            *argv,
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
@@ -196,11 +206,11 @@ class Supervisor:
         log.info("all services stopped")
 
 
-def cluster_env(settings: Settings, *, bootstrap: str) -> dict[str, str]:
-    """The environment every child shares: bus, bootstrap, database, data dir, JWT key and service token."""
+def cluster_env(settings: Settings, *, bootstrap: str, bus: str = "kafka") -> dict[str, str]:
+    """The environment every service shares: bus, bootstrap, database, data dir and JWT key."""
     env = dict(os.environ)
     env.update(
-        TASKSTREAM_BUS="kafka",
+        TASKSTREAM_BUS=bus,
         TASKSTREAM_KAFKA_BOOTSTRAP=bootstrap,
         TASKSTREAM_DATABASE_URL=settings.resolved_database_url(),
         TASKSTREAM_DATA_DIR=str(settings.data_dir),
@@ -239,38 +249,56 @@ def own_broker(settings: Settings) -> KafkaBroker:
     return broker if broker.last_port is not None else KafkaBroker(directory, port=free_port())
 
 
-def run_cluster(settings: Settings, *, bootstrap: str | None) -> int:
+def start_own_broker(settings: Settings) -> KafkaBroker | None:
+    """Adopt or start the broker of <data dir>/kafka; None (the reason logged) when it cannot start."""
+    broker = own_broker(settings)
+    try:
+        if broker.running:
+            log.info("adopting the kafka broker already running on the data dir", pid=broker.pid)
+        else:
+            log.info("starting Apache Kafka", data=str(broker.data_dir))
+            broker.start()
+    except BrokerError as error:
+        log.error(
+            "cannot start Apache Kafka; install Java 17+ and Maven, or pass --bootstrap HOST:PORT",
+            error=str(error),
+        )
+        return None
+    log.info(
+        f"no --bootstrap given: running Apache Kafka {kafka_version()} (KRaft, one node); its log stays "
+        "in the data dir across restarts, and it is restarted if it dies",
+        bootstrap=broker.bootstrap,
+        log=str(broker.log_dir),
+    )
+    return broker
+
+
+def run_cluster(settings: Settings, *, bootstrap: str | None, bus: str = "kafka") -> int:
     """Run every service as its own process over Kafka until Ctrl-C; returns the exit code.
 
     Without `bootstrap` an Apache Kafka broker is started on <data dir>/kafka (Java 17+, and Maven once to
-    fetch it), kept running, and stopped after the services; returns 1 when it cannot start.
+    fetch it), kept running, and stopped after the services; returns 1 when it cannot start. With
+    bus="dapr" every service gets its own daprd sidecar and the Dapr scheduler runs too (`deploy/local/dapr
+    build` first); returns 1 when they are not built.
     """
     from taskstream.runtime import kafka_security
 
     kafka_security(settings)  # a bad SASL or TLS setting stops here, not in six restarting children
     private_dir(settings.data_dir)
+    if bus == "dapr":
+        from taskstream.cli.dapr_cluster import dapr_children, find_dapr_binaries
+
+        try:
+            find_dapr_binaries()
+        except DaprUnavailable as error:
+            log.error("cannot run the Dapr sidecars", error=str(error))
+            return 1
     broker: KafkaBroker | None = None
     if bootstrap is None:
-        broker = own_broker(settings)
-        try:
-            if broker.running:
-                log.info("adopting the kafka broker already running on the data dir", pid=broker.pid)
-            else:
-                log.info("starting Apache Kafka", data=str(broker.data_dir))
-                broker.start()
-        except BrokerError as error:
-            log.error(
-                "cannot start Apache Kafka; install Java 17+ and Maven, or pass --bootstrap HOST:PORT",
-                error=str(error),
-            )
+        broker = start_own_broker(settings)
+        if broker is None:
             return 1
         bootstrap = broker.bootstrap
-        log.info(
-            f"no --bootstrap given: running Apache Kafka {kafka_version()} (KRaft, one node); its log stays "
-            "in the data dir across restarts, and it is restarted if it dies",
-            bootstrap=bootstrap,
-            log=str(broker.log_dir),
-        )
     try:
         asyncio.run(_migrate_once(settings))
         if settings.resolved_database_url().startswith("sqlite"):
@@ -279,11 +307,12 @@ def run_cluster(settings: Settings, *, bootstrap: str | None) -> int:
                 "for anything beyond a demo",
                 path=settings.resolved_database_url(),
             )
-        children = plan_children(settings)
-        env = cluster_env(settings, bootstrap=bootstrap)
+        children = dapr_children(settings, bootstrap) if bus == "dapr" else plan_children(settings)
+        env = cluster_env(settings, bootstrap=bootstrap, bus=bus)
         supervisor = Supervisor(env, children, broker=broker)
         log.info(
             "starting services",
+            bus=bus,
             bootstrap=bootstrap,
             api=f"http://{settings.host}:{settings.port}",
             realtime=next(f"ws://127.0.0.1:{c.port}/api/v1/ws" for c in children if c.service == "realtime"),

@@ -8,8 +8,9 @@ Any other value (a malformed event on its way to a dead-letter topic) goes byte 
 `metadata.rawPayload=true`. Message headers travel as further `metadata.<name>` parameters, which the Kafka
 component turns into record headers.
 
-Consuming: the bus only records subscriptions. daprd reads them from `GET /dapr/subscribe` and posts each
-event to `/dapr/events/<topic>` (see `bus.dapr_routes`), so start() opens no consumer connection.
+Consuming: the bus only records which handlers take which topic. daprd subscribes as its Subscription
+resources say and posts each event to `/dapr/events/<topic>` (see `transports.dapr_routes`), so start()
+opens no consumer connection.
 """
 
 from __future__ import annotations

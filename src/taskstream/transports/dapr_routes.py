@@ -1,4 +1,4 @@
-"""The app side of the Dapr transport: programmatic subscriptions, event deliveries and Jobs API triggers.
+"""The app side of the Dapr transport: event deliveries and Jobs API triggers.
 
 Answer rule for a delivery (HTTP 200 with a Dapr status; one rule for every topic):
 
@@ -24,7 +24,6 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from taskstream.domain.errors import DependencyUnavailable
-from taskstream.events.topics import dead_letter_topic
 from taskstream.messaging.bus import Message
 from taskstream.messaging.inbox import Outcome
 from taskstream.transports.dapr import DaprBus
@@ -51,22 +50,6 @@ def event_route(topic: str) -> str:
     return f"{EVENTS_PREFIX}/{topic}"
 
 
-def subscriptions(bus: DaprBus) -> list[dict[str, Any]]:
-    """Programmatic subscriptions: one per (component, topic), with its route and `<topic>.dlq`."""
-    entries: dict[tuple[str, str], dict[str, Any]] = {}
-    for sub in bus.subscriptions:
-        entries.setdefault(
-            (sub.pubsub, sub.topic),
-            {
-                "pubsubname": sub.pubsub,
-                "topic": sub.topic,
-                "routes": {"default": event_route(sub.topic)},
-                "deadLetterTopic": dead_letter_topic(sub.topic),
-            },
-        )
-    return list(entries.values())
-
-
 def _original_value(envelope: dict[str, Any]) -> bytes:
     """The event bytes in a delivered envelope: ours minus daprd's additions, or the payload daprd wrapped."""
     if envelope.get("type") != DAPR_WRAPPER_TYPE:
@@ -82,8 +65,13 @@ def _original_value(envelope: dict[str, Any]) -> bytes:
     return json.dumps(data).encode()
 
 
-def delivered_message(topic: str, body: bytes) -> tuple[Message, str | None]:
+def delivered_message(
+    topic: str, body: bytes, *, record_key: str | None = None
+) -> tuple[Message, str | None]:
     """The bus Message of one daprd delivery (structured CloudEvent JSON) and the component it names, if any.
+
+    The key is the Kafka record's (`record_key`: daprd's `__key` metadata, sent as a header), else the event's
+    `partitionkey`.
 
     Accepts our envelope as daprd forwards it (with traceid/topic/pubsubname added, which are removed) and
     an envelope daprd built around a payload published as plain JSON or raw bytes (type com.dapr.event.sent,
@@ -92,9 +80,9 @@ def delivered_message(topic: str, body: bytes) -> tuple[Message, str | None]:
     try:
         envelope = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        return Message(topic, "", body), None
+        return Message(topic, record_key or "", body), None
     if not isinstance(envelope, dict):
-        return Message(topic, "", body), None
+        return Message(topic, record_key or "", body), None
     pubsub = envelope.get("pubsubname")
     value = _original_value(envelope)
     try:
@@ -102,6 +90,8 @@ def delivered_message(topic: str, body: bytes) -> tuple[Message, str | None]:
     except (ValueError, UnicodeDecodeError):
         inner = None
     key = inner.get("partitionkey") if isinstance(inner, dict) else None
+    if record_key is not None:
+        key = record_key
     message = Message(topic, key if isinstance(key, str) else "", value)
     return message, pubsub if isinstance(pubsub, str) else None
 
@@ -112,9 +102,11 @@ def delivery_status(outcomes: Iterable[object]) -> DeliveryStatus:
     return DeliveryStatus.DROP if any(outcome in dead for outcome in outcomes) else DeliveryStatus.SUCCESS
 
 
-async def deliver(bus: DaprBus, topic: str, body: bytes) -> DeliveryStatus | None:
+async def deliver(
+    bus: DaprBus, topic: str, body: bytes, *, record_key: str | None = None
+) -> DeliveryStatus | None:
     """Run every handler of `topic` on one delivery and choose the answer; None when nothing subscribes."""
-    message, pubsub = delivered_message(topic, body)
+    message, pubsub = delivered_message(topic, body, record_key=record_key)
     handlers = bus.handlers_for(topic, pubsub=pubsub) or bus.handlers_for(topic)
     if not handlers:
         return None
@@ -136,25 +128,26 @@ async def deliver(bus: DaprBus, topic: str, body: bytes) -> DeliveryStatus | Non
 
 
 def dapr_router(bus: DaprBus, *, on_job: JobTrigger | None = None) -> APIRouter:
-    """Routes daprd calls: GET /dapr/subscribe, POST /dapr/events/{topic}, POST /job/{name} (with on_job)."""
+    """Routes daprd calls: POST /dapr/events/{topic}, and POST /job/{name} with `on_job`.
+
+    Which topics reach which route is declared once, in the Subscription resources daprd loads
+    (deploy/k8s/base/dapr/subscriptions.yaml); the app serves no programmatic `/dapr/subscribe`, so there is
+    no second list for daprd to prefer.
+    """
 
     async def from_sidecar(request: Request) -> None:
-        """Service-to-service check: daprd sends its APP_API_TOKEN as `dapr-api-token` (when one is set)."""
+        """Service-to-service check: daprd sends its APP_API_TOKEN as `dapr-api-token`; no token, no entry."""
         given = request.headers.get("dapr-api-token", "")
-        if bus.app_token and not hmac.compare_digest(given.encode(), bus.app_token.encode()):
+        if not bus.app_token or not hmac.compare_digest(given.encode(), bus.app_token.encode()):
             raise HTTPException(status_code=401, detail="missing or wrong dapr-api-token")
 
     router = APIRouter(tags=["dapr"], include_in_schema=False, dependencies=[Depends(from_sidecar)])
 
-    @router.get("/dapr/subscribe")
-    async def dapr_subscribe() -> list[dict[str, Any]]:
-        """The subscriptions of this app, read by daprd at start-up."""
-        return subscriptions(bus)
-
     @router.post(EVENTS_PREFIX + "/{topic}")
     async def dapr_event(topic: str, request: Request) -> JSONResponse:
         """One CloudEvent delivered by daprd; answers {"status": SUCCESS | RETRY | DROP}."""
-        status = await deliver(bus, topic, await request.body())
+        key = request.headers.get("__key")  # the Kafka record key, as daprd's Kafka component reports it
+        status = await deliver(bus, topic, await request.body(), record_key=key)
         if status is None:
             return JSONResponse({"message": f"no subscription for topic {topic!r}"}, status_code=404)
         return JSONResponse({"status": str(status)})

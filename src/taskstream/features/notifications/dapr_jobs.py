@@ -1,4 +1,4 @@
-"""Reminder wake-ups through the Dapr Jobs API (alpha1 HTTP API of the sidecar).
+"""Reminder wake-ups through the Dapr Jobs API (the sidecar's v1.0 HTTP API).
 
 The reminders table stays the source of truth. `ReminderJobs` schedules one job per pending reminder that
 falls due within a horizon, named `reminder-<reminder id>`, due at the row's fire time. When a job fires,
@@ -11,6 +11,7 @@ every row, so a lost job loses no reminder. A job whose reminder was cancelled, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,11 +21,12 @@ import structlog
 
 from taskstream.domain.clock import Clock
 from taskstream.domain.errors import DependencyUnavailable
+from taskstream.messaging.bus import Message
 from taskstream.store.uow import UnitOfWorkFactory
 
 log = structlog.get_logger(__name__)
 
-JOBS_PATH = "/v1.0-alpha1/jobs"
+JOBS_PATH = "/v1.0/jobs"
 JOB_PREFIX = "reminder-"
 
 
@@ -70,10 +72,13 @@ class DaprJobs:
 
 
 class ReminderJobs:
-    """Keeps one Dapr job per pending reminder due within `horizon`; polls the table every `poll_s` seconds.
+    """Keeps one Dapr job per pending reminder due within `horizon`.
 
-    What was scheduled is remembered in memory only (reminder id → fire time). After a restart every job is
-    scheduled again, which is harmless: the name is deterministic and the call overwrites.
+    It reconciles when a task event arrives (`on_task_event`: a task was created, changed, completed or
+    deleted, so its reminder rows may have moved) and at least every `poll_s` seconds, which brings
+    reminders into the horizon as time passes. What was scheduled is remembered in memory only (reminder id
+    → fire time); after a restart every job is scheduled again, which is harmless: the name is deterministic
+    and the call overwrites.
     """
 
     def __init__(
@@ -90,16 +95,23 @@ class ReminderJobs:
         self._jobs = jobs
         self._horizon = horizon
         self._poll_s = poll_s
+        self._wake = asyncio.Event()
         self.scheduled: dict[str, datetime] = {}
+
+    async def on_task_event(self, message: Message) -> None:
+        """A task-events delivery: reconcile soon (events arriving meanwhile share one pass)."""
+        self._wake.set()
 
     async def run(self) -> None:
         """Reconcile until cancelled; a database or sidecar outage only delays the next pass."""
         while True:
+            self._wake.clear()
             try:
                 await self.reconcile()
             except (DependencyUnavailable, JobsUnavailable) as error:
                 log.warning("reminder jobs not reconciled", error=str(error))
-            await asyncio.sleep(self._poll_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_s)
 
     async def reconcile(self) -> tuple[int, int]:
         """Schedule new or moved jobs and delete stale ones; returns (scheduled, deleted) in this pass."""

@@ -110,6 +110,20 @@ class KafkaBus:
             return
         self._run_connected()
 
+    async def create_topics(self, topics: Sequence[str]) -> None:
+        """Create `topics` and their dead-letter topics where missing, then disconnect (no consumer starts).
+
+        For transports that do not create topics themselves (daprd's Kafka component); raises BusUnavailable
+        when the broker cannot be reached within connect_timeout_s seconds.
+        """
+        try:
+            async with asyncio.timeout(self._config.connect_timeout_s):
+                await self._clients.connect(topics)
+        except (KafkaError, TimeoutError, OSError) as error:
+            raise BusUnavailable(f"cannot create topics on {self._bootstrap}: {error!r}") from error
+        finally:
+            await self._clients.close(())
+
     async def stop(self) -> None:
         """Stop fetching, let in-flight handlers finish and commit (up to shutdown_timeout_s), disconnect.
 
