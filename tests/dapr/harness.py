@@ -5,12 +5,19 @@ handlers run where the test awaits them), writes the resources daprd loads — t
 policy rendered from deploy/k8s/base/dapr, and one Subscription per subscribed topic — and starts daprd on
 them. The app id is the consumer group, as in the deployment (one group per app). The suite's values are
 plain bytes, so its subscriptions take raw payloads (daprd wraps each in a CloudEvent of its own).
+`Process` is the handle on that daprd: output in a log file, health polled, stopped with SIGTERM.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +27,7 @@ import uvicorn
 import yaml
 from fastapi import FastAPI
 
-from taskstream.devdapr import Process, SidecarPorts, binaries, daprd_command
+from taskstream.devdapr import DaprUnavailable, SidecarPorts, binaries, daprd_command
 from taskstream.devdapr.resources import render
 from taskstream.devkafka import free_port
 from taskstream.events.topics import dead_letter_topic
@@ -32,6 +39,81 @@ from taskstream.transports.kafka import KafkaBus
 PROBE_KEY = "__probe__"  # messages the harness publishes to see a subscription deliver; never handed on
 APP_TOKEN = "contract-app-token"
 API_TOKEN = "contract-api-token"
+
+
+def http_ok(url: str, *, timeout_s: float = 1.0) -> bool:
+    """True when GET `url` answers 2xx."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            return 200 <= response.status < 300
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+class Process:
+    """One daprd or scheduler process: output appended to `log`, health polled at `health_url`."""
+
+    def __init__(self, command: list[str], *, log: Path, health_url: str, env: dict[str, str] | None = None):
+        self.command = command
+        self.log = log
+        self.health_url = health_url
+        self.env = env or {}
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def running(self) -> bool:
+        """True while the process has not exited."""
+        return self.popen is not None and self.popen.poll() is None
+
+    def start(self, *, wait_s: float | None = 60.0) -> Process:
+        """Start it; with `wait_s`, wait for its health URL (DaprUnavailable if it exits or times out)."""
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("ab") as out:
+            self.popen = subprocess.Popen(
+                self.command,
+                env=dict(os.environ) | self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        if wait_s is not None:
+            self.wait_healthy(wait_s)
+        return self
+
+    def wait_healthy(self, timeout_s: float) -> None:
+        """Poll the health URL until it answers 2xx; DaprUnavailable if the process exits or time runs out."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise DaprUnavailable(f"{Path(self.command[0]).name} exited; see {self.log}:\n{self.tail()}")
+            if http_ok(self.health_url):
+                return
+            time.sleep(0.1)
+        name = Path(self.command[0]).name
+        raise DaprUnavailable(f"{name} not healthy within {timeout_s} s:\n{self.tail()}")
+
+    def tail(self, lines: int = 15) -> str:
+        """The last lines of its log."""
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        return ""
+
+    def kill(self) -> None:
+        """SIGKILL, then reap it (a crash: nothing is flushed or acknowledged)."""
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """SIGTERM, wait up to `timeout_s`, then SIGKILL."""
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        self.popen.send_signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.kill()
 
 
 class SidecarBus(DaprBus):

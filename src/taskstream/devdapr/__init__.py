@@ -1,9 +1,8 @@
 """daprd and the Dapr scheduler for development and tests: built from the Go module (`build`), rendered
-resources (`resources`) and process handles (`processes`)."""
+resources (`resources`) and their command lines (`processes`)."""
 
 from taskstream.devdapr.build import DAPR_VERSION, DaprBinaries, DaprUnavailable, binaries, build, installed
 from taskstream.devdapr.processes import (
-    Process,
     SchedulerPorts,
     SidecarPorts,
     daprd_command,
@@ -14,7 +13,6 @@ __all__ = [
     "DAPR_VERSION",
     "DaprBinaries",
     "DaprUnavailable",
-    "Process",
     "SchedulerPorts",
     "SidecarPorts",
     "binaries",

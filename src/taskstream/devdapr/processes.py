@@ -1,23 +1,15 @@
-"""Command lines and process handles for daprd (self-hosted mode) and the Dapr scheduler on 127.0.0.1.
+"""Command lines for daprd (self-hosted mode) and the Dapr scheduler on 127.0.0.1, and the ports they take.
 
 `daprd_command` and `scheduler_command` build the argument lists the supervisor (`taskstream up --bus dapr`)
-runs; `Process` starts one of them with its output in a log file, waits for its health endpoint, and stops or
-kills it — the handle tests and the benchmark use.
+runs and the bus contract suite's harness starts.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-import subprocess
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from taskstream.devdapr.build import DaprBinaries, DaprUnavailable
+from taskstream.devdapr.build import DaprBinaries
 from taskstream.devkafka import free_port
 
 
@@ -107,78 +99,3 @@ def scheduler_command(
         "--override-broadcast-host-port", ports.address,
         "--log-level", log_level,
     ]  # fmt: skip
-
-
-def http_ok(url: str, *, timeout_s: float = 1.0) -> bool:
-    """True when GET `url` answers 2xx."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response:
-            return 200 <= response.status < 300
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
-
-
-class Process:
-    """One daprd or scheduler process: output appended to `log`, health polled at `health_url`."""
-
-    def __init__(self, command: list[str], *, log: Path, health_url: str, env: dict[str, str] | None = None):
-        self.command = command
-        self.log = log
-        self.health_url = health_url
-        self.env = env or {}
-        self.popen: subprocess.Popen[bytes] | None = None
-
-    @property
-    def running(self) -> bool:
-        """True while the process has not exited."""
-        return self.popen is not None and self.popen.poll() is None
-
-    def start(self, *, wait_s: float | None = 60.0) -> Process:
-        """Start it; with `wait_s`, wait for its health URL (DaprUnavailable if it exits or times out)."""
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as out:
-            self.popen = subprocess.Popen(
-                self.command,
-                env=dict(os.environ) | self.env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        if wait_s is not None:
-            self.wait_healthy(wait_s)
-        return self
-
-    def wait_healthy(self, timeout_s: float) -> None:
-        """Poll the health URL until it answers 2xx; DaprUnavailable if the process exits or time runs out."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not self.running:
-                raise DaprUnavailable(f"{Path(self.command[0]).name} exited; see {self.log}:\n{self.tail()}")
-            if http_ok(self.health_url):
-                return
-            time.sleep(0.1)
-        name = Path(self.command[0]).name
-        raise DaprUnavailable(f"{name} not healthy within {timeout_s} s:\n{self.tail()}")
-
-    def tail(self, lines: int = 15) -> str:
-        """The last lines of its log."""
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
-    def kill(self) -> None:
-        """SIGKILL, then reap it (a crash: nothing is flushed or acknowledged)."""
-        if self.popen is not None and self.popen.poll() is None:
-            self.popen.kill()
-            self.popen.wait()
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        """SIGTERM, wait up to `timeout_s`, then SIGKILL."""
-        if self.popen is None or self.popen.poll() is not None:
-            return
-        self.popen.send_signal(signal.SIGTERM)
-        try:
-            self.popen.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            self.kill()
