@@ -4,10 +4,13 @@ the Dapr scheduler behind the Jobs API. The scenario a user walks, then the faul
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import signal
 import sqlite3
+import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,8 +22,11 @@ import websockets
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from taskstream.devkafka import KafkaBroker
+from taskstream.domain.errors import DependencyUnavailable
+from taskstream.messaging.bus import Message
 from tests.conftest import start_kafka
 from tests.dapr.cluster import APP_TOKEN, DaprCluster, require_daprd
+from tests.dapr.harness import SidecarBus
 from tests.e2e.test_scenario import Window
 
 pytestmark = [pytest.mark.kafka]
@@ -436,3 +442,41 @@ async def reminders_fire_from_the_database_while_the_scheduler_is_down(
         os.kill(scheduler, signal.SIGCONT)
     await asyncio.sleep(3.0)  # a job the scheduler still held would fire now
     assert await notified() == ["scheduler down"]
+
+
+async def test_a_retried_delivery_backs_off_by_the_resiliency_policy(
+    broker: KafkaBroker, tmp_path: Path
+) -> None:
+    """A handler that fails answers RETRY; daprd redelivers after the `delivery` policy's exponential backoff.
+
+    The policy (deploy/k8s/base/dapr/resiliency.yaml) leaves Dapr's exponential defaults: a first interval of
+    500 ms, ×1.5 per retry, each randomised by ±50 %. So the k-th wait lies in [0.25, 0.75] s × 1.5^k, plus
+    the time a delivery takes; the fourth wait is always longer than the first.
+    """
+    failures = 4
+    calls: list[float] = []
+    succeeded = asyncio.Event()
+
+    async def failing_then_ok(message: Message) -> None:
+        calls.append(time.monotonic())
+        if len(calls) <= failures:
+            raise DependencyUnavailable("database down")
+        succeeded.set()
+
+    bus = SidecarBus(broker.bootstrap, tmp_path / "sidecar", "backoff")
+    topic = f"backoff-{uuid.uuid4().hex[:8]}"
+    bus.subscribe(topic, group="taskstream-audit", handler=failing_then_ok)
+    await bus.start()
+    try:
+        await bus.publish([Message(topic, "user-1", b"retried")])
+        await asyncio.wait_for(succeeded.wait(), 60)
+        await asyncio.sleep(2.0)  # one more redelivery, were there any, would have come by now
+    finally:
+        await bus.stop()
+    waits = [later - earlier for earlier, later in itertools.pairwise(calls)]
+    print("waits between deliveries (s): " + ", ".join(f"{w:.2f}" for w in waits))
+    assert len(calls) == failures + 1, "redelivered until it succeeded, then not again"
+    for k, waited in enumerate(waits):
+        nominal = 0.5 * 1.5**k
+        assert 0.5 * nominal - 0.05 <= waited <= 1.5 * nominal + 2.0, (k, waits)
+    assert waits[-1] > waits[0]
