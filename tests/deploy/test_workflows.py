@@ -141,20 +141,25 @@ def pull_secret_problems(text: str) -> list[str]:
     script = scripts(job)
     problems = []
     create = step_index(job, "create secret docker-registry ghcr-pull")
-    patch = step_index(job, "patch serviceaccount taskstream")
-    migrate = step_index(job, "component in (config,migrate)")
+    migrate = step_index(job, "component=migrate")
+    migrate_script = steps(job)[migrate].get("run", "") if migrate >= 0 else ""
     if create < 0 or "ghcr.io" not in script:
         problems.append("no `kubectl create secret docker-registry ghcr-pull` for ghcr.io")
     if "| kubectl apply -f -" not in script:
         problems.append(
             "the pull secret is not created-or-refreshed (`--dry-run=client -o yaml | kubectl apply`)"
         )
-    if patch < 0 or '"imagePullSecrets":[{"name":"ghcr-pull"}]' not in script:
-        problems.append("the ServiceAccount taskstream is not given the pull secret")
-    if migrate < 0 or not 0 <= patch < migrate:
-        problems.append("the ServiceAccount must carry the pull secret before the migration Job is applied")
-    if "create serviceaccount taskstream" not in script:
-        problems.append("a first release has no ServiceAccount to attach the pull secret to")
+    config_at = migrate_script.find("component=config")
+    patch_at = migrate_script.find("patch serviceaccount taskstream")
+    job_at = migrate_script.find("component=migrate")
+    if not 0 <= config_at < patch_at < job_at:
+        problems.append(
+            "the ServiceAccount must be applied, then given the pull secret, before the Job exists"
+        )
+    if '"path":"/imagePullSecrets/-"' not in migrate_script or "--type=json" not in migrate_script:
+        problems.append("the pull secret must be added beside the overlay's own, never replace them")
+    if create < 0 or not create < migrate:
+        problems.append("the pull secret must exist before the migration step")
     token_step = steps(job)[create] if create >= 0 else {}
     if "secrets.GHCR_PULL_TOKEN" not in str(token_step.get("env", {})):
         problems.append("the pull token does not come from the repository secret GHCR_PULL_TOKEN")
@@ -202,9 +207,9 @@ def digest_problems(text: str) -> list[str]:
 def migration_wait_problems(text: str) -> list[str]:
     """The migration wait stops when the Job fails, shows its logs and fails the step; rollout comes after."""
     job = deploy_job(load(text))
-    migrate = step_index(job, "component in (config,migrate)")
+    migrate = step_index(job, "taskstream-migrate")
     if migrate < 0:
-        return ["no migration step applying `app.kubernetes.io/component in (config,migrate)`"]
+        return ["no step runs the migration Job taskstream-migrate"]
     script = steps(job)[migrate]["run"]
     problems = []
     if not re.search(r"condition=failed|\bFailed\b", script):
