@@ -44,8 +44,12 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
 async def running(tmp_path: Path, broker: KafkaBroker, **env: str) -> DaprCluster:
     """A started cluster whose broadcast consumers have joined (see `warmed_up`)."""
     cluster = DaprCluster(tmp_path, broker.bootstrap, **env).start()
-    await cluster.wait_ready()
-    await warmed_up(cluster)
+    try:
+        await cluster.wait_ready()
+        await warmed_up(cluster)
+    except BaseException:
+        cluster.stop()  # a cluster that never became ready leaves no process behind
+        raise
     return cluster
 
 
@@ -304,7 +308,14 @@ async def recurring_sidecar_killed_during_a_burst(
         ]
         return found if len(found) >= count else None
 
-    await eventually(all_next, "a next occurrence of every completed task", within=120)
+    try:
+        await eventually(all_next, "a next occurrence of every completed task", within=120)
+    except AssertionError as error:  # say how far it got, and what the recurring pair logged
+        listed = await http.get("/api/v1/tasks", params={"completed": "false", "limit": 200}, headers=headers)
+        made = sum(t["title"].startswith("burst") for t in listed.json()["items"])
+        recurring = [line for line in cluster.log().splitlines() if line.startswith("recurring")]
+        tail = "\n".join(recurring[-40:])
+        raise AssertionError(f"{error}: {made} of {count} made; recurring's log:\n{tail}") from None
     assert cluster.pid("recurring-dapr") != killed, "the supervisor restarted the sidecar"
     await asyncio.sleep(2.0)  # redeliveries after the restart would land by now
     found = await all_next()
