@@ -47,6 +47,7 @@ from taskstream.store.db import create_engine, migrate, wait_for_schema
 from taskstream.store.files import private_dir
 from taskstream.store.notify import OutboxListener
 from taskstream.store.uow import UnitOfWorkFactory
+from taskstream.tracing import Tracing
 from taskstream.transports.dapr import DaprBus
 from taskstream.transports.memory import MemoryBus
 
@@ -143,6 +144,7 @@ class Runtime:
         if unknown:
             raise ValueError(f"unknown service(s): {', '.join(sorted(unknown))}")
         self.clock = clock or SystemClock()
+        self.tracing = Tracing(list(self.services))  # off unless OTEL_* variables ask for traces
         private_dir(settings.data_dir)  # before anything (the SQLite file, the JWT key) is made in it
         self.engine: AsyncEngine = create_engine(
             settings.resolved_database_url(),
@@ -152,9 +154,10 @@ class Runtime:
         )
         self.uow = UnitOfWorkFactory(self.engine)
         self.bus = bus or make_bus(settings, client_id="-".join(self.services))
+        self._messaging_system = str(getattr(self.bus, "messaging_system", "unknown"))  # of the spans
         self.tasks = TaskService(self.uow, self.clock)
         self.hub = (
-            Hub(per_user=settings.ws_connections_per_user)
+            Hub(per_user=settings.ws_connections_per_user, tracer=self._tracer("realtime", "api"))
             if {"api", "realtime"} & set(self.services)
             else None
         )
@@ -165,6 +168,7 @@ class Runtime:
             batch_size=settings.relay_batch_size,
             poll_s=settings.relay_poll_s,
             retention=settings.outbox_retention,
+            tracer=self._tracer("relay"),
         )
         self.health = Health(
             self.engine,
@@ -182,7 +186,15 @@ class Runtime:
         self._fire_due: Callable[[], Awaitable[int]] | None = None  # the scheduler's, with notifications
         self._tasks: list[asyncio.Task[None]] = []
         self.metrics_server: MetricsServer | None = None  # with TASKSTREAM_METRICS_PORT, once started
+        self._instrument()
         self._wire()
+
+    def _instrument(self) -> None:
+        """Spans of the SQL statements and, behind Dapr, of the calls to daprd (which carry the trace
+        context on to it); no-ops unless tracing is on."""
+        self.tracing.instrument_engine(self.engine, self.services[0])
+        if self.dapr is not None:
+            self.tracing.instrument_httpx(self.services[0])
 
     def _wire(self) -> None:
         """Each service of this process adds its subscriptions, background loops and wake-ups."""
@@ -213,14 +225,28 @@ class Runtime:
             policy=RetryPolicy(self.settings.consumer_max_attempts, self.settings.consumer_backoff_s),
             types=types,
             prefetch=prefetch,
+            tracer=self._tracer(name),
+            messaging_system=self._messaging_system,
         )
+
+    def _tracer(self, *preferred: str) -> Any:
+        """The tracer of the first of `preferred` this process runs, else of its first service."""
+        chosen = next((s for s in preferred if s in self.services), self.services[0])
+        return self.tracing.tracer(chosen)
 
     def _wire_hub(self) -> None:
         # Every process with a hub (api or realtime) subscribes in broadcast mode: the browser's /api/v1/ws on
         # the api port works without a realtime process; realtime replicas scale apart.
         assert self.hub is not None
         self.bus.subscribe(
-            topics.TASK_UPDATES, group=None, handler=EphemeralConsumer("realtime", self.hub.push)
+            topics.TASK_UPDATES,
+            group=None,
+            handler=EphemeralConsumer(
+                "realtime",
+                self.hub.push,
+                tracer=self._tracer("realtime", "api"),
+                messaging_system=self._messaging_system,
+            ),
         )
 
     def _wire_relay(self) -> None:
@@ -297,6 +323,7 @@ class Runtime:
         await self.bus.stop()
         self.uow.close()
         await self.engine.dispose()
+        await asyncio.to_thread(self.tracing.shutdown)  # exports the spans still buffered
         log.info("services stopped", services=list(self.services))
 
     async def drain(self, *, rounds: int = 50) -> None:
@@ -337,6 +364,7 @@ class Runtime:
         """
         if {"api", "realtime"} & set(self.services):
             app = create_app(self.api_context(), self.engine, serve_ui="api" in self.services)
+            self.tracing.instrument_app(app, "api" if "api" in self.services else "realtime")
         else:
             app = health_app(
                 self.engine, title=f"taskstream {'+'.join(self.services)}", settings=self.settings

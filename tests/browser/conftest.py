@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from taskstream.devkafka import free_port
 
 try:  # tests take `expect` from here, so a missing Playwright skips (or fails under CI) instead of erroring
     from playwright.sync_api import expect
@@ -67,12 +68,6 @@ def require(what: str | None) -> None:
     pytest.skip(what)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="package")  # ends with tests/browser: its event loop must not outlive it
 def server() -> Iterator[str]:
     """Base URL of a real `taskstream up` (embedded mode) on a free port with a fresh data dir."""
@@ -86,7 +81,7 @@ def server() -> Iterator[str]:
 @contextmanager
 def running_up(data: Path, *options: str, ready_timeout_s: float = 40) -> Iterator[str]:
     """`taskstream up [options]` on a free port with its data in `data`; yields its base URL, stops it."""
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
     # Every test signs up from 127.0.0.1; access tokens live the shortest time allowed, so the pages renew

@@ -15,7 +15,8 @@ import httpx
 import pytest
 import websockets
 
-from tests.e2e.server import Server, _free_port
+from taskstream.devkafka import free_port
+from tests.e2e.server import Server
 
 CHUNK = 64 * 1024
 BODY = 64 * 1024 * 1024  # what the client would send: far more than the limit (1 MB by default)
@@ -96,7 +97,7 @@ async def test_a_websocket_message_over_the_limit_closes_with_1009(server: Serve
 
 
 def test_metrics_on_their_own_port_behind_a_token(tmp_path: Path) -> None:
-    metrics_port = _free_port()
+    metrics_port = free_port()
     env = {"TASKSTREAM_METRICS_PORT": str(metrics_port), "TASKSTREAM_METRICS_TOKEN": "scrape-me-please"}
     srv = Server(tmp_path, env=env)
     srv.start()

@@ -6,7 +6,8 @@ import os
 import subprocess
 import sys
 
-from tests.e2e.server import ROOT, Server, _free_port
+from taskstream.devkafka import free_port
+from tests.e2e.server import ROOT, Server
 
 
 def test_a_second_up_on_the_same_data_dir_exits_naming_the_first(server: Server) -> None:
@@ -18,7 +19,7 @@ def test_a_second_up_on_the_same_data_dir_exits_naming_the_first(server: Server)
             "taskstream",
             "up",
             "--port",
-            str(_free_port()),
+            str(free_port()),
             "--data-dir",
             str(server.data_dir),
         ],

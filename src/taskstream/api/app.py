@@ -32,7 +32,7 @@ def _health_routes(app: FastAPI, settings: Settings) -> None:
         app.include_router(health.metrics_router(settings.metrics_token))
 
 
-def health_app(engine: AsyncEngine, *, title: str, settings: Settings) -> FastAPI:
+def health_app(engine: AsyncEngine, *, title: str, settings: Settings) -> HardenedApp:
     """A bare app with /healthz, /readyz and /metrics (for services without an API)."""
     app = HardenedApp(title=title, version=__version__, docs_url=None, redoc_url=None)
     app.state.engine = engine
@@ -54,7 +54,7 @@ def _docs(app: FastAPI) -> None:
         return FileResponse(DOCS / "init.js", media_type="text/javascript")
 
 
-def create_app(ctx: ApiContext, engine: AsyncEngine, *, serve_ui: bool = True) -> FastAPI:
+def create_app(ctx: ApiContext, engine: AsyncEngine, *, serve_ui: bool = True) -> HardenedApp:
     """The api: REST under /api/v1, WebSocket at /api/v1/ws (when ctx.hub is set), the web UI at /."""
     app = HardenedApp(
         title="taskstream",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from fastapi import FastAPI
 from starlette.datastructures import Headers, MutableHeaders
@@ -86,10 +87,16 @@ class DeclaredLengthLimit:
 
 class HardenedApp(FastAPI):
     """FastAPI with SecurityHeaders around the whole stack, so even the answers of the framework's outermost
-    error handler (500) carry the headers, and DeclaredLengthLimit inside them when a body limit is set."""
+    error handler (500) carry the headers, and DeclaredLengthLimit inside them when a body limit is set.
+    `outer_middleware` wraps all of it, last added outermost (tracing: the server span times everything)."""
+
+    outer_middleware: list[Callable[[ASGIApp], ASGIApp]]
 
     def build_middleware_stack(self) -> ASGIApp:
         stack = super().build_middleware_stack()
         if self.max_body_size is not None:
             stack = DeclaredLengthLimit(stack, self.max_body_size)
-        return SecurityHeaders(stack)
+        stack = SecurityHeaders(stack)
+        for wrap in getattr(self, "outer_middleware", []):
+            stack = wrap(stack)
+        return stack

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 import typer
 import uvicorn
+from opentelemetry import trace
 from starlette.types import ASGIApp
 from structlog.tracebacks import ExceptionDictTransformer
 
@@ -73,6 +75,17 @@ def _renderer(log_format: str) -> list[structlog.typing.Processor]:
     return [structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)]
 
 
+def add_trace_context(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """`trace_id` and `span_id` (hex) of the current span, when one is recording."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event.setdefault("trace_id", format(context.trace_id, "032x"))
+        event.setdefault("span_id", format(context.span_id, "016x"))
+    return event
+
+
 def configure_logging(settings: Settings) -> None:
     """structlog, console or JSON lines as the settings say; the libraries' records in the same format."""
     level = getattr(logging, settings.log_level.upper(), logging.INFO)
@@ -81,6 +94,7 @@ def configure_logging(settings: Settings) -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_trace_context,
         redact_secrets,
     ]
     handler = logging.StreamHandler()

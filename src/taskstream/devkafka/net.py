@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
+import random
 import socket
 import struct
+from pathlib import Path
 
 _METADATA_API_KEY = 3
 _PROBE_CORRELATION_ID = 7
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel hands to outgoing connections (Linux's default when it does not say)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on `host` that nothing listens on right now (the OS picks it)."""
+    """A TCP port on `host` that nothing listens on right now, chosen below the ephemeral range.
+
+    A port the kernel picks (bind to 0) comes from the range it also gives outgoing connections, so between
+    this answer and the listener's own bind a client connection (to Kafka, PostgreSQL, ...) may take it as its
+    local port and hold it; below the range, only listeners compete.
+    """
+    low, _ = _ephemeral_range()
+    if low > 11000:
+        for _ in range(50):
+            port = random.randrange(10000, low)
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind((host, port))
+                except OSError:
+                    continue
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from taskstream.tracing import current_traceparent
+
 SOURCE = "/taskstream"
 
 
@@ -58,13 +60,14 @@ def make_event(
     event_id: str | None = None,
     traceparent: str | None = None,
 ) -> CloudEvent:
-    """Build a CloudEvent with a new id (unless given) and a new trace context (unless given)."""
+    """Build a CloudEvent with a new id (unless given). Its `traceparent` is the one given, else the current
+    span's (so the event continues the trace of what caused it), else a fresh one."""
     return CloudEvent(
         id=event_id or new_event_id(),
         type=type_,
         subject=subject,
         time=time,
         partitionkey=partitionkey,
-        traceparent=traceparent or new_traceparent(),
+        traceparent=traceparent or current_traceparent() or new_traceparent(),
         data=data,
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
+from opentelemetry.trace import Tracer
 from pydantic import ValidationError as PydanticValidationError
 
 from taskstream.domain.clock import Clock
@@ -26,6 +27,7 @@ from taskstream.messaging.repositories import AlreadyProcessed
 from taskstream.metrics import DEAD_LETTERS, EVENTS_CONSUMED
 from taskstream.store.tables import DeadLetter
 from taskstream.store.uow import UnitOfWork, UnitOfWorkFactory, is_connection_error
+from taskstream.tracing import NO_TRACER, consuming
 
 log = structlog.get_logger(__name__)
 
@@ -107,9 +109,13 @@ class Consumer:
         policy: RetryPolicy,
         types: frozenset[str] | None = None,
         prefetch: Prefetch | None = None,
+        tracer: Tracer = NO_TRACER,
+        messaging_system: str = "unknown",
     ) -> None:
         self.name = name
         self._handler = handler
+        self._tracer = tracer
+        self._system = messaging_system
         self._prefetch = prefetch
         self._types = types  # event types the handler acts on; others are acknowledged without a transaction
         self._uow = uow
@@ -137,6 +143,10 @@ class Consumer:
             return Outcome.MALFORMED
         if self._types is not None and event.type not in self._types:
             return Outcome.PROCESSED  # nothing to do, so nothing to record in the inbox
+        with consuming(self._tracer, self._system, message.topic, self.name, event.id, event.traceparent):
+            return await self._with_retries(message, event)
+
+    async def _with_retries(self, message: Message, event: CloudEvent) -> Outcome:
         attempt = 0
         while True:
             attempt += 1
@@ -176,7 +186,7 @@ class Consumer:
             except PydanticValidationError:
                 return [await self(m) for m in messages]
         try:
-            outcomes = await self._batch_once(events)
+            outcomes = await self._batch_once(events, messages[0].topic if messages else "")
         except DependencyUnavailable:
             raise
         except Exception as error:
@@ -187,7 +197,7 @@ class Consumer:
             EVENTS_CONSUMED.labels(self.name, outcome.value).inc()
         return outcomes
 
-    async def _batch_once(self, events: list[CloudEvent]) -> list[Outcome]:
+    async def _batch_once(self, events: list[CloudEvent], topic: str) -> list[Outcome]:
         relevant = [e for e in events if self._types is None or e.type in self._types]
         if not relevant:
             return [Outcome.PROCESSED] * len(events)  # as one by one: no transaction, no inbox rows
@@ -210,7 +220,10 @@ class Consumer:
                     else:
                         done.add(event.id)
                         uow.inbox.record_unflushed(self.name, event.id, now)
-                        await self._handler(uow, event)
+                        with consuming(
+                            self._tracer, self._system, topic, self.name, event.id, event.traceparent
+                        ):
+                            await self._handler(uow, event)
                         outcomes.append(Outcome.PROCESSED)
             if any(o is Outcome.PROCESSED for o in outcomes):
                 await uow.commit()
@@ -231,9 +244,19 @@ class Consumer:
 class EphemeralConsumer:
     """Bus handler without a database effect (realtime push): repeats dropped by a bounded memory of ids."""
 
-    def __init__(self, name: str, handler: PlainHandler, *, remember: int = 10_000) -> None:
+    def __init__(
+        self,
+        name: str,
+        handler: PlainHandler,
+        *,
+        remember: int = 10_000,
+        tracer: Tracer = NO_TRACER,
+        messaging_system: str = "unknown",
+    ) -> None:
         self.name = name
         self._handler = handler
+        self._tracer = tracer
+        self._system = messaging_system
         self._seen: OrderedDict[str, datetime | None] = OrderedDict()
         self._remember = remember
 
@@ -250,7 +273,8 @@ class EphemeralConsumer:
         if len(self._seen) > self._remember:
             self._seen.popitem(last=False)
         try:
-            await self._handler(event)
+            with consuming(self._tracer, self._system, message.topic, self.name, event.id, event.traceparent):
+                await self._handler(event)
         except Exception:
             log.exception("push failed", consumer=self.name, event_id=event.id)
         return Outcome.PROCESSED

@@ -22,10 +22,13 @@ had acknowledged (a wiped cluster) can be given those events again by marking th
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import timedelta
+from typing import Any
 
 import structlog
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from taskstream.domain.clock import Clock
 from taskstream.domain.errors import DependencyUnavailable
@@ -33,6 +36,7 @@ from taskstream.messaging.bus import Bus, BusUnavailable, Message, PartialPublis
 from taskstream.messaging.outbox import Pending
 from taskstream.metrics import EVENTS_RELAYED
 from taskstream.store.uow import UnitOfWorkFactory
+from taskstream.tracing import NO_TRACER, context_of, messaging_attributes
 
 log = structlog.get_logger(__name__)
 
@@ -60,9 +64,12 @@ class OutboxRelay:
         poll_s: float = 1.0,
         cleanup_every_s: float = 30.0,
         retention: timedelta = RETENTION,
+        tracer: Tracer = NO_TRACER,
     ) -> None:
         self._uow = uow
         self._bus = bus
+        self._tracer = tracer
+        self._system = getattr(bus, "messaging_system", "unknown")
         self._clock = clock
         self._batch_size = batch_size
         self._poll_s = poll_s
@@ -172,14 +179,33 @@ class OutboxRelay:
 
     async def _publish(self, rows: list[Pending]) -> tuple[int, BusUnavailable | None]:
         """Publish `rows` in order; returns (leading rows confirmed, the failure if any)."""
+        failure: BusUnavailable | None
         messages = [Message(row.topic, row.key, row.payload.encode()) for row in rows]
+        spans = [self._producer_span(row) for row in rows] if self._tracer is not NO_TRACER else []
+        confirmed, failure = len(messages), None
         try:
             await self._bus.publish(messages)
         except PartialPublish as error:
-            return error.confirmed, error
+            confirmed, failure = error.confirmed, error
         except BusUnavailable as error:
-            return 0, error
-        return len(messages), None
+            confirmed, failure = 0, error
+        for n, span in enumerate(spans):
+            if n >= confirmed:
+                span.set_status(Status(StatusCode.ERROR, str(failure)))
+            span.end()
+        return confirmed, failure
+
+    def _producer_span(self, row: Pending) -> Any:
+        """A PRODUCER span `send <topic>` under the trace context stored in the row's CloudEvent."""
+        event = json.loads(row.payload)
+        attributes = messaging_attributes(self._system, row.topic, "send", message_id=event.get("id"))
+        attributes["messaging.kafka.message.key"] = row.key
+        return self._tracer.start_span(
+            f"send {row.topic}",
+            context=context_of(event.get("traceparent")),
+            kind=SpanKind.PRODUCER,
+            attributes=attributes,
+        )
 
     def _settle(self, rows: list[Pending], confirmed: int, failure: BusUnavailable | None) -> int:
         self.sent += confirmed

@@ -78,6 +78,8 @@ class DaprBus:
     call, sidecar retries included (seconds).
     """
 
+    messaging_system = "dapr"  # messaging.system of the spans that publish and consume
+
     def __init__(
         self,
         *,

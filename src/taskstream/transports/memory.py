@@ -18,6 +18,8 @@ class MemoryBus:
     concurrently; within a group messages are handled one at a time, in publish order.
     """
 
+    messaging_system = "taskstream.memory"  # messaging.system of the spans that publish and consume
+
     def __init__(self) -> None:
         self._handlers: dict[str, dict[str, list[Handler]]] = defaultdict(lambda: defaultdict(list))
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 import structlog
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
 from taskstream.events.envelope import CloudEvent
 from taskstream.events.payloads import (
@@ -22,6 +23,7 @@ from taskstream.events.payloads import (
     SessionsRevokedData,
 )
 from taskstream.metrics import WEBSOCKETS
+from taskstream.tracing import NO_TRACER
 
 log = structlog.get_logger(__name__)
 
@@ -36,9 +38,10 @@ class Hub:
     """user id → open sockets (each with its session id). `push` sends a CloudEvent (JSON text) to every
     socket of its partition key; at most `per_user` sockets per user."""
 
-    def __init__(self, *, per_user: int = 20) -> None:
+    def __init__(self, *, per_user: int = 20, tracer: Tracer = NO_TRACER) -> None:
         self._sockets: dict[str, dict[Socket, str | None]] = defaultdict(dict)
         self.per_user = per_user
+        self.tracer = tracer  # a span per socket a change is pushed to
         self.on_sign_out: Callable[[str, list[str] | None], None] = lambda _user, _sessions: None
 
     def add(self, user_id: str, socket: Socket, *, session_id: str | None = None) -> bool:
@@ -85,10 +88,18 @@ class Hub:
         if not sockets:
             return
         text = event.to_json().decode()
+        spans = [
+            self.tracer.start_span(
+                "websocket push", kind=SpanKind.PRODUCER, attributes={"cloudevents.event_type": event.type}
+            )
+            for _ in sockets
+        ]
         results = await asyncio.gather(*(s.send_text(text) for s in sockets), return_exceptions=True)
-        for socket, result in zip(sockets, results, strict=True):
+        for socket, result, span in zip(sockets, results, spans, strict=True):
             if isinstance(result, BaseException):
+                span.set_status(Status(StatusCode.ERROR, f"socket dropped: {type(result).__name__}"))
                 self.remove(event.partitionkey, socket)
+            span.end()
 
     async def _close(self, user_id: str, sessions: set[str] | None, reason: str) -> None:
         """Close the user's sockets of `sessions` (None: all) with code SIGNED_OUT."""

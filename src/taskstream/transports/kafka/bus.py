@@ -47,6 +47,8 @@ class KafkaBus:
     starting.
     """
 
+    messaging_system = "kafka"  # messaging.system of the spans that publish and consume
+
     def __init__(
         self,
         bootstrap: str,
