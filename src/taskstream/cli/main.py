@@ -78,7 +78,7 @@ def _renderer(log_format: str) -> list[structlog.typing.Processor]:
 def add_trace_context(
     _logger: Any, _method: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
-    """`trace_id` and `span_id` (hex) of the current span, when one is recording."""
+    """`trace_id` and `span_id` (hex) of the current span, when there is one."""
     context = trace.get_current_span().get_span_context()
     if context.is_valid:
         event.setdefault("trace_id", format(context.trace_id, "032x"))
