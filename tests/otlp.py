@@ -23,7 +23,7 @@ def _value(value: AnyValue) -> Any:
 
 @dataclass(frozen=True)
 class Span:
-    """One received span: ids in hex, kind by name, attributes as a dict."""
+    """One received span: ids in hex, kind by name, attributes as a dict, links as (trace id, span id)."""
 
     service: str
     name: str
@@ -32,6 +32,7 @@ class Span:
     span_id: str
     parent_id: str
     attributes: dict[str, Any] = field(hash=False)
+    links: tuple[tuple[str, str], ...] = ()
 
 
 class OtlpReceiver:
@@ -80,6 +81,7 @@ class OtlpReceiver:
                             span_id=span.span_id.hex(),
                             parent_id=span.parent_span_id.hex(),
                             attributes={a.key: _value(a.value) for a in span.attributes},
+                            links=tuple((k.trace_id.hex(), k.span_id.hex()) for k in span.links),
                         )
                     )
         with self._lock:

@@ -47,7 +47,7 @@ from taskstream.store.db import create_engine, migrate, wait_for_schema
 from taskstream.store.files import private_dir
 from taskstream.store.notify import OutboxListener
 from taskstream.store.uow import UnitOfWorkFactory
-from taskstream.tracing import Tracing
+from taskstream.tracing import NO_TRACER, Tracing
 from taskstream.transports.dapr import DaprBus
 from taskstream.transports.memory import MemoryBus
 
@@ -178,7 +178,9 @@ class Runtime:
             outbox=bool({"api", "relay"} & set(self.services)),
             clock=self.clock,
         )
-        self.scheduler = ReminderScheduler(self.uow, self.clock, poll_s=settings.scheduler_poll_s)
+        self.scheduler = ReminderScheduler(
+            self.uow, self.clock, poll_s=settings.scheduler_poll_s, tracer=self._tracer("notifications")
+        )
         self._dead_letters = DeadLetters(self.uow, self.bus, self.clock)
         self.dapr = self.bus if isinstance(self.bus, DaprBus) else None
         self._loops: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []  # started by start()
@@ -191,7 +193,9 @@ class Runtime:
 
     def _instrument(self) -> None:
         """Spans of the SQL statements and, behind Dapr, of the calls to daprd (which carry the trace
-        context on to it); no-ops unless tracing is on."""
+        context on to it); no-ops unless tracing is on (or the process runs no service)."""
+        if not self.services:
+            return
         self.tracing.instrument_engine(self.engine, self.services[0])
         if self.dapr is not None:
             self.tracing.instrument_httpx(self.services[0])
@@ -230,9 +234,11 @@ class Runtime:
         )
 
     def _tracer(self, *preferred: str) -> Any:
-        """The tracer of the first of `preferred` this process runs, else of its first service."""
-        chosen = next((s for s in preferred if s in self.services), self.services[0])
-        return self.tracing.tracer(chosen)
+        """The tracer of the first of `preferred` this process runs, else of its first (no-op if none)."""
+        chosen = next(
+            (s for s in preferred if s in self.services), self.services[0] if self.services else None
+        )
+        return self.tracing.tracer(chosen) if chosen is not None else NO_TRACER
 
     def _wire_hub(self) -> None:
         # Every process with a hub (api or realtime) subscribes in broadcast mode: the browser's /api/v1/ws on

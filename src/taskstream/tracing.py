@@ -22,8 +22,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
-from opentelemetry.context import Context
-from opentelemetry.trace import NoOpTracer, SpanKind, Tracer
+from opentelemetry.context import Context, attach, detach
+from opentelemetry.trace import Link, NoOpTracer, SpanKind, Tracer
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from taskstream.api.middleware import HardenedApp
 
 INSTRUMENTATION = "taskstream"
+TRACEPARENT = "traceparent"  # the W3C Trace Context header, and the CloudEvents distributed-tracing attribute
 _PROPAGATOR = TraceContextTextMapPropagator()
 NO_TRACER: Tracer = NoOpTracer()
 
@@ -57,6 +58,28 @@ def context_of(traceparent: str | None) -> Context | None:
         return None
     context = _PROPAGATOR.extract({"traceparent": traceparent})
     return context if trace.get_current_span(context).get_span_context().is_valid else None
+
+
+@contextmanager
+def continuing(traceparent: str | None) -> Iterator[None]:
+    """The span `traceparent` names is the current context while inside (nothing changes when None), so
+    instrumented calls made inside (httpx to daprd) are its children and carry it on."""
+    remote = context_of(traceparent)
+    if remote is None:
+        yield
+        return
+    token = attach(remote)
+    try:
+        yield
+    finally:
+        detach(token)
+
+
+def traceparent_of(span: Any) -> str:
+    """The W3C `traceparent` naming `span`."""
+    carrier: dict[str, str] = {}
+    _PROPAGATOR.inject(carrier, context=trace.set_span_in_context(span))
+    return carrier["traceparent"]
 
 
 def current_traceparent() -> str | None:
@@ -201,6 +224,21 @@ def consuming(
         yield
 
 
+@contextmanager
+def linked_root(
+    tracer: Tracer, name: str, linked_traceparent: str | None, attributes: Mapping[str, str]
+) -> Iterator[None]:
+    """A span `name` that starts a new trace (something time started, not a request), linked to the span
+    `linked_traceparent` names when there is one; current while inside."""
+    if tracer is NO_TRACER:
+        yield
+        return
+    linked = context_of(linked_traceparent)
+    links = [Link(trace.get_current_span(linked).get_span_context())] if linked is not None else None
+    with tracer.start_as_current_span(name, context=Context(), links=links, attributes=attributes):
+        yield
+
+
 class _RouteNames:
     """Inside the ASGI server span: once routed, the span is named by the route template, not the raw path
     (set when the answer starts, while the span is still open)."""
@@ -219,7 +257,7 @@ class _RouteNames:
             nonlocal named
             if not named:
                 named = True
-                path = self.template(scope)
+                path = route_template(scope)
                 if path is not None:
                     span.set_attribute("http.route", path)
                     span.update_name(f"{scope.get('method', 'WEBSOCKET')} {path}")
@@ -227,9 +265,9 @@ class _RouteNames:
 
         await self.app(scope, receive, naming_send)
 
-    @staticmethod
-    def template(scope: Scope) -> str | None:
-        """The matched route's full path template (None before routing, or for a 404). FastAPI keeps the
-        prefixed template of a route of an included router in its effective route context."""
-        effective = (scope.get("fastapi") or {}).get("effective_route_context")
-        return getattr(effective, "path", None) or getattr(scope.get("route"), "path", None)
+
+def route_template(scope: Scope) -> str | None:
+    """The matched route's full path template (None before routing, or for a 404). FastAPI keeps the
+    prefixed template of a route of an included router in its effective route context."""
+    effective = (scope.get("fastapi") or {}).get("effective_route_context")
+    return getattr(effective, "path", None) or getattr(scope.get("route"), "path", None)

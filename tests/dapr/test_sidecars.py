@@ -28,6 +28,8 @@ from tests.conftest import start_kafka
 from tests.dapr.cluster import APP_TOKEN, DaprCluster, require_daprd
 from tests.dapr.harness import SidecarBus
 from tests.e2e.test_scenario import Window
+from tests.e2e.test_tracing import ancestors, causal_chain, complete_a_recurring_task, reminder_chain
+from tests.otlp import OtlpReceiver, Span
 
 pytestmark = [pytest.mark.kafka]
 SERVICES = ("api", "relay", "recurring", "notifications", "audit", "realtime")
@@ -255,6 +257,59 @@ async def forged_events_are_refused_everywhere(cluster: DaprCluster) -> None:
             cluster.url("audit") + "/dapr/events/nothing", json=forged, headers={"dapr-api-token": APP_TOKEN}
         )
         assert ok.status_code == 404  # with the token: through to the route, which has no such topic
+
+
+# ---------------------------------------------------------------- one trace through the sidecars
+
+
+async def test_one_trace_per_action_through_the_sidecars(tmp_path: Path, broker: KafkaBroker) -> None:
+    """Services and sidecars export to one OTLP/HTTP receiver: completing a recurring task is one trace from
+    the request to the push, the sidecars' own spans inside it; a reminder fired by its Dapr job starts a
+    trace linked to the request that scheduled it."""
+    with OtlpReceiver() as otlp:
+        traced = {
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+            "TASKSTREAM_SCHEDULER_POLL_S": "3600",  # the reminder fires when its Dapr job calls back
+        }
+        cluster = await running(tmp_path, broker, **traced)
+        try:
+            await complete_a_recurring_task(cluster.base, cluster.port)
+
+            async def both_traces() -> list[Span] | None:
+                got = otlp.snapshot()
+                chain = causal_chain(got)
+                whole = chain is not None and reminder_chain(got) is not None and sidecars_in(got, chain)
+                return got if whole else None
+
+            spans = await eventually(both_traces, "the completion's and the reminder's whole traces")
+        finally:
+            assert cluster.stop() == 0
+    chain, reminder = causal_chain(spans), reminder_chain(spans)
+    assert chain is not None and reminder is not None
+    assert [chain[r].service for r in ("http", "send", "recurring", "next send")] == [
+        "taskstream-api",
+        "taskstream-relay",
+        "taskstream-recurring",
+        "taskstream-relay",
+    ]
+    assert chain["send"].attributes["messaging.system"] == "dapr"
+    assert sidecars_in(spans, chain)
+    assert reminder["fire"].service == "taskstream-notifications" and reminder["fire"].parent_id == ""
+
+
+def sidecars_in(spans: list[Span], chain: dict[str, Span]) -> bool:
+    """daprd's spans are in the completion's trace: its publish span below the relay's PRODUCER span, and its
+    delivery spans to the recurring and audit apps, which continue the event's traceparent as our consumers
+    do. (daprd names itself by its app id, taskstream-relay beside the relay, and exports every few
+    seconds.)"""
+    trace = {s.span_id: s for s in spans if s.trace_id == chain["http"].trace_id}
+    publish = "/v1.0/publish/pubsub/task-events"
+    published = any(s.name == publish and chain["send"] in ancestors(s, trace) for s in trace.values())
+    delivered = {s.service for s in trace.values() if s.name == "pubsub/task-events"}
+    return published and delivered >= {"taskstream-recurring", "taskstream-audit"}
 
 
 # ---------------------------------------------------------------- faults on real sidecars

@@ -1,7 +1,8 @@
 """One trace per user action: `taskstream up` (embedded, and six processes over Kafka) with the standard
 OTEL_* variables pointed at an in-process OTLP/HTTP receiver; completing a recurring task yields one trace
 holding the HTTP span, the relay's publish, the recurring consumer, the next occurrence's publish and the
-WebSocket push."""
+WebSocket push. A reminder's firing starts a trace of its own, linked to the request that scheduled it,
+which holds the notifications consumer and the push of the notification."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -67,7 +69,8 @@ async def wait_ready(base: str, process: subprocess.Popen[bytes], log: Path, wit
 
 
 async def complete_a_recurring_task(base: str, port: int) -> None:
-    """Register, watch the WebSocket, create and complete a daily task, till the next occurrence arrives."""
+    """Register, watch the WebSocket, create and complete a daily task, till the next occurrence arrives;
+    then create a task with a reminder two seconds away, till its notification arrives."""
     async with httpx.AsyncClient(base_url=base, timeout=10) as client:
         body = {"email": "trace@example.com", "password": "correct horse", "timezone": "UTC"}
         assert (await client.post("/api/v1/auth/register", json=body)).status_code == 201
@@ -85,7 +88,17 @@ async def complete_a_recurring_task(base: str, port: int) -> None:
                     event = json.loads(await socket.recv())
                     kind = event["type"].split(".")[-2]  # com.taskstream.task.<kind>.v1
                     if kind == "created" and event["data"]["task_data"]["due_date"] == "2030-01-02":
-                        return
+                        break
+            at = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+            reminded = {
+                "title": "call the plumber",
+                "due_at": "2030-01-01T09:00:00Z",
+                "reminders": [{"at": at}],
+            }
+            assert (await client.post("/api/v1/tasks", json=reminded, headers=headers)).status_code == 201
+            async with asyncio.timeout(60):
+                while json.loads(await socket.recv())["type"] != "com.taskstream.notification.created.v1":
+                    pass
 
 
 def ancestors(span: Span, by_id: dict[str, Span]) -> list[Span]:
@@ -136,6 +149,36 @@ def causal_chain(spans: list[Span]) -> dict[str, Span] | None:
     return None
 
 
+def reminder_chain(spans: list[Span]) -> dict[str, Span] | None:
+    """The firing of the reminder, the request that scheduled it and what the firing caused (None until all
+    have arrived)."""
+    fires = [s for s in spans if s.name == "fire reminder"]
+    creates = {
+        (s.trace_id, s.span_id): s
+        for s in spans
+        if s.kind == "SERVER" and s.attributes.get("http.route") == "/api/v1/tasks"
+    }
+    for fire in fires:
+        trace = [s for s in spans if s.trace_id == fire.trace_id]
+        by_id = {s.span_id: s for s in trace}
+        linked = [creates[k] for k in fire.links if k in creates]
+        consumers = [
+            s
+            for s in trace
+            if s.kind == "CONSUMER"
+            and s.attributes.get("messaging.consumer.group.name") == "notifications"
+            and fire in ancestors(s, by_id)
+        ]
+        pushes = [
+            s
+            for s in trace
+            if s.name == "websocket push" and consumers[:1] and consumers[0] in ancestors(s, by_id)
+        ]
+        if linked and consumers and pushes:
+            return {"fire": fire, "scheduled by": linked[0], "notifications": consumers[0], "push": pushes[0]}
+    return None
+
+
 async def traced_completion(tmp_path: Path, *args: str, ready_within: float) -> dict[str, Span]:
     with OtlpReceiver() as otlp:
         port = free_port()
@@ -146,12 +189,15 @@ async def traced_completion(tmp_path: Path, *args: str, ready_within: float) -> 
             await wait_ready(base, process, log, ready_within)
             await complete_a_recurring_task(base, port)
             deadline = time.monotonic() + 30
-            while (chain := causal_chain(otlp.snapshot())) is None:
+            while (chain := causal_chain(otlp.snapshot())) is None or (
+                reminder := reminder_chain(otlp.snapshot())
+            ) is None:
                 if time.monotonic() > deadline:
                     names = sorted({(s.service, s.kind, s.name) for s in otlp.snapshot()})
-                    pytest.fail(f"no complete causal chain in {len(otlp.snapshot())} spans: {names}")
+                    which = "completion" if chain is None else "reminder"
+                    pytest.fail(f"no complete {which} chain in {len(otlp.snapshot())} spans: {names}")
                 await asyncio.sleep(0.2)
-            return chain
+            return chain | {f"reminder {role}": span for role, span in reminder.items()}
         finally:
             process.terminate()
             process.wait(30)
@@ -167,6 +213,16 @@ async def test_embedded_up_traces_a_completion_from_the_request_to_the_websocket
     assert send["messaging.destination.name"] == "task-events" and send["messaging.operation.type"] == "send"
     assert send["messaging.system"] == "taskstream.memory"
     assert chain["recurring"].attributes["messaging.operation.type"] == "process"
+    assert_reminder_chain(chain)
+
+
+def assert_reminder_chain(chain: dict[str, Span]) -> None:
+    """The firing is a root span of the notifications service, in a trace apart from its request's."""
+    fire = chain["reminder fire"]
+    assert fire.service == "taskstream-notifications" and fire.parent_id == ""
+    assert fire.trace_id != chain["reminder scheduled by"].trace_id
+    assert chain["reminder notifications"].service == "taskstream-notifications"
+    assert chain["reminder push"].service in {"taskstream-realtime", "taskstream-api"}
 
 
 @pytest.mark.kafka
@@ -186,3 +242,4 @@ async def test_up_over_kafka_traces_a_completion_across_the_processes(tmp_path: 
     assert chain["push"].service in {"taskstream-realtime", "taskstream-api"}
     assert chain["send"].attributes["messaging.system"] == "kafka"
     assert chain["recurring"].attributes["messaging.consumer.group.name"] == "recurring"
+    assert_reminder_chain(chain)

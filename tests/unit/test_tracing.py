@@ -24,7 +24,11 @@ from taskstream.tracing import Tracing, TracingConfigError, context_of, enabled
 )
 def test_tracing_is_on_only_when_the_standard_variables_ask(env: dict[str, str], on: bool) -> None:
     assert enabled(env) is on
-    assert Tracing(["api"], env).enabled is on
+    tracing = Tracing(["api"], env)
+    try:
+        assert tracing.enabled is on
+    finally:
+        tracing.shutdown()  # the process-wide provider it set exports nothing later
 
 
 def test_an_unsupported_protocol_or_exporter_is_refused_naming_the_variable() -> None:

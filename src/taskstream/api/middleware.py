@@ -1,16 +1,24 @@
-"""ASGI middleware of every app: security headers on every HTTP answer."""
+"""ASGI middleware of every app: security headers on every HTTP answer, a latency figure and a log line
+per request."""
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 
+import structlog
 from fastapi import FastAPI
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from taskstream.api.errors import body_too_large, error_body
+from taskstream.metrics import HTTP_DURATION
+from taskstream.tracing import route_template
+
+log = structlog.get_logger("taskstream.http")
+_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})  # probes and scrapes: counted, not logged
 
 # No inline script or style anywhere (the UI and /docs load files only); no plugins, no <base>, no framing.
 _POLICY = (
@@ -85,10 +93,55 @@ class DeclaredLengthLimit:
         await self.app(scope, receive, send)
 
 
+class RequestFigures:
+    """Per HTTP request: one observation of taskstream_http_request_duration_seconds labelled by the route
+    template, and one log line — `request` at info, `request failed` at error for a 5xx — with method,
+    route, path (no query string), status and duration_ms. Probes and scrapes are not logged."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # unless an answer starts
+
+        async def noting_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noting_send)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = route_template(scope) or "unmatched"
+            HTTP_DURATION.labels(scope["method"], route, str(status)).observe(elapsed)
+            path = scope["path"]
+            if status >= 500:
+                log.error("request failed", **_fields(scope, route, status, elapsed))
+            elif path not in _QUIET_PATHS:
+                log.info("request", **_fields(scope, route, status, elapsed))
+
+
+def _fields(scope: Scope, route: str, status: int, elapsed: float) -> dict[str, object]:
+    return {
+        "method": scope["method"],
+        "route": route,
+        "path": scope["path"],
+        "status": status,
+        "duration_ms": round(elapsed * 1000, 2),
+    }
+
+
 class HardenedApp(FastAPI):
     """FastAPI with SecurityHeaders around the whole stack, so even the answers of the framework's outermost
-    error handler (500) carry the headers, and DeclaredLengthLimit inside them when a body limit is set.
-    `outer_middleware` wraps all of it, last added outermost (tracing: the server span times everything)."""
+    error handler (500) carry the headers, and DeclaredLengthLimit inside them when a body limit is set;
+    RequestFigures around those. `outer_middleware` wraps all of it, last added outermost (tracing: the
+    server span times everything, and the request's log line is written inside it)."""
 
     outer_middleware: list[Callable[[ASGIApp], ASGIApp]]
 
@@ -96,7 +149,7 @@ class HardenedApp(FastAPI):
         stack = super().build_middleware_stack()
         if self.max_body_size is not None:
             stack = DeclaredLengthLimit(stack, self.max_body_size)
-        stack = SecurityHeaders(stack)
+        stack = RequestFigures(SecurityHeaders(stack))
         for wrap in getattr(self, "outer_middleware", []):
             stack = wrap(stack)
         return stack

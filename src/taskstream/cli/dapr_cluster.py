@@ -8,9 +8,11 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import structlog
 
+from taskstream import tracing
 from taskstream.cli.supervisor import Child, plan_children
 from taskstream.devdapr import (
     DaprBinaries,
@@ -103,19 +105,19 @@ def dapr_plan(settings: Settings, *, bootstrap: str) -> DaprPlan:
     """The built binaries and this run's resources, rendered into <data dir>/dapr; raises DaprUnavailable."""
     binaries = find_dapr_binaries()
     resources, config = render_resources(
-        settings.data_dir / "dapr", bootstrap=bootstrap, otlp_endpoint=_otlp_grpc_endpoint()
+        settings.data_dir / "dapr", bootstrap=bootstrap, otlp_endpoint=_otlp_endpoint()
     )
     scheduler_data = private_dir(settings.data_dir / "dapr-scheduler")  # the jobs survive a restart
     return DaprPlan(binaries, resources, config, scheduler_data=scheduler_data)
 
 
-def _otlp_grpc_endpoint() -> str | None:
-    """host:port of the OTLP receiver the services export to, for the sidecars' spans (else none)."""
+def _otlp_endpoint() -> str | None:
+    """host:port of the OTLP/HTTP receiver the services export to, for the sidecars' spans (else none)."""
     names = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
     endpoint = next((os.environ[name] for name in names if os.environ.get(name)), None)
-    if not endpoint:
+    if not endpoint or not tracing.enabled():
         return None
-    return endpoint.split("://", 1)[-1].rstrip("/")
+    return urlsplit(endpoint if "://" in endpoint else f"http://{endpoint}").netloc or None
 
 
 async def _create_topics(settings: Settings, bootstrap: str) -> None:

@@ -52,8 +52,9 @@ def _localise(doc: dict[str, Any], *, bootstrap: str) -> dict[str, Any]:
 def render(into: Path, *, bootstrap: str, otlp_endpoint: str | None = None) -> tuple[Path, Path]:
     """Write the resources into `into`/resources and the configuration into `into`/config.yaml.
 
-    `bootstrap` is Kafka's HOST:PORT list; `otlp_endpoint` (host:port of an OTLP/gRPC receiver) keeps the
-    sidecars' trace export, else it is left out. Returns (resources directory, configuration file).
+    `bootstrap` is Kafka's HOST:PORT list; `otlp_endpoint` (host:port of the OTLP/HTTP receiver the services
+    export to) makes the sidecars export their spans there too, else their export is left out. Returns
+    (resources directory, configuration file).
     """
     resources = into / "resources"
     resources.mkdir(parents=True, exist_ok=True)
@@ -63,7 +64,7 @@ def render(into: Path, *, bootstrap: str, otlp_endpoint: str | None = None) -> t
     [configuration] = _documents(CONFIGURATION)
     tracing = configuration["spec"].get("tracing", {})
     if otlp_endpoint:
-        tracing.setdefault("otel", {})["endpointAddress"] = otlp_endpoint
+        tracing["otel"] = {"endpointAddress": otlp_endpoint, "isSecure": False, "protocol": "http"}
     else:
         tracing.pop("otel", None)
     config = into / "config.yaml"

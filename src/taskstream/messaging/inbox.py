@@ -24,7 +24,7 @@ from taskstream.events.envelope import CloudEvent
 from taskstream.events.topics import dead_letter_topic
 from taskstream.messaging.bus import Bus, Message
 from taskstream.messaging.repositories import AlreadyProcessed
-from taskstream.metrics import DEAD_LETTERS, EVENTS_CONSUMED
+from taskstream.metrics import CONSUMER_RETRIES, DEAD_LETTERS, EVENTS_CONSUMED
 from taskstream.store.tables import DeadLetter
 from taskstream.store.uow import UnitOfWork, UnitOfWorkFactory, is_connection_error
 from taskstream.tracing import NO_TRACER, consuming
@@ -170,6 +170,7 @@ class Consumer:
                         attempts=attempt,
                     )
                     return Outcome.DEAD_LETTERED
+                CONSUMER_RETRIES.labels(self.name).inc()
                 await asyncio.sleep(self._policy.delay(attempt))
 
     async def handle_batch(self, messages: Sequence[Message]) -> list[Outcome]:

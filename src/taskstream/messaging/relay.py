@@ -34,9 +34,9 @@ from taskstream.domain.clock import Clock
 from taskstream.domain.errors import DependencyUnavailable
 from taskstream.messaging.bus import Bus, BusUnavailable, Message, PartialPublish
 from taskstream.messaging.outbox import Pending
-from taskstream.metrics import EVENTS_RELAYED
+from taskstream.metrics import EVENTS_RELAYED, RELAY_PUBLISH_FAILURES
 from taskstream.store.uow import UnitOfWorkFactory
-from taskstream.tracing import NO_TRACER, context_of, messaging_attributes
+from taskstream.tracing import NO_TRACER, TRACEPARENT, context_of, messaging_attributes, traceparent_of
 
 log = structlog.get_logger(__name__)
 
@@ -182,6 +182,10 @@ class OutboxRelay:
         failure: BusUnavailable | None
         messages = [Message(row.topic, row.key, row.payload.encode()) for row in rows]
         spans = [self._producer_span(row) for row in rows] if self._tracer is not NO_TRACER else []
+        for message, span in zip(messages, spans, strict=False):
+            # W3C trace context of the PRODUCER span: a Kafka record header; the Dapr bus makes it the
+            # context of its call to daprd.
+            message.headers[TRACEPARENT] = traceparent_of(span)
         confirmed, failure = len(messages), None
         try:
             await self._bus.publish(messages)
@@ -212,6 +216,8 @@ class OutboxRelay:
         for row in rows[:confirmed]:
             EVENTS_RELAYED.labels(row.topic).inc()
         if failure is not None:
+            for row in rows[confirmed:]:
+                RELAY_PUBLISH_FAILURES.labels(row.topic).inc()
             raise failure
         return confirmed
 

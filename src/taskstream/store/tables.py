@@ -163,6 +163,8 @@ class Reminder(Base):
     fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | fired | cancelled
     fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # W3C traceparent of the span that scheduled fire_at (None with tracing off): the firing links to it.
+    traceparent: Mapped[str | None] = mapped_column(String(55))
     task: Mapped[Task] = relationship(lazy="raise")  # as TaskTag.task: orders the inserts of one flush
 
 

@@ -1,8 +1,8 @@
 """Dapr transport for the bus: publish through the sidecar's HTTP API; daprd pushes deliveries to the app.
 
 Publishing: one `POST /v1.0/publish/<pubsub>/<topic>` per message, in order, awaiting each answer. A message
-whose value is a structured CloudEvent goes as `application/cloudevents+json` (daprd keeps our envelope and
-only adds its tracing and routing attributes), with `metadata.cloudevent.id` = the event id and
+whose value is a structured CloudEvent goes as `application/cloudevents+json` (daprd keeps our envelope, its
+`traceparent` included, and only adds routing attributes), with `metadata.cloudevent.id` = the event id and
 `metadata.partitionKey` = the user id (Kafka keys the record with it, so one user's events keep their order).
 Any other value (a malformed event on its way to a dead-letter topic) goes byte for byte with
 `metadata.rawPayload=true`. Message headers travel as further `metadata.<name>` parameters, which the Kafka
@@ -18,11 +18,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import structlog
 
 from taskstream.messaging.bus import BusHealth, Handler, Message, PartialPublish
+from taskstream.tracing import TRACEPARENT, continuing
 
 log = structlog.get_logger(__name__)
 
@@ -40,8 +42,34 @@ class DaprSubscription:
     handler: Handler
 
 
-def event_identity(value: bytes) -> tuple[str, str] | None:
-    """(id, partitionkey or "") of a structured CloudEvent 1.0 JSON value; None when it is not one."""
+def publish_request(message: Message) -> tuple[dict[str, str], str, bytes]:
+    """The query parameters, content type and body for publishing `message` through the Dapr pub/sub HTTP
+    API.
+
+    A structured CloudEvent goes with `traceid` (Dapr's older name for the trace attribute) set to its own
+    `traceparent`: daprd fills both from its own span only when the envelope has no `traceid`, so every
+    consumer continues the trace the event was made in, whatever the sidecars' sampling. The message's
+    `traceparent` header is the context of the call to daprd (see DaprBus.publish), not metadata.
+    """
+    params = {f"metadata.{name}": value for name, value in message.headers.items() if name != TRACEPARENT}
+    body = message.value
+    envelope = _cloud_event(message.value)
+    if envelope is None:
+        params["metadata.rawPayload"] = "true"
+        content_type = RAW_CONTENT_TYPE
+    else:
+        params["metadata.cloudevent.id"] = envelope["id"]
+        content_type = CLOUDEVENT_CONTENT_TYPE
+        traceparent = envelope.get(TRACEPARENT)
+        if isinstance(traceparent, str) and "traceid" not in envelope and body.startswith(b"{"):
+            body = b'{"traceid":' + json.dumps(traceparent).encode() + b"," + body[1:]
+    if message.key:
+        params["metadata.partitionKey"] = message.key
+    return params, content_type, body
+
+
+def _cloud_event(value: bytes) -> dict[str, Any] | None:
+    """The JSON object of a structured CloudEvent 1.0 value with a non-empty id; None when it is not one."""
     try:
         envelope = json.loads(value)
     except (ValueError, UnicodeDecodeError):
@@ -49,25 +77,7 @@ def event_identity(value: bytes) -> tuple[str, str] | None:
     if not isinstance(envelope, dict) or envelope.get("specversion") != "1.0":
         return None
     event_id = envelope.get("id")
-    if not isinstance(event_id, str) or not event_id:
-        return None
-    key = envelope.get("partitionkey")
-    return event_id, key if isinstance(key, str) else ""
-
-
-def publish_request(message: Message) -> tuple[dict[str, str], str]:
-    """The query parameters and content type for publishing `message` through the Dapr pub/sub HTTP API."""
-    params = {f"metadata.{name}": value for name, value in message.headers.items()}
-    identity = event_identity(message.value)
-    if identity is None:
-        params["metadata.rawPayload"] = "true"
-        content_type = RAW_CONTENT_TYPE
-    else:
-        params["metadata.cloudevent.id"] = identity[0]
-        content_type = CLOUDEVENT_CONTENT_TYPE
-    if message.key:
-        params["metadata.partitionKey"] = message.key
-    return params, content_type
+    return envelope if isinstance(event_id, str) and event_id else None
 
 
 class DaprBus:
@@ -174,14 +184,15 @@ class DaprBus:
         """
         client = self.client()
         for confirmed, message in enumerate(messages):
-            params, content_type = publish_request(message)
+            params, content_type, body = publish_request(message)
             try:
-                response = await client.post(
-                    f"/v1.0/publish/{self.pubsub}/{message.topic}",
-                    params=params,
-                    content=message.value,
-                    headers={"content-type": content_type},
-                )
+                with continuing(message.headers.get(TRACEPARENT)):  # the call's span: a child of the PRODUCER
+                    response = await client.post(
+                        f"/v1.0/publish/{self.pubsub}/{message.topic}",
+                        params=params,
+                        content=body,
+                        headers={"content-type": content_type},
+                    )
             except httpx.HTTPError as error:
                 self._publish_error = f"sidecar at {self.base_url} unreachable: {error!r}"
                 raise PartialPublish(f"dapr {self._publish_error}", confirmed=confirmed) from error

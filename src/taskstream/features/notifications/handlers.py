@@ -16,8 +16,10 @@ from taskstream.events.payloads import (
     NotificationData,
     ReminderDueData,
 )
+from taskstream.metrics import REMINDER_LATENESS
 from taskstream.store.tables import Notification
 from taskstream.store.uow import UnitOfWork
+from taskstream.tracing import current_traceparent
 
 CONSUMER = "notifications"
 
@@ -64,6 +66,7 @@ class NotificationHandlers:
         )
         if not await uow.notifications.add_once(notification):
             return
+        REMINDER_LATENESS.labels("delivered").observe(max(0.0, (now - data.remind_at).total_seconds()))
         payload = NotificationData(
             id=notification.id,
             task_id=data.task_id,
@@ -80,7 +83,7 @@ class NotificationHandlers:
                 partitionkey=data.user_id,
                 data=payload.model_dump(mode="json"),
                 time=now,
-                traceparent=event.traceparent,
+                traceparent=current_traceparent() or event.traceparent,  # the consumer span, when traced
             ),
             topics.TASK_UPDATES,
         )

@@ -6,6 +6,7 @@ import asyncio
 import uuid
 
 import structlog
+from opentelemetry.trace import Tracer
 
 from taskstream.domain.clock import Clock
 from taskstream.domain.errors import DependencyUnavailable
@@ -13,8 +14,9 @@ from taskstream.domain.tasks import Due
 from taskstream.events import topics
 from taskstream.events.envelope import make_event
 from taskstream.events.payloads import REMINDER_DUE, ReminderDueData
-from taskstream.metrics import REMINDERS_FIRED
+from taskstream.metrics import REMINDER_LATENESS, REMINDERS_FIRED
 from taskstream.store.uow import UnitOfWorkFactory
+from taskstream.tracing import NO_TRACER, linked_root
 
 log = structlog.get_logger(__name__)
 
@@ -27,9 +29,16 @@ class ReminderScheduler:
     """
 
     def __init__(
-        self, uow: UnitOfWorkFactory, clock: Clock, *, poll_s: float = 1.0, batch: int = 500
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        *,
+        poll_s: float = 1.0,
+        batch: int = 500,
+        tracer: Tracer = NO_TRACER,
     ) -> None:
         self._uow = uow
+        self._tracer = tracer  # each firing starts a trace linked to the one that scheduled the reminder
         self._clock = clock
         self._poll_s = poll_s
         self._batch = batch
@@ -95,19 +104,25 @@ class ReminderScheduler:
                     occurrence_key=occurrence,
                 )
                 event_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"reminder/{row.id}/{occurrence}"))
-                uow.outbox.append(
-                    make_event(
-                        REMINDER_DUE,
-                        subject=task.id,
-                        partitionkey=task.user_id,
-                        data=data.model_dump(mode="json"),
-                        time=now,
-                        event_id=event_id,
-                    ),
-                    topics.REMINDERS,
-                )
+                attributes = {"taskstream.reminder.id": row.id, "taskstream.task.id": task.id}
+                with linked_root(self._tracer, "fire reminder", row.traceparent, attributes):
+                    uow.outbox.append(
+                        make_event(
+                            REMINDER_DUE,
+                            subject=task.id,
+                            partitionkey=task.user_id,
+                            data=data.model_dump(mode="json"),
+                            time=now,
+                            event_id=event_id,
+                        ),
+                        topics.REMINDERS,
+                    )
             await uow.commit()
-            fired = sum(1 for row in rows if row.state == "fired")
+            fired = 0
+            for row in rows:
+                if row.state == "fired" and row.fire_at is not None:
+                    fired += 1
+                    REMINDER_LATENESS.labels("fired").observe(max(0.0, (now - row.fire_at).total_seconds()))
             REMINDERS_FIRED.inc(fired)
             self.fired += fired
             return len(rows)

@@ -22,7 +22,7 @@ from taskstream.events.payloads import (
     AccountDeletedData,
     SessionsRevokedData,
 )
-from taskstream.metrics import WEBSOCKETS
+from taskstream.metrics import WEBSOCKET_PUSHES, WEBSOCKETS
 from taskstream.tracing import NO_TRACER
 
 log = structlog.get_logger(__name__)
@@ -99,6 +99,9 @@ class Hub:
             if isinstance(result, BaseException):
                 span.set_status(Status(StatusCode.ERROR, f"socket dropped: {type(result).__name__}"))
                 self.remove(event.partitionkey, socket)
+                WEBSOCKET_PUSHES.labels("dropped").inc()
+            else:
+                WEBSOCKET_PUSHES.labels("sent").inc()
             span.end()
 
     async def _close(self, user_id: str, sessions: set[str] | None, reason: str) -> None:

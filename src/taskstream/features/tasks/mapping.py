@@ -9,6 +9,7 @@ from taskstream.domain.task import ReminderKind, ReminderState, Task, TaskRemind
 from taskstream.domain.tasks import Due, Priority, zone
 from taskstream.store.tables import Base, Reminder, TaskTag
 from taskstream.store.tables import Task as TaskRow
+from taskstream.tracing import current_traceparent
 
 
 def to_entity(row: TaskRow, tags: list[str], reminders: list[Reminder]) -> Task:
@@ -83,6 +84,8 @@ def copy_reminder(reminder: TaskReminder, row: Reminder, *, schedule_only: bool 
     row.offset_s = int(reminder.before.total_seconds()) if reminder.before is not None else None
     row.at = reminder.at
     row.position = reminder.position
+    if row.fire_at != reminder.fire_at:  # scheduled anew: its firing's trace links to this one
+        row.traceparent = current_traceparent()
     row.fire_at = reminder.fire_at
     if not schedule_only:
         row.state = reminder.state

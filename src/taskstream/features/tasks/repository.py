@@ -16,6 +16,7 @@ from taskstream.features.tasks.query import TaskQuery
 from taskstream.features.tasks.search import SearchPlanner, search_terms
 from taskstream.store.profile import DatabaseProfile
 from taskstream.store.tables import Reminder, Task, TaskTag, UTCDateTime
+from taskstream.tracing import current_traceparent
 
 FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
 FAR_PAST = datetime(1, 1, 2, tzinfo=UTC)
@@ -309,6 +310,7 @@ class ReminderRepository:
                 fire_at=fire_at,
                 state="pending",
                 fired_at=None,
+                traceparent=current_traceparent(),
             )
         )
 
