@@ -445,10 +445,23 @@ async def test_relay_leaves_rows_unsent_while_the_sidecar_fails(
     assert await count(api_rt, OutboxRow, unsent) == 0
     async with api_rt.uow() as uow:
         rows = list(await uow.session.scalars(select(OutboxRow).order_by(OutboxRow.id)))
+    # Each body is the outbox row's event with `traceid` (Dapr's older trace attribute) = its traceparent.
     assert [
-        (p.path, dict(p.query)["metadata.cloudevent.id"], dict(p.query)["metadata.partitionKey"], p.body)
+        (
+            p.path,
+            dict(p.query)["metadata.cloudevent.id"],
+            dict(p.query)["metadata.partitionKey"],
+            json.loads(p.body),
+        )
         for p in stack.sidecar.publishes()
-    ] == [(f"/v1.0/publish/pubsub/{r.topic}", r.event_id, r.key, r.payload.encode()) for r in rows[1:]]
+    ] == [
+        (f"/v1.0/publish/pubsub/{r.topic}", r.event_id, r.key, with_traceid(json.loads(r.payload)))
+        for r in rows[1:]
+    ]
+
+
+def with_traceid(event: dict[str, Any]) -> dict[str, Any]:
+    return event | {"traceid": event["traceparent"]}
 
 
 # ---------------------------------------------------------------- Jobs API
