@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from taskstream.devkafka import KafkaBroker
@@ -135,6 +136,8 @@ async def test_a_poison_event_is_dead_lettered_after_n_attempts_and_the_partitio
         await original(self, uow, event)  # type: ignore[arg-type]
 
     monkeypatch.setattr(AuditHandlers, "handle", counting)
+    figures = ("retries", "dead letters", "dead-lettered", "malformed", "processed")
+    before = dict(zip(figures, audit_figures(), strict=True))
     settings = kafka_settings(tmp_path, pg_url, broker, consumer_max_attempts=3)
     runtime = Runtime(settings, services=("audit",))
     await migrate(
@@ -182,9 +185,24 @@ async def test_a_poison_event_is_dead_lettered_after_n_attempts_and_the_partitio
         assert stored == 2
         assert {e.id for e in later} == set(attempts) - {poison.id}
         assert all(attempts[e.id] == 1 for e in later)
+        moved = {name: now - before[name] for name, now in zip(figures, audit_figures(), strict=True)}
+        assert moved == {"retries": 2, "dead letters": 2, "dead-lettered": 1, "malformed": 1, "processed": 3}
     finally:
         await publisher.stop()
         await runtime.stop()
+
+
+def audit_figures() -> tuple[float, ...]:
+    """The audit consumer's metrics: retries, dead letters (task-events), and events by outcome."""
+    sample = REGISTRY.get_sample_value
+    return (
+        sample("taskstream_consumer_retries_total", {"consumer": "audit"}) or 0.0,
+        sample("taskstream_dead_letters_total", {"consumer": "audit", "topic": TASK_EVENTS}) or 0.0,
+        *(
+            sample("taskstream_events_consumed_total", {"consumer": "audit", "outcome": o}) or 0.0
+            for o in ("dead-lettered", "malformed", "processed")
+        ),
+    )
 
 
 def _task_event(user: str, n: int, now: datetime) -> dict[str, object]:

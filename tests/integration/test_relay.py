@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
@@ -115,6 +116,8 @@ async def test_a_failed_publish_marks_only_the_confirmed_prefix_and_resumes_ther
 ) -> None:
     runtime, bus = relay_runtime
     written = await _append(runtime, 10, clock)
+    topics = sorted({row.topic for row in written})
+    failures_before, relayed_before = _per_topic(RELAY_FAILURES, topics), _per_topic(RELAYED, topics)
 
     bus.fail_after = 0  # broker down: nothing confirmed, nothing marked
     with pytest.raises(BusUnavailable):
@@ -125,11 +128,23 @@ async def test_a_failed_publish_marks_only_the_confirmed_prefix_and_resumes_ther
     with pytest.raises(PartialPublish):
         await runtime.relay.drain_once()
     assert sorted(await _sent_ids(runtime)) == sorted(_ids(written[:4]))
+    failed = sum(_per_topic(RELAY_FAILURES, topics).values()) - sum(failures_before.values())
+    assert failed == 10 + 6  # every row of the refused attempt, then the six left unconfirmed
 
     assert await runtime.relay.drain_once() == 6  # resumes at the first unconfirmed row
+    relayed = sum(_per_topic(RELAYED, topics).values()) - sum(relayed_before.values())
+    assert relayed == 10  # each row counted once, when confirmed
     assert await runtime.relay.drain_once() == 0
     assert _ids(bus.accepted) == _ids(written)  # each once, in id order: per key in commit order
     assert _by_key(bus.accepted) == _by_key(written)
+
+
+RELAY_FAILURES = "taskstream_relay_publish_failures_total"
+RELAYED = "taskstream_events_relayed_total"
+
+
+def _per_topic(metric: str, topics: list[str]) -> dict[str, float]:
+    return {topic: REGISTRY.get_sample_value(metric, {"topic": topic}) or 0.0 for topic in topics}
 
 
 async def test_sent_rows_are_cleaned_in_batches_after_the_retention(
