@@ -25,6 +25,7 @@ BENCHMARKS = {  # name → module with `async def run(opts) -> list[Row]`
     "search": "bench.search",  # 3
     "reminders": "bench.reminders",  # 4
     "relay": "bench.relay",  # 5
+    "tracing": "bench.tracing",  # 7
 }
 
 
