@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -31,7 +32,7 @@ def exported() -> set[str]:
     return names
 
 
-def panels() -> list[dict[str, object]]:
+def panels() -> list[dict[str, Any]]:
     return [p for p in DASHBOARD["panels"] if p["type"] != "row"]
 
 
