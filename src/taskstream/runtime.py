@@ -7,7 +7,6 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -114,17 +113,6 @@ def kafka_security(settings: Settings) -> KafkaSecurity:
         raise SystemExit(f"invalid Kafka security settings (TASKSTREAM_KAFKA_*): {error}") from error
 
 
-def auth_limits(settings: Settings) -> AuthLimits:
-    """The sign-in and sign-up limits and the session lifetime of the settings."""
-    return AuthLimits(
-        window=timedelta(seconds=settings.auth_window_s),
-        failures_per_account=settings.auth_failures_per_account,
-        failures_per_address=settings.auth_failures_per_address,
-        signups_per_address=settings.auth_signups_per_address,
-        refresh_ttl=timedelta(seconds=settings.refresh_ttl_s),
-    )
-
-
 class Runtime:
     """Every dependency of the services in this process, started and stopped together."""
 
@@ -161,15 +149,7 @@ class Runtime:
             if {"api", "realtime"} & set(self.services)
             else None
         )
-        self.relay = OutboxRelay(
-            self.uow,
-            self.bus,
-            self.clock,
-            batch_size=settings.relay_batch_size,
-            poll_s=settings.relay_poll_s,
-            retention=settings.outbox_retention,
-            tracer=self._tracer("relay"),
-        )
+        self.relay = self._relay()
         self.health = Health(
             self.engine,
             uow=self.uow,
@@ -192,12 +172,10 @@ class Runtime:
         self._wire()
 
     def _instrument(self) -> None:
-        """Spans of the SQL statements and, behind Dapr, of the calls to daprd (which carry the trace
-        context on to it); no-ops unless tracing is on (or the process runs no service)."""
-        if not self.services:
-            return
-        self.tracing.instrument_engine(self.engine, self.services[0])
-        if self.dapr is not None:
+        """Spans of the SQL statements and, behind Dapr, of the calls to daprd (when tracing is on)."""
+        if self.services:
+            self.tracing.instrument_engine(self.engine, self.services[0])
+        if self.services and self.dapr is not None:
             self.tracing.instrument_httpx(self.services[0])
 
     def _wire(self) -> None:
@@ -233,12 +211,22 @@ class Runtime:
             messaging_system=self._messaging_system,
         )
 
+    def _relay(self) -> OutboxRelay:
+        return OutboxRelay(
+            self.uow,
+            self.bus,
+            self.clock,
+            batch_size=self.settings.relay_batch_size,
+            poll_s=self.settings.relay_poll_s,
+            retention=self.settings.outbox_retention,
+            inbox_retention=self.settings.inbox_retention,
+            tracer=self._tracer("relay"),
+        )
+
     def _tracer(self, *preferred: str) -> Any:
         """The tracer of the first of `preferred` this process runs, else of its first (no-op if none)."""
-        chosen = next(
-            (s for s in preferred if s in self.services), self.services[0] if self.services else None
-        )
-        return self.tracing.tracer(chosen) if chosen is not None else NO_TRACER
+        chosen = [s for s in preferred if s in self.services] or list(self.services[:1])
+        return self.tracing.tracer(chosen[0]) if chosen else NO_TRACER
 
     def _wire_hub(self) -> None:
         # Every process with a hub (api or realtime) subscribes in broadcast mode: the browser's /api/v1/ws on
@@ -349,7 +337,7 @@ class Runtime:
             uow=self.uow,
             clock=self.clock,
             tasks=self.tasks,
-            accounts=AccountService(self.uow, self.clock, self.passwords, auth_limits(self.settings)),
+            accounts=AccountService(self.uow, self.clock, self.passwords, AuthLimits.of(self.settings)),
             audit=AuditService(self.uow),
             notifications=NotificationService(self.uow, self.clock, wake_scheduler=wake),
             tokens=Tokens(self.settings.resolved_jwt_secret(), ttl_s=self.settings.token_ttl_s),

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES = ("api", "relay", "recurring", "notifications", "audit", "realtime")
@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         description="How long sent outbox rows are kept for `taskstream outbox replay` "
         "(ISO 8601 duration such as P7D, or seconds)",
     )
+    inbox_retention: timedelta = Field(
+        timedelta(days=14),
+        description="How long each consumer remembers the events it handled, so a redelivery has no second "
+        "effect; at least outbox_retention, and longer than the topics keep records (ISO 8601 or seconds)",
+    )
     drain_timeout_s: float = Field(
         10.0, gt=0, description="At shutdown, how long in-flight events may take to finish, seconds"
     )
@@ -129,7 +134,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"{address.strip()!r} is not HOST:PORT (comma-separated, port 1-65535)")
         return value
 
-    @field_validator("outbox_retention", mode="before")
+    @field_validator("outbox_retention", "inbox_retention", mode="before")
     @classmethod
     def _seconds_or_duration(cls, value: object) -> object:
         """An environment value of digits is seconds ("3600"); anything else is read as ISO 8601 ("P7D")."""
@@ -137,12 +142,21 @@ class Settings(BaseSettings):
             return int(value.strip())
         return value
 
-    @field_validator("outbox_retention")
+    @field_validator("outbox_retention", "inbox_retention")
     @classmethod
     def _positive(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
-            raise ValueError("must be longer than zero (sent rows younger than it are kept for replay)")
+            raise ValueError("must be longer than zero (rows younger than it are kept)")
         return value
+
+    @model_validator(mode="after")
+    def _inbox_outlives_the_outbox(self) -> Settings:
+        if self.inbox_retention < self.outbox_retention:
+            raise ValueError(
+                "inbox_retention must be at least outbox_retention: an event replayed from the outbox "
+                "would otherwise find no inbox row and take effect twice"
+            )
+        return self
 
     def resolved_database_url(self) -> str:
         """The database URL in use (the embedded SQLite file when none is set)."""

@@ -22,7 +22,7 @@ from taskstream.events.topics import TASK_EVENTS
 from taskstream.messaging.bus import BusHealth, BusUnavailable, Handler, Message, PartialPublish
 from taskstream.runtime import Runtime
 from taskstream.settings import Settings
-from taskstream.store.tables import OutboxRow
+from taskstream.store.tables import InboxRow, OutboxRow
 from tests.conftest import make_settings
 
 KEYS = ("user-a", "user-b", "user-c")
@@ -161,6 +161,43 @@ async def test_sent_rows_are_cleaned_in_batches_after_the_retention(
     assert await runtime.relay.cleanup() == 5
     async with runtime.uow() as uow:
         assert (await uow.outbox.backlog())[0] == 2
+
+
+async def test_inbox_rows_are_forgotten_in_batches_once_no_redelivery_can_come(
+    relay_runtime: tuple[Runtime, RecordingBus], clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime, _ = relay_runtime
+    monkeypatch.setattr("taskstream.messaging.relay.CLEANUP_BATCH", 3)  # several batches of one pass
+    start = clock.now()
+    async with runtime.uow() as uow:
+        for n in range(7):  # one a minute
+            uow.inbox.record_unflushed("audit", f"old-{n}", start + timedelta(minutes=n))
+        await uow.commit()
+    clock.advance(timedelta(days=13, hours=23))
+    async with runtime.uow() as uow:
+        uow.inbox.record_unflushed("audit", "recent", clock.now())
+        await uow.commit()
+    await runtime.relay.cleanup()
+    assert await _inbox_ids(runtime) == {*(f"old-{n}" for n in range(7)), "recent"}  # 14 days not yet over
+    clock.set(start + timedelta(days=14, minutes=4, seconds=30))
+    await runtime.relay.cleanup()
+    assert await _inbox_ids(runtime) == {"old-5", "old-6", "recent"}  # processed more than 14 days ago: gone
+    clock.advance(timedelta(days=1))
+    await runtime.relay.cleanup()
+    assert await _inbox_ids(runtime) == {"recent"}
+
+
+async def _inbox_ids(runtime: Runtime) -> set[str]:
+    async with runtime.uow() as uow:
+        return set(await uow.session.scalars(select(InboxRow.event_id)))
+
+
+def test_the_inbox_must_outlive_the_outbox(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="inbox_retention must be at least outbox_retention"):
+        Settings(data_dir=tmp_path, outbox_retention="P10D", inbox_retention="P7D")
+    assert Settings(
+        data_dir=tmp_path, inbox_retention="3600", outbox_retention="60"
+    ).inbox_retention == timedelta(hours=1)
 
 
 async def test_outbox_replay_publishes_the_rows_sent_since_a_time_again_after_the_unsent_ones(

@@ -17,6 +17,8 @@ wait, and once it delivers again, how long the outage lasted.
 Sent rows are kept for `retention` (default 7 days) and then deleted in batches: a broker that loses what it
 had acknowledged (a wiped cluster) can be given those events again by marking them unsent
 (`taskstream outbox replay`, OutboxRepository.requeue_sent); consumers' inboxes drop what they already had.
+The same cleanup deletes inbox rows older than `inbox_retention` (default 14 days, never shorter than
+`retention`, so a replay still finds every id it sends again).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -35,12 +38,13 @@ from taskstream.domain.errors import DependencyUnavailable
 from taskstream.messaging.bus import Bus, BusUnavailable, Message, PartialPublish
 from taskstream.messaging.outbox import Pending
 from taskstream.metrics import EVENTS_RELAYED, RELAY_PUBLISH_FAILURES
-from taskstream.store.uow import UnitOfWorkFactory
+from taskstream.store.uow import UnitOfWork, UnitOfWorkFactory
 from taskstream.tracing import NO_TRACER, TRACEPARENT, context_of, messaging_attributes, traceparent_of
 
 log = structlog.get_logger(__name__)
 
 RETENTION = timedelta(days=7)
+INBOX_RETENTION = timedelta(days=14)
 CLEANUP_BATCH = 1000
 CLEANUP_MAX_BATCHES = 20
 ERROR_AFTER_S = 1.0  # an outage this long (from the start of the first failed pass) is logged as an error
@@ -64,6 +68,7 @@ class OutboxRelay:
         poll_s: float = 1.0,
         cleanup_every_s: float = 30.0,
         retention: timedelta = RETENTION,
+        inbox_retention: timedelta = INBOX_RETENTION,
         tracer: Tracer = NO_TRACER,
     ) -> None:
         self._uow = uow
@@ -75,6 +80,7 @@ class OutboxRelay:
         self._poll_s = poll_s
         self._cleanup_every_s = cleanup_every_s
         self._retention = retention
+        self._inbox_retention = max(inbox_retention, retention)
         self._wake = asyncio.Event()
         self._leads_by_lock = uow.profile.advisory_locks
         self.leader: bool | None = None  # None until the first pass; True while this relay holds the lock
@@ -227,20 +233,32 @@ class OutboxRelay:
         self.leader = leader
 
     async def cleanup(self) -> int:
-        """Delete rows sent more than `retention` ago, CLEANUP_BATCH per transaction; returns how many."""
+        """Delete outbox rows sent more than `retention` ago, then inbox rows processed more than
+        `inbox_retention` ago, CLEANUP_BATCH per transaction; returns how many outbox rows went."""
+        now = self._clock.now()
+
+        def sent(uow: UnitOfWork) -> Awaitable[int]:
+            return uow.outbox.delete_sent(older_than=now - self._retention, limit=CLEANUP_BATCH)
+
+        def seen(uow: UnitOfWork) -> Awaitable[int]:
+            return uow.inbox.forget_older(older_than=now - self._inbox_retention, limit=CLEANUP_BATCH)
+
+        deleted = await self._in_batches("outbox", sent)
+        await self._in_batches("inbox", seen)
+        return deleted
+
+    async def _in_batches(self, table: str, delete: Callable[[UnitOfWork], Awaitable[int]]) -> int:
         deleted = 0
         try:
             for _ in range(CLEANUP_MAX_BATCHES):
                 async with self._uow() as uow:
-                    count = await uow.outbox.delete_sent(
-                        older_than=self._clock.now() - self._retention, limit=CLEANUP_BATCH
-                    )
+                    count = await delete(uow)
                     await uow.commit()
                 deleted += count
                 if count < CLEANUP_BATCH:
                     break
         except DependencyUnavailable as error:
-            log.warning("outbox cleanup postponed", error=str(error))
+            log.warning(f"{table} cleanup postponed", error=str(error))
         if deleted:
-            log.info("outbox cleaned", deleted=deleted)
+            log.info(f"{table} cleaned", deleted=deleted)
         return deleted

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +41,21 @@ class InboxRepository:
             await self.session.flush()
         except IntegrityError as error:
             raise AlreadyProcessed(event_id) from error
+
+    async def forget_older(self, *, older_than: datetime, limit: int = 1000) -> int:
+        """Delete about `limit` of the oldest rows processed before `older_than` (all rows of the last
+        instant deleted go, so a few more may); returns how many. A row goes only when no redelivery of its
+        event can come any more: the caller chooses `older_than` beyond every redelivery window)."""
+        last = await self.session.scalar(
+            select(InboxRow.processed_at)
+            .where(InboxRow.processed_at < older_than)
+            .order_by(InboxRow.processed_at)
+            .offset(limit - 1)
+            .limit(1)
+        )
+        bound = InboxRow.processed_at < older_than if last is None else InboxRow.processed_at <= last
+        result = await self.session.execute(delete(InboxRow).where(bound))
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 class AlreadyProcessed(Exception):

@@ -206,6 +206,7 @@ class InboxRow(Base):
     """(consumer, event id) recorded in the same transaction as the consumer's effect."""
 
     __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_processed_at", "processed_at"),)  # the cleanup deletes the oldest
 
     consumer: Mapped[str] = mapped_column(String(64), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(36), primary_key=True)

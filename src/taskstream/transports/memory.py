@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Sequence
 
 from taskstream.messaging.bus import BusHealth, Handler, Message, deliver
@@ -20,11 +20,12 @@ class MemoryBus:
 
     messaging_system = "taskstream.memory"  # messaging.system of the spans that publish and consume
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep: int = 1000) -> None:
         self._handlers: dict[str, dict[str, list[Handler]]] = defaultdict(lambda: defaultdict(list))
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._broadcast = 0
-        self.published: list[Message] = []  # every message accepted, in order (tests read it)
+        # The latest messages accepted, in order, at most `keep` (tests read it; a long run stays bounded).
+        self.published: deque[Message] = deque(maxlen=keep)
 
     async def start(self) -> None:
         """Nothing to connect to."""

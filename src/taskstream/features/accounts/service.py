@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy.exc import IntegrityError
 
@@ -32,6 +33,9 @@ from taskstream.features.accounts.tokens import RefreshToken
 from taskstream.store.tables import Session, User
 from taskstream.store.uow import UnitOfWork, UnitOfWorkFactory
 
+if TYPE_CHECKING:
+    from taskstream.settings import Settings
+
 TOO_MANY = "too many attempts; wait before trying again"
 
 
@@ -45,6 +49,17 @@ class AuthLimits:
     failures_per_address: int = 100
     signups_per_address: int = 10
     refresh_ttl: timedelta = timedelta(days=30)
+
+    @classmethod
+    def of(cls, settings: Settings) -> AuthLimits:
+        """The limits the settings give (TASKSTREAM_AUTH_*, TASKSTREAM_REFRESH_TTL_S)."""
+        return cls(
+            window=timedelta(seconds=settings.auth_window_s),
+            failures_per_account=settings.auth_failures_per_account,
+            failures_per_address=settings.auth_failures_per_address,
+            signups_per_address=settings.auth_signups_per_address,
+            refresh_ttl=timedelta(seconds=settings.refresh_ttl_s),
+        )
 
 
 @dataclass(frozen=True)
