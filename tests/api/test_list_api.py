@@ -61,14 +61,14 @@ async def test_sorts(client: httpx.AsyncClient, clock: FixedClock) -> None:
         "Pay rent",
         "Read book",
     ]
-    assert await _titles(client, headers, sort="priority") == [
+    assert await _titles(client, headers, sort="-priority") == [  # descending: most pressing first
         "Pay rent",
         "Électricité bill",
         "Tax return",
         "Water plants",
         "Read book",
     ]
-    assert (await _titles(client, headers, sort="-priority"))[0] == "Read book"
+    assert (await _titles(client, headers, sort="priority"))[0] == "Read book"
     by_title = [
         t for t in await _titles(client, headers, sort="title") if t.isascii()
     ]  # É collates per database

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -62,3 +63,22 @@ def test_a_logged_error_shows_no_locals_and_no_secret(capsys: Any, restored_logg
         assert "boom" in err and "request failed" in err, log_format
         for secret in ("hunter2-local-value", "hunter2-field", "tok-123456", "s3cr3t-jwt-key"):
             assert secret not in err, (log_format, secret)
+
+
+def test_console_lines_are_coloured_only_on_a_terminal(
+    capsys: Any, restored_logging: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from taskstream.cli.main import configure_logging
+    from taskstream.settings import Settings
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    for tty, coloured in ((False, False), (True, True)):
+        monkeypatch.setattr(sys.stderr, "isatty", lambda tty=tty: tty)
+        configure_logging(Settings(log_format="console"))
+        structlog.get_logger("test").warning("something happened", thing="x")
+        err = capsys.readouterr().err
+        assert "something happened" in err and ("\x1b[" in err) is coloured, (tty, err)
+    monkeypatch.setenv("NO_COLOR", "1")
+    configure_logging(Settings(log_format="console"))
+    structlog.get_logger("test").warning("again")
+    assert "\x1b[" not in capsys.readouterr().err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import MutableMapping
 from pathlib import Path
@@ -67,12 +68,14 @@ def redact_secrets(_: object, __: str, event: structlog.typing.EventDict) -> str
 
 
 def _renderer(log_format: str) -> list[structlog.typing.Processor]:
-    """The last processors: JSON lines or console text. Tracebacks show frames only, never their locals
-    (they held settings and tokens, and printing them took seconds on the event loop)."""
+    """The last processors: JSON lines or console text, coloured only on a terminal (and not with NO_COLOR).
+    Tracebacks show frames only, never their locals (they held settings and tokens, and printing them took
+    seconds on the event loop)."""
     if log_format == "json":
         tracebacks = ExceptionDictTransformer(show_locals=False, max_frames=30)
         return [structlog.processors.ExceptionRenderer(tracebacks), structlog.processors.JSONRenderer()]
-    return [structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)]
+    colors = sys.stderr.isatty() and not os.environ.get("NO_COLOR")  # no escape codes in a file or a pipe
+    return [structlog.dev.ConsoleRenderer(colors=colors, exception_formatter=structlog.dev.plain_traceback)]
 
 
 def add_trace_context(

@@ -262,8 +262,8 @@ class TaskRepository:
         keys: dict[str, tuple[Any, bool]] = {
             "due": (func.coalesce(Task.due_sort, far_future), False),
             "-due": (func.coalesce(Task.due_sort, far_past), True),
-            "priority": (Task.priority, True),  # most pressing first
-            "-priority": (Task.priority, False),
+            "priority": (Task.priority, False),  # ascending, as every field: least pressing first
+            "-priority": (Task.priority, True),  # descending: most pressing first
             "title": (func.lower(Task.title), False),
             "created": (Task.created_at, False),
             "-created": (Task.created_at, True),

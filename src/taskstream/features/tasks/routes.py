@@ -153,7 +153,10 @@ async def list_tasks(
     due_before: Bound = None,
     due_after: Bound = None,
     overdue: bool | None = None,
-    sort: Sort = "due",
+    sort: Annotated[
+        Sort,
+        Query(description="a field ascending; `-` before it: descending (`-priority`: most pressing first)"),
+    ] = "due",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: str | None = None,
 ) -> TaskPage:
