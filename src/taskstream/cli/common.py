@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
+import socket
 from pathlib import Path
 from typing import IO, Any
 
@@ -53,3 +55,28 @@ def hold_data_dir(data_dir: Path) -> IO[str]:
     handle.write(f"{os.getpid()}\n")
     handle.flush()
     return handle
+
+
+def require_free_port(host: str, port: int) -> None:
+    """Exit with code 1 and one message naming the address when nothing can listen on host:port (taken by
+    another process, or not an address of this machine), before any service starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(
+            socket.SOL_SOCKET, socket.SO_REUSEADDR, 1
+        )  # as uvicorn binds: TIME_WAIT is no obstacle
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            why = (
+                "is already in use"
+                if error.errno == errno.EADDRINUSE
+                else f"cannot be listened on ({error.strerror})"
+            )
+            typer.secho(
+                f"{host}:{port} {why}: stop what listens there (`ss -ltnp 'sport = :{port}'` names it), "
+                "or pass another --port",
+                fg="red",
+                err=True,
+            )
+            raise typer.Exit(1) from None

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 from structlog.tracebacks import ExceptionDictTransformer
 
 from taskstream.cli.client import client_app
-from taskstream.cli.common import hold_data_dir, load_settings
+from taskstream.cli.common import hold_data_dir, load_settings, require_free_port
 from taskstream.cli.outbox import outbox_app
 from taskstream.settings import SERVICES, Settings
 
@@ -174,6 +174,7 @@ def up(
         host=host, port=port, data_dir=data_dir, database_url=database_url, kafka_bootstrap=bootstrap
     )
     lock = hold_data_dir(settings.data_dir)  # noqa: F841 - held until the process ends
+    require_free_port(settings.host, settings.port)  # else the api would start only to fail (or restart)
     if bus != "memory":
         from taskstream.cli.supervisor import run_cluster
 
@@ -190,7 +191,9 @@ def serve(
     """Run one service in this process (settings from TASKSTREAM_* variables)."""
     if service not in SERVICES:
         raise typer.BadParameter(f"unknown service {service!r}; choose one of {', '.join(SERVICES)}")
-    _serve(load_settings(port=port), (service,))
+    settings = load_settings(port=port)
+    require_free_port(settings.host, settings.port)
+    _serve(settings, (service,))
 
 
 @app.command()
