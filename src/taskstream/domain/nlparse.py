@@ -2,8 +2,10 @@
 
 Only phrases from a fixed English grammar are read (docs/recurrence.md lists them); `dateparser` turns a
 matched date phrase into a date, so ordinary title words are never taken for dates. A month name needs a day
-number ("March report" stays a title); a bare weekday name counts only at the end of the title
-("Call mom friday").
+number ("March report" stays a title); a bare weekday name or abbreviation counts only at the end of the
+title, where a time may follow it ("Call mom friday", "Report fri 5pm", "Review thu 9"); "sat", "sun" and
+"wed", which are also words, count there only with a time after them. "tonight" and "this evening" are
+today at 19:00 (or at the time given), all day once 19:00 has passed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from taskstream.domain.recurrence_phrases import (
     DAY_NUMBER,
     MONTH,
     WD,
+    WEEKDAY_WORDS,
     PhraseMatch,
     find_recurrence,
     find_trailing_adverb,
@@ -75,17 +78,27 @@ _ABS = (
     rf"|\b(?P<md>{MONTH}\s+{DAY_NUMBER}\b(?:,?\s+\d{{4}}\b)?)"
 )
 UNTIL_RE = re.compile(rf"\buntil\s+(?:{_ABS})", _FLAGS)
+EVENING = time(19)
+EVENING_RE = re.compile(rf"{_PREFIX}(?P<phrase>\b(?:tonight|this\s+evening))\b", _FLAGS)
 DATE_RES = (
-    re.compile(rf"{_PREFIX}(?P<phrase>\b(?:today|tomorrow|(?:the\s+)?day\s+after\s+tomorrow))\b", _FLAGS),
+    EVENING_RE,
+    re.compile(
+        rf"{_PREFIX}(?P<phrase>\b(?:today|tomorrow|yesterday|(?:the\s+)?day\s+after\s+tomorrow))\b"
+        r"(?!['’]s\b)",  # "today's notes" is a title
+        _FLAGS,
+    ),
     re.compile(rf"{_PREFIX}(?P<phrase>\bin\s+{_N}\s+(?P<unit>day|week|month|year)s?)\b", _FLAGS),
     re.compile(rf"{_PREFIX}(?P<phrase>\b(?:next|this)\s+(?:{WD}|week\b|month\b|year\b))", _FLAGS),
     re.compile(rf"(?:\b(?:due|by|starting|from)\s+(?:on\s+)?|\bon\s+)(?P<phrase>{WD})", _FLAGS),
     re.compile(rf"{_PREFIX}(?:{_ABS})", _FLAGS),
 )
 IN_TIME_RE = re.compile(rf"\bin\s+{_N}\s+(?P<unit>minute|min|hour|hr)s?\b", _FLAGS)
+_TAIL_WEEKDAY = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tues?|thu(?:rs?)?|fri"
+# At the end of the title (what follows is consumed: NUL), optionally with a bare hour ("thu 9" = 09:00).
 TAIL_WEEKDAY_RE = re.compile(
-    r"\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)(?=[\s\x00]*$)", _FLAGS
+    rf"\b(?P<wd>{_TAIL_WEEKDAY})(?:\s+(?P<hour>[01]?\d|2[0-3]))?(?=[\s\x00]*$)", _FLAGS
 )
+TIMED_WEEKDAY_RE = re.compile(r"\b(?P<wd>sat|sun|wed)(?=\s*\x00)", _FLAGS)  # only right before a time
 _SCHEDULE_WORD = rf"(?:\d|other\b|{WD}|{MONTH}|(?:day|week|month|year|hour|minute|weekday|weekend)s?\b)"
 LEFTOVER_RES = (
     re.compile(r"\bremind\b(?:\s+[^\s\x00]+){0,3}", _FLAGS),
@@ -144,6 +157,12 @@ def _time_of(match: re.Match[str]) -> time | None:
     return time(hour % 12 + (12 if groups["ap"].lower().startswith("p") else 0), minute)
 
 
+def _twelve_hour_free(match: re.Match[str]) -> bool:
+    """The time was written without am/pm or a word ("at 8", "8:30")."""
+    groups = match.groupdict()
+    return not groups.get("ap") and not groups.get("word")
+
+
 def _duration(number: int, unit: str) -> str:
     unit = unit.lower()
     if unit.startswith("m"):
@@ -167,8 +186,20 @@ def _dateparse(phrase: str, now_local: datetime, tz: str, *, today_counts: bool 
     return parsed.date() if parsed is not None else None
 
 
+def _next_weekday(word: str, now_local: datetime) -> date | None:
+    """The next date after today that falls on the weekday `word` names ("fri", "thurs", "mondays")."""
+    word = word.lower()
+    weekday = WEEKDAY_WORDS.get(word, WEEKDAY_WORDS.get(word.removesuffix("s")))
+    if weekday is None:
+        return None
+    today = now_local.date()
+    return today + timedelta(days=(weekday - today.weekday() - 1) % 7 + 1)
+
+
 def _date_of(match: re.Match[str], now_local: datetime, tz: str) -> date | None:
     groups = match.groupdict()
+    if groups.get("phrase") and (weekday := _next_weekday(groups["phrase"], now_local)) is not None:
+        return weekday
     if groups.get("iso"):
         try:
             return date.fromisoformat(groups["iso"])
@@ -284,8 +315,18 @@ def parse_quick_add(text: str, *, now: datetime, tz: str) -> ParsedTask:
     held = UNTIL_RE.search(work.view())  # "until 30 june" without a recurrence is not a due date
     if held is not None:
         work.take(held.start(), held.end())
-    due_date, due_at = _take_when(work, now, now_local, tz, unparsed)
+    timed = TIME_RE.search(work.view())  # hidden while dates are read: "friday 5pm" ends with its weekday
+    timed = timed if timed is not None and _time_of(timed) is not None else None
+    if timed is not None:
+        work.take(timed.start(), timed.end())
+    due_date, due_at, implied = _take_when(work, now, now_local, tz, unparsed, timed=timed is not None)
+    if timed is not None:
+        work.release(timed.start(), timed.end())
     moment = _take_time(work, unparsed)
+    if moment is not None and implied == EVENING and timed is not None and _twelve_hour_free(timed):
+        moment = moment.replace(hour=moment.hour + 12) if 1 <= moment.hour < 12 else moment  # tonight at 8
+    if moment is None and implied is not None and (implied != EVENING or now_local.time() < EVENING):
+        moment = implied  # "thu 9"; "tonight" before 19:00 (after it: all day today)
     if held is not None:
         work.release(held.start(), held.end())
     if result.recurrence is None:
@@ -317,17 +358,20 @@ def parse_quick_add(text: str, *, now: datetime, tz: str) -> ParsedTask:
 
 
 def _take_when(
-    work: _Text, now: datetime, now_local: datetime, tz: str, unparsed: list[str]
-) -> tuple[date | None, datetime | None]:
-    """The first date phrase (or "in 3 hours") as (all-day date, None) or (None, aware UTC instant)."""
+    work: _Text, now: datetime, now_local: datetime, tz: str, unparsed: list[str], *, timed: bool
+) -> tuple[date | None, datetime | None, time | None]:
+    """The first date phrase (or "in 3 hours") as (all-day date, None, time it implies) or (None, aware UTC
+    instant, None); `timed`: a time was found (and is hidden as NULs), so "sat 10am" counts."""
     match = _first_match(work, (*DATE_RES, IN_TIME_RE))
     if match is None:
-        match = TAIL_WEEKDAY_RE.search(work.view())
+        view = work.view()
+        match = TAIL_WEEKDAY_RE.search(view) or (TIMED_WEEKDAY_RE.search(view) if timed else None)
         if match is None:
-            return None, None
-        day = _dateparse(match.group(0), now_local, tz)
+            return None, None, None
+        day = _next_weekday(match.group("wd"), now_local)
         work.take(match.start(), match.end())
-        return day, None
+        hour = match.groupdict().get("hour")
+        return day, None, time(int(hour)) if hour else None
     work.take(match.start(), match.end())
     other = _first_match(work, (*DATE_RES, IN_TIME_RE))
     if other is not None:
@@ -335,12 +379,14 @@ def _take_when(
     if match.re is IN_TIME_RE:
         number = _NUMBERS.get(match.group("n").lower()) or int(match.group("n"))
         unit = "minutes" if match.group("unit").lower().startswith("m") else "hours"
-        return None, (now + timedelta(**{unit: number})).astimezone(UTC)
+        return None, (now + timedelta(**{unit: number})).astimezone(UTC), None
+    if match.re is EVENING_RE:
+        return now_local.date(), None, EVENING
     day = _date_of(match, now_local, tz)
     if day is None:
         work.release(match.start(), match.end())
         unparsed.append(match.group(0).strip())
-    return day, None
+    return day, None, None
 
 
 def _take_time(work: _Text, unparsed: list[str]) -> time | None:

@@ -1,0 +1,123 @@
+"""A table of quick-add phrases and what each must give: the title left once the date words are taken, and
+the due date (all day) or local due time, read on Tuesday 10 June 2025 at 15:00 in Berlin."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from taskstream.domain.nlparse import parse_quick_add
+
+BERLIN = ZoneInfo("Europe/Berlin")
+NOW = datetime(2025, 6, 10, 15, 0, tzinfo=BERLIN)  # a Tuesday afternoon
+EVENING_PASSED = datetime(2025, 6, 10, 20, 0, tzinfo=BERLIN)
+
+# The next date of each weekday after Tuesday 10 June 2025 (a weekday name never means today).
+NEXT = {"mon": "2025-06-16", "tue": "2025-06-17", "wed": "2025-06-11", "thu": "2025-06-12"}
+NEXT |= {"fri": "2025-06-13", "sat": "2025-06-14", "sun": "2025-06-15"}
+WEEKDAY_WORDS = {
+    "monday": "mon",
+    "mon": "mon",
+    "tuesday": "tue",
+    "tue": "tue",
+    "tues": "tue",
+    "wednesday": "wed",
+    "thursday": "thu",
+    "thu": "thu",
+    "thur": "thu",
+    "thurs": "thu",
+    "friday": "fri",
+    "fri": "fri",
+    "saturday": "sat",
+    "sunday": "sun",
+}
+WEEKDAY_ROWS = [
+    row
+    for word, day in WEEKDAY_WORDS.items()
+    for row in (
+        (f"Call Anna {word}", "Call Anna", NEXT[day]),
+        (f"Call Anna {word} 5pm", "Call Anna", f"{NEXT[day]} 17:00"),
+        (f"Call Anna on {word}", "Call Anna", NEXT[day]),
+        (f"Call Anna {word} at 9:30", "Call Anna", f"{NEXT[day]} 09:30"),
+    )
+]
+ROWS = [
+    # what a new user typed
+    ("Write report friday 5pm", "Write report", "2025-06-13 17:00"),
+    ("Café meeting thursday 3pm", "Café meeting", "2025-06-12 15:00"),
+    ("Report fri", "Report", "2025-06-13"),
+    ("Review thu 9", "Review", "2025-06-12 09:00"),
+    ("Email Bob fri 9", "Email Bob", "2025-06-13 09:00"),
+    ("Call mom tonight", "Call mom", "2025-06-10 19:00"),
+    ("Call mom this evening", "Call mom", "2025-06-10 19:00"),
+    ("Dinner tonight at 8", "Dinner", "2025-06-10 20:00"),
+    ("Dinner tonight 9pm", "Dinner", "2025-06-10 21:00"),
+    ("Movie this evening 8:30", "Movie", "2025-06-10 20:30"),
+    ("Fix the leak yesterday", "Fix the leak", "2025-06-09"),
+    # words that look like dates but are the title
+    ("Pay yesterday's invoice", "Pay yesterday's invoice", None),
+    ("Review today's notes", "Review today's notes", None),
+    ("Sit in the sun", "Sit in the sun", None),
+    ("Lunch wed", "Lunch wed", None),
+    ("Buy a sat nav", "Buy a sat nav", None),
+    ("Wedding planning", "Wedding planning", None),
+    ("Friday notes", "Friday notes", None),
+    ("Monday blues playlist", "Monday blues playlist", None),
+    ("March report", "March report", None),
+    ("Read book", "Read book", None),
+    # abbreviations that are also words, with a time after them
+    ("Lunch wed 12:30", "Lunch", "2025-06-11 12:30"),
+    ("Gym sat 10am", "Gym", "2025-06-14 10:00"),
+    ("Hike sun 7am", "Hike", "2025-06-15 07:00"),
+    # relative days
+    ("Buy milk today", "Buy milk", "2025-06-10"),
+    ("Buy milk tomorrow", "Buy milk", "2025-06-11"),
+    ("Buy milk tomorrow 8am", "Buy milk", "2025-06-11 08:00"),
+    ("Standup tomorrow at 9:15", "Standup", "2025-06-11 09:15"),
+    ("Lunch tomorrow noon", "Lunch", "2025-06-11 12:00"),
+    ("Buy milk day after tomorrow", "Buy milk", "2025-06-12"),
+    ("Submit due tomorrow", "Submit", "2025-06-11"),
+    ("Submit by friday", "Submit", "2025-06-13"),
+    ("Report next friday", "Report", "2025-06-13"),
+    ("Report this friday", "Report", "2025-06-13"),
+    ("Dentist in 3 days", "Dentist", "2025-06-13"),
+    ("Dentist in two weeks", "Dentist", "2025-06-24"),
+    ("Call back in 2 hours", "Call back", "2025-06-10 17:00"),
+    ("Call back in 30 minutes", "Call back", "2025-06-10 15:30"),
+    # calendar dates
+    ("Tax return 15 june", "Tax return", "2025-06-15"),
+    ("Tax return june 15th", "Tax return", "2025-06-15"),
+    ("Tax return 2025-07-01", "Tax return", "2025-07-01"),
+    ("Party 1 july 2026", "Party", "2026-07-01"),
+    ("Pay rent on 1 july", "Pay rent", "2025-07-01"),
+    ("Flight 3 july 6am", "Flight", "2025-07-03 06:00"),
+    # a time alone: today if still ahead, else tomorrow
+    ("Meeting 4pm", "Meeting", "2025-06-10 16:00"),
+    ("Meeting at 18:30", "Meeting", "2025-06-10 18:30"),
+    ("Meeting 9am", "Meeting", "2025-06-11 09:00"),
+    ("Meeting noon", "Meeting", "2025-06-11 12:00"),
+    *WEEKDAY_ROWS,
+]
+
+
+def _due(text: str, now: datetime = NOW) -> tuple[str, str | None]:
+    task = parse_quick_add(text, now=now, tz="Europe/Berlin")
+    if task.due_at is not None:
+        return task.title, task.due_at.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M")
+    return task.title, task.due_date.isoformat() if task.due_date else None
+
+
+def test_the_table_has_a_hundred_phrases() -> None:
+    assert len(ROWS) >= 100
+
+
+@pytest.mark.parametrize(("text", "title", "due"), ROWS, ids=[row[0] for row in ROWS])
+def test_each_phrase_gives_its_title_and_due(text: str, title: str, due: str | None) -> None:
+    assert _due(text) == (title, due)
+
+
+def test_tonight_after_seven_is_today_all_day_and_a_time_still_counts() -> None:
+    assert _due("Call mom tonight", EVENING_PASSED) == ("Call mom", "2025-06-10")
+    assert _due("Call mom tonight at 9", EVENING_PASSED) == ("Call mom", "2025-06-10 21:00")
