@@ -19,6 +19,7 @@ from taskstream.domain.clock import Clock, SystemClock
 from taskstream.domain.errors import DependencyUnavailable
 from taskstream.messaging.bus import Bus
 from taskstream.metrics import BROKER_REACHABLE, FIGURES
+from taskstream.store.space import OUT_OF_SPACE
 from taskstream.store.uow import UnitOfWorkFactory
 
 _CHECK_TIMEOUT_S = 3.0  # a database that takes longer than this to answer SELECT 1 counts as down
@@ -42,6 +43,7 @@ class Health:
         clock: Clock | None = None,
     ) -> None:
         self._engine = engine
+        OUT_OF_SPACE.watch(engine.url)
         self._uow = uow
         self._bus = bus
         self._bus_required = bus_required
@@ -54,6 +56,10 @@ class Health:
         database_ok = await self._database_ok(body)
         ready = database_ok
         problems: list[str] = [] if database_ok else [f"the database is {body['database']}"]
+        if (no_room := OUT_OF_SPACE.problem()) is not None:  # reads work, writes do not
+            ready = False
+            problems.append(no_room)
+            body["disk"] = "full"
         if self._bus is not None:
             health = self._bus.health()
             body["bus"] = health.detail

@@ -18,6 +18,7 @@ from taskstream.domain.errors import (
     DependencyUnavailable,
     DomainError,
     NotFound,
+    OutOfSpace,
     PreconditionFailed,
     TooManyRequests,
     Unauthorized,
@@ -32,6 +33,7 @@ STATUS: dict[type[DomainError], int] = {
     Conflict: 409,
     PreconditionFailed: 412,
     Unauthorized: 401,
+    OutOfSpace: 507,  # before its base class: the first match counts
     DependencyUnavailable: 503,
     TooManyRequests: 429,
 }
@@ -124,6 +126,8 @@ def install(app: FastAPI) -> None:
             if isinstance(error, TooManyRequests)
             else {"Retry-After": "1"}
             if status == 503
+            else {"Retry-After": "30"}
+            if status == 507
             else None
         )
         return JSONResponse(error_body(error.message, error.field), status_code=status, headers=headers)

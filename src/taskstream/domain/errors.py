@@ -36,6 +36,10 @@ class DependencyUnavailable(DomainError):
     """A dependency (database, broker) cannot be reached; the caller may retry later."""
 
 
+class OutOfSpace(DependencyUnavailable):
+    """The database has no disk space left: nothing was written; the caller may retry once there is room."""
+
+
 class TooManyRequests(DomainError):
     """Too many attempts from one account or address; `retry_after_s` says when the next one is allowed."""
 

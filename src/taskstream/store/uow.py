@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from taskstream.domain.errors import DependencyUnavailable
+from taskstream.domain.errors import DependencyUnavailable, OutOfSpace
 from taskstream.features.accounts.repository import UserRepository
 from taskstream.features.accounts.throttle import ThrottleRepository
 from taskstream.features.audit.repository import AuditRepository
@@ -21,6 +21,7 @@ from taskstream.features.tasks.search import SearchPlanner, planner_for
 from taskstream.messaging.outbox import OutboxRepository
 from taskstream.messaging.repositories import DeadLetterRepository, InboxRepository
 from taskstream.store.profile import DatabaseProfile
+from taskstream.store.space import DISK_FULL_MESSAGE, OUT_OF_SPACE, is_disk_full
 
 if TYPE_CHECKING:
     from taskstream.events.envelope import CloudEvent
@@ -33,8 +34,14 @@ READ_ONLY = "taskstream_read_only"  # execution option of a transaction that onl
 
 
 def as_unavailable(error: BaseException) -> DependencyUnavailable | None:
-    """The DependencyUnavailable a database connection failure `error` stands for; None for other errors."""
-    if isinstance(error, DependencyUnavailable) or not is_connection_error(error):
+    """The DependencyUnavailable a database failure `error` stands for (OutOfSpace when the disk is full);
+    None for other errors."""
+    if isinstance(error, DependencyUnavailable):
+        return None
+    if is_disk_full(error):
+        OUT_OF_SPACE.mark(error)
+        return OutOfSpace(DISK_FULL_MESSAGE)
+    if not is_connection_error(error):
         return None
     return DependencyUnavailable("the database is unreachable; nothing was changed, try again")
 
