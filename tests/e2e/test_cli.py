@@ -36,7 +36,7 @@ def test_cli_flow(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     result = runner.invoke(app, ["add", "Pay rent every month on the 1st 9am !high #bills remind 1d before"])
     assert result.exit_code == 0, result.output
     assert "Added Pay rent" in result.output
-    assert "FREQ=MONTHLY;BYMONTHDAY=1" in result.output
+    assert "repeats: monthly on the 1st" in result.output  # in words, not the RRULE
     assert "priority: high" in result.output and "tags: bills" in result.output and "P1D" in result.output
     assert "09:00" in result.output
 
@@ -44,10 +44,19 @@ def test_cli_flow(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert result.exit_code == 0 and "Pay rent" in result.output
     task_id = next(line.split()[1] for line in result.output.splitlines() if "Pay rent" in line)
 
+    assert "monthly" in result.output and "FREQ=" not in result.output  # the table wraps at 80 columns
+    listed = runner.invoke(app, ["ls", "--tag", "bills", "--json"])
+    assert listed.exit_code == 0 and [t["title"] for t in json.loads(listed.output)] == ["Pay rent"]
+
+    result = runner.invoke(app, ["done", task_id[:1]])
+    assert result.exit_code == 2 and "at least 4 characters" in result.output  # a guess is not an id
     result = runner.invoke(app, ["done", task_id])
     assert result.exit_code == 0 and "Completed Pay rent" in result.output
+    assert "next: " in result.output and "09:00" in result.output, result.output  # the next occurrence
     result = runner.invoke(app, ["ls", "--done"])
     assert "Pay rent" in result.output
+    helped = runner.invoke(app, ["register", "--help"], terminal_width=200)
+    assert "required" not in helped.output and "Asked for" in helped.output  # prompted, not required
 
     result = runner.invoke(app, ["add", "Write the report", "--estimate", "90"])
     assert result.exit_code == 0 and "estimate: 1 h 30 min" in result.output, result.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Generator
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +15,9 @@ import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from taskstream.domain.errors import ValidationError
+from taskstream.domain.recurrence import describe
 
 client_app = typer.Typer(help="Talk to a running taskstream server.", no_args_is_help=True)
 console = Console()
@@ -100,14 +104,21 @@ def _when(task: dict[str, Any], tz: str) -> str:
     return ""
 
 
+Email = Annotated[str | None, typer.Option(help="Asked for when left out")]
+Password = Annotated[str | None, typer.Option(help="Asked for (hidden) when left out")]
+
+
 @client_app.command()
 def register(
-    email: Annotated[str, typer.Option(prompt=True)],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    email: Email = None,
+    password: Password = None,
     timezone: Annotated[str, typer.Option(help="Your IANA time zone")] = "UTC",
     server: Server = None,
 ) -> None:
     """Create an account (then log in)."""
+    email = email or str(typer.prompt("Email"))
+    if password is None:
+        password = str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
     with httpx.Client(base_url=server or DEFAULT_SERVER, timeout=10) as http:
         user = _check(
             http.post(
@@ -120,11 +131,14 @@ def register(
 
 @client_app.command()
 def login(
-    email: Annotated[str, typer.Option(prompt=True)],
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    email: Email = None,
+    password: Password = None,
     server: Server = None,
 ) -> None:
     """Sign in and keep the session's tokens (file mode 0600); the access token is renewed as needed."""
+    email = email or str(typer.prompt("Email"))
+    if password is None:
+        password = str(typer.prompt("Password", hide_input=True))
     url = server or DEFAULT_SERVER
     with httpx.Client(base_url=url, timeout=10) as http:
         token = _check(http.post("/api/v1/auth/token", data={"username": email, "password": password}))
@@ -178,7 +192,7 @@ def add(
     console.print(f"Added [bold]{task['title']}[/] ({task['id'][:8]})")
     for label, value in (
         ("due", _when(task, me["timezone"])),
-        ("repeats", task["recurrence"]),
+        ("repeats", _repeats(task)),
         ("priority", task["priority"] if task["priority"] != "none" else None),
         ("tags", ", ".join(task["tags"])),
         ("estimate", _minutes(task.get("estimate_minutes"))),
@@ -196,6 +210,9 @@ def list_tasks(
     tag: Annotated[list[str] | None, typer.Option(help="Only tasks with this tag (repeatable)")] = None,
     overdue: Annotated[bool, typer.Option(help="Only overdue tasks")] = False,
     done: Annotated[bool, typer.Option(help="Completed tasks instead of open ones")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The tasks as the API gives them (a JSON list)")
+    ] = False,
     server: Server = None,
 ) -> None:
     """List your tasks, soonest due first."""
@@ -209,6 +226,9 @@ def list_tasks(
     with _session(server) as http:
         me = _check(http.get("/api/v1/me"))
         page = _check(http.get("/api/v1/tasks", params=params))
+    if as_json:
+        typer.echo(json.dumps(page["items"], indent=2, ensure_ascii=False))
+        return
     table = Table("id", "title", "due", "priority", "estimate", "tags", "repeats")
     for task in page["items"]:
         table.add_row(
@@ -218,7 +238,7 @@ def list_tasks(
             task["priority"],
             _minutes(task.get("estimate_minutes")),
             " ".join(f"#{t}" for t in task["tags"]),
-            task["recurrence"] or "",
+            _repeats(task),
         )
     console.print(table if page["items"] else "No tasks.")
 
@@ -231,7 +251,27 @@ def _minutes(minutes: int | None) -> str:
     return " ".join(part for part in (f"{hours} h" if hours else "", f"{rest} min" if rest else "") if part)
 
 
+def _repeats(task: dict[str, Any]) -> str:
+    """The task's recurrence in words ("every 2 days"; "…, from completion")."""
+    rule = task.get("recurrence")
+    if not rule:
+        return ""
+    try:
+        words = describe(rule)
+    except ValidationError:
+        words = rule
+    return f"{words}, from completion" if task.get("repeat_from") == "completion" else words
+
+
+MIN_PREFIX = 4  # one or two characters match too easily by accident
+
+
 def _resolve(http: httpx.Client, prefix: str) -> str:
+    if len(prefix) < MIN_PREFIX:
+        console.print(
+            f"[red]Give at least {MIN_PREFIX} characters of the task id[/] (`taskstream ls` shows 8)."
+        )
+        raise typer.Exit(2)
     page = _check(http.get("/api/v1/tasks", params={"limit": 200, "sort": "-created"}))
     matches = [t["id"] for t in page["items"] if t["id"].startswith(prefix)]
     if len(matches) != 1:
@@ -247,7 +287,30 @@ def done(
     """Complete a task (a recurring one gets its next occurrence)."""
     with _session(server) as http:
         task = _check(http.post(f"/api/v1/tasks/{_resolve(http, task_id)}/complete"))
+        following = _next_occurrence(http, task) if task.get("recurrence") else None
+        tz = _check(http.get("/api/v1/me"))["timezone"] if following else "UTC"
     console.print(f"Completed [bold]{task['title']}[/].")
+    if following is not None:
+        console.print(f"  next: {_when(following, tz)} ({following['id'][:8]})")
+    elif task.get("recurrence"):
+        console.print("  the next occurrence is on its way (`taskstream ls` shows it)")
+
+
+def _next_occurrence(
+    http: httpx.Client, done: dict[str, Any], within_s: float = 5.0
+) -> dict[str, Any] | None:
+    """The open task of `done`'s series the recurring service makes (None if it has not come within_s)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        page = _check(
+            http.get("/api/v1/tasks", params={"limit": 50, "sort": "-created", "completed": "false"})
+        )
+        made = [
+            t for t in page["items"] if t.get("series_id") == done.get("series_id") and t["id"] != done["id"]
+        ]
+        if made or time.monotonic() > deadline:
+            return made[0] if made else None
+        time.sleep(0.2)
 
 
 @client_app.command()
