@@ -26,6 +26,7 @@ BENCHMARKS = {  # name → module with `async def run(opts) -> list[Row]`
     "reminders": "bench.reminders",  # 4
     "relay": "bench.relay",  # 5
     "tracing": "bench.tracing",  # 7
+    "soak": "bench.soak",  # 8
 }
 
 

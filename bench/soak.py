@@ -1,0 +1,171 @@
+"""Benchmark 8: a soak. Embedded `taskstream up` under steady mixed traffic (creates, recurring completions,
+lists, searches, edits, deletes: the open tasks stay about constant) for 10 minutes (`--quick`: 2), with the
+outbox and inbox retentions cut to 60 s so that their cleanup has to keep up within the run. Every tenth of
+the run it prints the server's RSS, the outbox, inbox and task rows, and the latency of that slice; at the end
+it says whether RSS (within 5 MiB after the warm-up) and the outbox and inbox stayed flat."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+import time
+from contextlib import closing
+from dataclasses import dataclass, field
+
+import httpx
+
+from bench.common import Options, Row, Server, ms, percentile, rss_mb, sign_up
+
+RSS_FLAT_MIB = 5.0
+RATE = 40  # requests per second, spread evenly
+RETENTION_S = 60
+
+
+@dataclass
+class Slice:
+    """One tenth of the run: what was measured at its end, and the latencies within it."""
+
+    at_s: float
+    rss_mib: float
+    outbox: int
+    inbox: int
+    tasks: int
+    latencies: list[float] = field(default_factory=list)
+
+
+class Traffic:
+    """The mixed requests of one user; keeps the ids of its open tasks."""
+
+    def __init__(self, http: httpx.AsyncClient, seed: int) -> None:
+        self.http = http
+        self.open: list[str] = []
+        self.random = random.Random(seed)
+        self.n = 0
+
+    async def one(self) -> None:
+        self.n += 1
+        roll = self.random.random()
+        if len(self.open) < 40 or roll < 0.3:
+            recurring = {"recurrence": "FREQ=DAILY", "due_date": "2030-01-01"} if self.n % 4 == 0 else {}
+            body = {"title": f"soak task {self.n} invoice", "tags": ["soak"], **recurring}
+            answer = await self.http.post("/api/v1/tasks", json=body)
+            answer.raise_for_status()
+            self.open.append(answer.json()["id"])
+        elif roll < 0.45:
+            task_id = self.open.pop(self.random.randrange(len(self.open)))
+            (await self.http.post(f"/api/v1/tasks/{task_id}/complete")).raise_for_status()
+            (await self.http.delete(f"/api/v1/tasks/{task_id}")).raise_for_status()
+        elif roll < 0.6:
+            task_id = self.open.pop(self.random.randrange(len(self.open)))
+            (await self.http.delete(f"/api/v1/tasks/{task_id}")).raise_for_status()
+        elif roll < 0.7:
+            task_id = self.random.choice(self.open)
+            answer = await self.http.patch(f"/api/v1/tasks/{task_id}", json={"priority": "high"})
+            answer.raise_for_status()
+        elif roll < 0.85:
+            (await self.http.get("/api/v1/tasks", params={"limit": 50})).raise_for_status()
+        else:
+            (await self.http.get("/api/v1/tasks", params={"q": "invoice", "limit": 50})).raise_for_status()
+
+
+def _rows(server: Server) -> tuple[int, int, int]:
+    path = f"file:{server.data_dir / 'taskstream.db'}?mode=ro"
+    with closing(sqlite3.connect(path, uri=True, timeout=10)) as db:
+        outbox, inbox, tasks = (
+            db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("outbox", "inbox", "tasks")
+        )
+    return outbox, inbox, tasks
+
+
+async def run(opts: Options) -> list[Row]:
+    duration_s = 120.0 if opts.quick else 600.0
+    env = {"TASKSTREAM_OUTBOX_RETENTION": str(RETENTION_S), "TASKSTREAM_INBOX_RETENTION": str(RETENTION_S)}
+    server = Server(opts.workdir, name="soak", env=env)
+    await server.start()
+    slices: list[Slice] = []
+    try:
+        users = [await sign_up(server.base) for _ in range(4)]
+        clients = [httpx.AsyncClient(base_url=server.base, headers=h, timeout=30) for h in users]
+        traffic = [Traffic(c, seed) for seed, c in enumerate(clients)]
+        started = time.perf_counter()
+        latencies: list[float] = []
+        next_slice = duration_s / 10
+        sent = 0
+        while (elapsed := time.perf_counter() - started) < duration_s:
+            due = started + sent / RATE
+            if due > time.perf_counter():
+                await asyncio.sleep(due - time.perf_counter())
+            t0 = time.perf_counter()
+            await traffic[sent % len(traffic)].one()
+            latencies.append(time.perf_counter() - t0)
+            sent += 1
+            if elapsed >= next_slice:
+                outbox, inbox, tasks = _rows(server)
+                slices.append(Slice(elapsed, rss_mb(server.pid) or 0.0, outbox, inbox, tasks, latencies))
+                latencies = []
+                line = slices[-1]
+                print(
+                    f"  soak {line.at_s:5.0f} s: RSS {line.rss_mib:6.1f} MiB · outbox {outbox} · "
+                    f"inbox {inbox} · tasks {tasks} · p50 {ms(percentile(line.latencies, 50)):.1f} ms · "
+                    f"p99 {ms(percentile(line.latencies, 99)):.1f} ms · n={len(line.latencies)}",
+                    flush=True,
+                )
+                next_slice += duration_s / 10
+        for client in clients:
+            await client.aclose()
+    finally:
+        server.stop()
+    return _verdict(slices, duration_s)
+
+
+def _verdict(slices: list[Slice], duration_s: float) -> list[Row]:
+    """After the warm-up (the first three slices): RSS within RSS_FLAT_MIB; outbox and inbox no larger at the
+    end than their largest during the warm-up (their cleanup keeps up)."""
+    warm, rest = slices[:3], slices[3:]
+    rss = [s.rss_mib for s in rest]
+    spread = max(rss) - min(rss)
+    per_slice = " → ".join(f"{s.rss_mib:.0f}" for s in slices)
+    rows = [
+        Row(
+            bench="8 soak",
+            figure=f"RSS over {duration_s / 60:.0f} min after the warm-up (spread)",
+            value=spread,
+            unit="MiB",
+            detail=f"per tenth: {per_slice} MiB",
+            target=f"≤ {RSS_FLAT_MIB:.0f} MiB",
+            met=spread <= RSS_FLAT_MIB,
+            lower_is_better=True,
+        )
+    ]
+    for table in ("outbox", "inbox"):
+        sizes = [getattr(s, table) for s in slices]
+        ceiling = max(getattr(s, table) for s in warm)
+        rows.append(
+            Row(
+                bench="8 soak",
+                figure=f"{table} rows at the end (retention {RETENTION_S} s)",
+                value=float(sizes[-1]),
+                unit="rows",
+                detail="per tenth: " + " → ".join(str(n) for n in sizes),
+                target=f"≤ warm-up peak ({ceiling})",
+                met=sizes[-1] <= ceiling * 1.1 + 50,
+                lower_is_better=True,
+            )
+        )
+    every = [x for s in rest for x in s.latencies]
+    first, last = rest[0].latencies, rest[-1].latencies
+    rows.append(
+        Row(
+            bench="8 soak",
+            figure="request latency p99, after the warm-up",
+            value=ms(percentile(every, 99)),
+            unit="ms",
+            detail=f"p50 {ms(percentile(every, 50)):.1f} ms · p99 of the first slice "
+            f"{ms(percentile(first, 99)):.1f} ms, of the last {ms(percentile(last, 99)):.1f} ms · "
+            f"n={len(every)} at {RATE} req/s",
+            lower_is_better=True,
+        )
+    )
+    return rows
