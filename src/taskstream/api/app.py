@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncEngine
-from swagger_ui_bundle import swagger_ui_path
 
 from taskstream import __version__
 from taskstream.api import errors, health
@@ -23,6 +23,7 @@ from taskstream.settings import Settings
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 DOCS = WEB / "docs"  # the /docs page and its start-up script (no inline script: see api/middleware.py)
+SWAGGER_UI = str(files("swagger_ui") / "static")  # swagger-ui-bundle.js, swagger-ui.css
 
 
 def _health_routes(app: FastAPI, settings: Settings) -> None:
@@ -42,8 +43,9 @@ def health_app(engine: AsyncEngine, *, title: str, settings: Settings) -> Harden
 
 
 def _docs(app: FastAPI) -> None:
-    """Swagger UI at /docs from the pinned swagger-ui-bundle package (works offline, and under the CSP)."""
-    app.mount("/docs-assets", StaticFiles(directory=swagger_ui_path), name="docs-assets")
+    """Swagger UI 5 (it reads OpenAPI 3.1) at /docs from the static files of the pinned swagger-ui-py package
+    (works offline, and under the CSP)."""
+    app.mount("/docs-assets", StaticFiles(directory=SWAGGER_UI), name="docs-assets")
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> FileResponse:
