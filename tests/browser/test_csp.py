@@ -53,7 +53,9 @@ def test_using_the_app_and_docs_reports_no_violation(new_context: Any, user: Use
     docs.goto("/docs")
     # Swagger UI 5 started from its files, read the OpenAPI 3.1 document and shows every operation.
     expect(docs.locator("#swagger-ui .swagger-ui")).to_be_attached()
-    expect(docs.locator(".opblock-summary-path", has_text="/api/v1/tasks/{task_id}/complete")).to_have_count(1)
+    expect(docs.locator(".opblock-summary-path", has_text="/api/v1/tasks/{task_id}/complete")).to_have_count(
+        1
+    )
     schema = docs.request.get("/openapi.json").json()
     operations = {(method.upper(), path) for path, methods in schema["paths"].items() for method in methods}
     shown = docs.locator(".opblock-summary").evaluate_all(

@@ -136,7 +136,9 @@ def test_sign_up_recurring_task_completes_into_next_occurrence_seen_live_elsewhe
     expect(entries.nth(1)).to_contain_text("Created")
 
 
-def test_reminder_raises_toast_in_both_windows_and_snooze_marks_it_read(new_context: Any, user: User) -> None:
+def test_reminder_raises_toast_in_both_windows_and_snooze_marks_it_read_in_both(
+    new_context: Any, user: User
+) -> None:
     first = open_app(new_context(as_user=user))
     second = open_app(new_context(as_user=user))
     now = datetime.now(TZ)
@@ -166,6 +168,8 @@ def test_reminder_raises_toast_in_both_windows_and_snooze_marks_it_read(new_cont
     expect(second.get_by_test_id("reminder-toast")).to_have_count(0)
     expect(second.get_by_test_id("snoozed-toast")).to_contain_text("Snoozed “Stretch legs” for 10 minutes")
     expect(second.locator("#bell")).to_have_attribute("aria-label", "Notifications")
+    expect(first.locator("#bell")).to_have_attribute("aria-label", "Notifications")  # live, no reload
+    expect(first.locator("#bell-count")).to_be_hidden()
     with user.api() as api:
         notes = api.get("/notifications").json()
     assert [(n["title"], n["read_at"] is not None) for n in notes] == [("Stretch legs", True)]

@@ -133,6 +133,13 @@ async def test_reminder_fires_once_and_reaches_only_its_user(
     read = await client.post(f"/api/v1/notifications/{notes[0]['id']}/read", headers=ada)
     assert read.json()["read_at"] == "2026-03-02T08:01:00Z"
     assert (await client.post(f"/api/v1/notifications/{notes[0]['id']}/read", headers=bob)).status_code == 404
+    assert (await client.post(f"/api/v1/notifications/{notes[0]['id']}/read", headers=ada)).status_code == 200
+    await runtime.drain()
+    read_events = [m for m in ada_socket.sent if m["type"] == "com.taskstream.notification.read.v1"]
+    assert [e["data"] for e in read_events] == [  # once: reading it again changes nothing
+        {"id": notes[0]["id"], "task_id": task["id"], "user_id": ada_id, "read_at": "2026-03-02T08:01:00Z"}
+    ]
+    assert bob_socket.sent == []
     assert task["id"] == notes[0]["task_id"]
 
 

@@ -20,6 +20,7 @@ TASK_REOPENED = f"{PREFIX}.task.reopened.v1"
 TASK_DELETED = f"{PREFIX}.task.deleted.v1"
 REMINDER_DUE = f"{PREFIX}.reminder.due.v1"
 NOTIFICATION_CREATED = f"{PREFIX}.notification.created.v1"
+NOTIFICATION_READ = f"{PREFIX}.notification.read.v1"
 SESSIONS_REVOKED = f"{PREFIX}.account.sessions_revoked.v1"
 ACCOUNT_DELETED = f"{PREFIX}.account.deleted.v1"
 
@@ -112,6 +113,16 @@ class NotificationData(_Payload):
     remind_at: datetime
     user_id: str
     created_at: datetime
+
+
+class NotificationReadData(_Payload):
+    """`data` of com.taskstream.notification.read.v1 on task-updates: a notification was marked read (or
+    snoozed, which marks it read), so the user's other windows update their badge and list."""
+
+    id: str
+    task_id: str
+    user_id: str
+    read_at: datetime
 
 
 class SessionsRevokedData(_Payload):

@@ -11,11 +11,13 @@ from taskstream.events.envelope import CloudEvent
 from taskstream.events.payloads import (
     ACCOUNT_DELETED,
     NOTIFICATION_CREATED,
+    NOTIFICATION_READ,
     REMINDER_DUE,
     SESSIONS_REVOKED,
     TASK_EVENT_TYPES,
     AccountDeletedData,
     NotificationData,
+    NotificationReadData,
     ReminderDueData,
     SessionsRevokedData,
     TaskEventData,
@@ -26,6 +28,7 @@ PAYLOADS: dict[str, tuple[type[BaseModel], tuple[str, ...]]] = {
     **{t: (TaskEventData, (TASK_EVENTS, TASK_UPDATES)) for t in TASK_EVENT_TYPES.values()},
     REMINDER_DUE: (ReminderDueData, (REMINDERS,)),
     NOTIFICATION_CREATED: (NotificationData, (TASK_UPDATES,)),
+    NOTIFICATION_READ: (NotificationReadData, (TASK_UPDATES,)),
     SESSIONS_REVOKED: (SessionsRevokedData, (TASK_UPDATES,)),
     ACCOUNT_DELETED: (AccountDeletedData, (TASK_EVENTS, REMINDERS, TASK_UPDATES)),
 }

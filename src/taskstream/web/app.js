@@ -242,6 +242,10 @@ function liveEvent(event) {
     center.arrived(data);
     return;
   }
+  if (type.startsWith("com.taskstream.notification.read")) {
+    center.readElsewhere(data);
+    return;
+  }
   if (!type.startsWith("com.taskstream.task.")) return;
   const task = data.task_data;
   const kind = data.event_type;

@@ -140,6 +140,12 @@ export function notificationCenter(ctx) {
       render();
     },
     closePanel,
+    /** Another window marked a notification read (or snoozed it): the badge and the list follow. */
+    readElsewhere({ id, read_at }) {
+      if (!items.some((n) => n.id === id && !n.read_at)) return;
+      items = items.map((n) => (n.id === id ? { ...n, read_at } : n));
+      render();
+    },
     /** A reminder arrived over the WebSocket: list it, toast it, and raise a browser notification. */
     arrived(n) {
       if (items.some((x) => x.id === n.id)) return;

@@ -7,6 +7,9 @@ from datetime import timedelta
 
 from taskstream.domain.clock import Clock
 from taskstream.domain.errors import NotFound
+from taskstream.events import topics
+from taskstream.events.envelope import make_event
+from taskstream.events.payloads import NOTIFICATION_READ, NotificationReadData
 from taskstream.store.tables import Notification
 from taskstream.store.uow import UnitOfWork, UnitOfWorkFactory
 
@@ -37,7 +40,7 @@ class NotificationService:
         async with self._uow() as uow:
             row = await self._owned(uow, user_id, notification_id)
             if row.read_at is None:
-                row.read_at = self._clock.now()
+                self._mark_read(uow, row)
                 await uow.commit()
             return row
 
@@ -51,11 +54,25 @@ class NotificationService:
                 raise NotFound("the task of this notification no longer exists", field="id")
             now = self._clock.now()
             uow.reminders.add_snooze(task, fire_at=now + delay)
-            row.read_at = row.read_at or now
+            if row.read_at is None:
+                self._mark_read(uow, row)
             await uow.commit()
         if self._wake_scheduler is not None:
             self._wake_scheduler()
         return row
+
+    def _mark_read(self, uow: UnitOfWork, row: Notification) -> None:
+        """Mark `row` read and tell the user's windows (notification.read on task-updates, same commit)."""
+        row.read_at = self._clock.now()
+        data = NotificationReadData(id=row.id, task_id=row.task_id, user_id=row.user_id, read_at=row.read_at)
+        event = make_event(
+            NOTIFICATION_READ,
+            subject=row.task_id,
+            partitionkey=row.user_id,
+            data=data.model_dump(mode="json"),
+            time=row.read_at,
+        )
+        uow.outbox.append(event, topics.TASK_UPDATES)
 
     @staticmethod
     async def _owned(uow: UnitOfWork, user_id: str, notification_id: str) -> Notification:
