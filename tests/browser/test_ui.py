@@ -305,3 +305,32 @@ def test_an_estimate_is_set_in_the_dialog_shown_in_the_row_and_cleared(new_conte
     expect(report.get_by_test_id("estimate")).to_have_count(0)
     with user.api() as api:
         assert api.get(f"/tasks/{task_id}").json()["estimate_minutes"] is None
+
+
+def test_history_says_what_changed_from_what_to_what(new_context: Any, user: User) -> None:
+    with user.api() as api:
+        task = api.post("/tasks", json={"title": "Water", "due_date": "2030-01-02", "tags": ["home"]}).json()
+        changes = {
+            "title": "Water plants",
+            "priority": "high",
+            "due_date": None,
+            "due_at": "2030-01-03T16:00:00Z",  # 17:00 in Berlin
+            "tags": ["home", "garden"],
+        }
+        assert api.patch(f"/tasks/{task['id']}", json=changes).status_code == 200
+    page = open_app(new_context(as_user=user))
+    page.get_by_role("button", name="Water plants", exact=True).click()
+    edit = page.get_by_role("dialog", name="Edit task")
+    edit.get_by_text("History", exact=True).click()
+    edited = edit.get_by_role("list", name="History entries").locator(":scope > li").first
+    expect(edited).to_contain_text("Edited")
+    expect(edited).to_contain_text("by you")
+    lines = edited.locator(".changes li")
+    expect(lines).to_have_text(
+        [
+            "Due: Wed 2 Jan 2030 → Thu 3 Jan 2030 17:00",
+            "Title: “Water” → “Water plants”",
+            "Priority: None → High",
+            "Tags: added #garden",
+        ]
+    )

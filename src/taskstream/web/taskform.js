@@ -4,6 +4,7 @@
 import { api, ApiError } from "./api.js";
 import { h, field, select } from "./dom.js";
 import { recurrenceEditor } from "./recurrence-editor.js";
+import { changeLines } from "./history.js";
 import { remindersEditor } from "./reminders-editor.js";
 import { instantAt, rfc3339, dateIn, timeIn, knownZones, relativeDay, todayIn } from "./time.js";
 
@@ -144,12 +145,13 @@ export function taskDialog(ctx) {
       const today = todayIn(tz);
       history.replaceChildren(...entries.map((entry) => {
         const when = new Date(entry.occurred_at);
-        const fields = Object.keys(entry.changes || {}).filter((k) => !["version", "updated_at"].includes(k));
-        const what = entry.event_type === "updated" && fields.length ? `${EVENT_WORDS.updated}: ${fields.join(", ")}` : EVENT_WORDS[entry.event_type] || entry.event_type;
+        const what = EVENT_WORDS[entry.event_type] || entry.event_type;
         const actor = ACTOR_WORDS[entry.actor || "user"] || entry.actor;
+        const lines = entry.event_type === "updated" ? changeLines(entry.changes || {}, tz, today) : [];
         return h("li", {}, h("strong", {}, what), " · ",
           h("time", { datetime: entry.occurred_at }, `${relativeDay(dateIn(when, tz), today)} ${timeIn(when, tz)}`),
-          ` · ${actor === "recurring" ? "recurring" : `by ${actor}`}`);
+          ` · ${actor === "recurring" ? "by recurring" : `by ${actor}`}`,
+          lines.length ? h("ul", { class: "changes" }, ...lines.map((line) => h("li", {}, line))) : null);
       }));
       if (!entries.length) history.replaceChildren(h("li", {}, "No history yet."));
     } catch (err) {
