@@ -307,7 +307,7 @@ def test_an_estimate_is_set_in_the_dialog_shown_in_the_row_and_cleared(new_conte
         assert api.get(f"/tasks/{task_id}").json()["estimate_minutes"] is None
 
 
-def test_history_says_what_changed_from_what_to_what(new_context: Any, user: User) -> None:
+def test_history_says_what_changed_from_what_to_what_and_a_save_is_confirmed(new_context: Any, user: User) -> None:
     with user.api() as api:
         task = api.post("/tasks", json={"title": "Water", "due_date": "2030-01-02", "tags": ["home"]}).json()
         changes = {
@@ -334,3 +334,7 @@ def test_history_says_what_changed_from_what_to_what(new_context: Any, user: Use
             "Tags: added #garden",
         ]
     )
+    edit.get_by_label("Title", exact=True).fill("Water the plants")
+    edit.get_by_role("button", name="Save").click()
+    expect(edit).to_be_hidden()
+    expect(page.get_by_test_id("saved-toast")).to_contain_text("Saved “Water the plants”")

@@ -226,6 +226,7 @@ async function openTask(id, options = {}) {
 
 function saved(task, created, { focus = true } = {}) {
   announce(created ? `Added “${task.title}”` : `Saved “${task.title}”`);
+  if (!created) toast(`Saved “${task.title}”`, [], { ms: 2500, testid: "saved-toast" }); // a new task shows in the list
   if (focus) {
     state.selectedId = task.id;
     state.focusAfterLoad = task.id;
