@@ -170,3 +170,51 @@ async def test_tags_count_open_tasks(client: httpx.AsyncClient, clock: FixedCloc
         {"name": "bills", "open_count": 1, "total_count": 2},
         {"name": "home", "open_count": 1, "total_count": 2},
     ]
+
+
+async def test_counts_of_named_views_match_their_lists_in_one_request(
+    client: httpx.AsyncClient, clock: FixedClock
+) -> None:
+    headers = await sign_up(client)
+    ids = await _seed(client, headers, clock)
+    await client.post(f"/api/v1/tasks/{ids['Read book']}/complete", headers=headers)
+    other = await sign_up(client, "other@example.com")
+    await client.post("/api/v1/tasks", json={"title": "Not yours", "tags": ["bills"]}, headers=other)
+    views: dict[str, dict[str, Any]] = {
+        "open": {"completed": False},
+        "done": {"completed": True},
+        "bills": {"completed": False, "tag": ["bills"]},
+        "march": {"due_after": "2026-03-02", "due_before": "2026-04-01"},
+        "overdue": {"overdue": True},
+        "urgent or high": {"priority": ["urgent", "high"]},
+        "rent": {"q": "rent"},
+    }
+    answer = await client.post("/api/v1/tasks/counts", json={"views": views}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    for name, filters in views.items():  # each count is the length of the list with the same filters
+        listed = (await client.get("/api/v1/tasks", params={**filters, "limit": 200}, headers=headers)).json()
+        assert body["counts"][name] == len(listed["items"]), name
+    assert body["counts"] == {
+        "open": 4, "done": 1, "bills": 2, "march": 2, "overdue": 1, "urgent or high": 2, "rent": 1,
+    }  # fmt: skip
+    assert body["cap"] == 10_000
+    assert {t["name"]: (t["open_count"], t["total_count"]) for t in body["tags"]} == {
+        "bills": (2, 2),
+        "home": (2, 2),
+    }
+
+
+async def test_counts_refuse_bad_views_naming_the_field(client: httpx.AsyncClient) -> None:
+    headers = await sign_up(client)
+    bad = [
+        ({"views": {"today": {"due_before": "tomorrow"}}}, "views.today.due_before"),
+        ({"views": {"today": {"colour": "red"}}}, "views.today.colour"),
+        ({"views": {f"v{n}": {} for n in range(21)}}, "views"),
+        ({"views": {"x": {"q": "a b c d e f g h i j k"}}}, "views.x.q"),
+        ({"views": {"x": {"tag": ["a\u0000b"]}}}, "views.x.tag"),
+    ]
+    for body, field in bad:
+        answer = await client.post("/api/v1/tasks/counts", json=body, headers=headers)
+        assert answer.status_code == 422, (body, answer.text)
+        assert answer.json()["field"] == field, (body, answer.json())

@@ -136,9 +136,7 @@ def test_sign_up_recurring_task_completes_into_next_occurrence_seen_live_elsewhe
     expect(entries.nth(1)).to_contain_text("Created")
 
 
-def test_reminder_raises_toast_in_both_windows_and_snooze_marks_it_read_in_both(
-    new_context: Any, user: User
-) -> None:
+def test_reminder_raises_toast_in_both_windows_and_snooze_marks_it_read(new_context: Any, user: User) -> None:
     first = open_app(new_context(as_user=user))
     second = open_app(new_context(as_user=user))
     now = datetime.now(TZ)
@@ -307,7 +305,9 @@ def test_an_estimate_is_set_in_the_dialog_shown_in_the_row_and_cleared(new_conte
         assert api.get(f"/tasks/{task_id}").json()["estimate_minutes"] is None
 
 
-def test_history_says_what_changed_from_what_to_what_and_a_save_is_confirmed(new_context: Any, user: User) -> None:
+def test_history_says_what_changed_from_what_to_what_and_a_save_is_confirmed(
+    new_context: Any, user: User
+) -> None:
     with user.api() as api:
         task = api.post("/tasks", json={"title": "Water", "due_date": "2030-01-02", "tags": ["home"]}).json()
         changes = {

@@ -73,7 +73,7 @@ export function whenUnauthorized(handler) {
 }
 
 let lastWrite = 0;
-const READ_ONLY_POSTS = new Set(["/parse", "/recurrence/preview"]); // POSTs that change nothing
+const READ_ONLY_POSTS = new Set(["/parse", "/recurrence/preview", "/tasks/counts"]); // POSTs that change nothing
 
 /** When this page last sent a change (ms since epoch): live events right after it are our own echo. */
 export function lastLocalWrite() {
@@ -167,6 +167,8 @@ export const api = {
   reopen: (id) => request("POST", `/tasks/${encodeURIComponent(id)}/reopen`),
   history: (id) => request("GET", `/tasks/${encodeURIComponent(id)}/history`),
   tags: () => request("GET", "/tags"),
+  /** {name: list filters} → {counts: {name: n}, cap, tags}: the navigation's figures in one request. */
+  counts: (views) => request("POST", "/tasks/counts", { body: { views } }),
   notifications: () => request("GET", "/notifications"),
   markRead: (id) => request("POST", `/notifications/${encodeURIComponent(id)}/read`),
   snooze: (id, duration) =>

@@ -48,20 +48,33 @@ async function loadList({ append = false } = {}) {
   }
 }
 
+/** The navigation's counts and tags: one request (POST /tasks/counts), except while a delete waits for its
+ * Undo, when each view is listed so the task about to go is not counted. */
 async function loadCounts() {
   const tz = zone();
-  const count = async (filters) => {
-    const page = await api.listTasks({ ...queryFor({ q: "", priority: "", sort: "", ...filters }, tz), limit: 200 });
+  const filtersOf = (v) => {
+    const { sort, ...params } = queryFor({ q: "", priority: "", sort: "", ...v.filters }, tz);
+    for (const key of ["priority", "tag"]) if (params[key] !== undefined) params[key] = [params[key]].flat();
+    return params;
+  };
+  const listed = async (filters) => {
+    const page = await api.listTasks({ ...filters, sort: "due", limit: 200 });
     const n = page.items.filter((t) => !state.pendingDeletes.has(t.id)).length;
     return page.next_cursor ? `${n}+` : n;
   };
   try {
-    const [counts, tags] = await Promise.all([
-      Promise.all(VIEWS.map(async (v) => [v.key, await count(v.filters)])),
-      api.tags(),
-    ]);
-    state.counts = Object.fromEntries(counts);
-    state.tags = tags;
+    if (state.pendingDeletes.size) {
+      const [counts, tags] = await Promise.all([
+        Promise.all(VIEWS.map(async (v) => [v.key, await listed(filtersOf(v))])),
+        api.tags(),
+      ]);
+      state.counts = Object.fromEntries(counts);
+      state.tags = tags;
+    } else {
+      const answer = await api.counts(Object.fromEntries(VIEWS.map((v) => [v.key, filtersOf(v)])));
+      state.counts = Object.fromEntries(Object.entries(answer.counts).map(([k, n]) => [k, n >= answer.cap ? `${n}+` : n]));
+      state.tags = answer.tags;
+    }
     drawNav();
   } catch {
     // counts are a nicety; the list shows its own errors

@@ -163,6 +163,35 @@ class TaskRepository:
 
     async def find(self, query: TaskQuery) -> list[Task]:
         """One page of the caller's tasks matching `query`, in sort order (limit + 1 rows to detect more)."""
+        filtered = await self._conditions(query)
+        if filtered is None:
+            return []
+        conditions, due_filtered, by_due = filtered
+        if by_due:
+            return await self._find_by_due(conditions, query, with_undated=not due_filtered)
+        key, descending = self._sort_key(query.sort)
+        if query.after is not None:
+            value, last_id = query.after
+            if descending:
+                conditions.append(or_(key < value, and_(key == value, Task.id > last_id)))
+            else:
+                conditions.append(or_(key > value, and_(key == value, Task.id > last_id)))
+        order = [key.desc() if descending else key.asc(), Task.id.asc()]
+        rows = await self.session.scalars(
+            select(Task).where(*conditions).order_by(*order).limit(query.limit + 1)
+        )
+        return list(rows)
+
+    async def count(self, query: TaskQuery, *, cap: int) -> int:
+        """How many of the caller's tasks match `query`'s filters (its sort and page aside), at most `cap`."""
+        filtered = await self._conditions(query)
+        if filtered is None:
+            return 0
+        matching = select(Task.id).where(*filtered[0]).limit(cap).subquery()
+        return int(await self.session.scalar(select(func.count()).select_from(matching)) or 0)
+
+    async def _conditions(self, query: TaskQuery) -> tuple[list[Any], bool, bool] | None:
+        """(WHERE conditions, filtered by due?, walk by due?) of `query`; None when nothing can match."""
         conditions: list[Any] = [Task.user_id == query.user_id]
         if query.completed is not None:
             conditions.append(Task.completed.is_(query.completed))
@@ -197,26 +226,13 @@ class TaskRepository:
         if query.q:
             terms = search_terms(query.q)
             if not terms:
-                return []
+                return None
             match = await self._matches(terms, query.user_id, by_due=by_due)
             if match is None:
-                return []
+                return None
             condition, by_due = match
             conditions.append(condition)
-        if by_due:
-            return await self._find_by_due(conditions, query, with_undated=not due_filtered)
-        key, descending = self._sort_key(query.sort)
-        if query.after is not None:
-            value, last_id = query.after
-            if descending:
-                conditions.append(or_(key < value, and_(key == value, Task.id > last_id)))
-            else:
-                conditions.append(or_(key > value, and_(key == value, Task.id > last_id)))
-        order = [key.desc() if descending else key.asc(), Task.id.asc()]
-        rows = await self.session.scalars(
-            select(Task).where(*conditions).order_by(*order).limit(query.limit + 1)
-        )
-        return list(rows)
+        return conditions, due_filtered, by_due
 
     async def _find_by_due(
         self, conditions: list[Any], query: TaskQuery, *, with_undated: bool

@@ -28,6 +28,10 @@ from taskstream.domain.tasks import (
 )
 from taskstream.features.tasks.query import TaskQuery
 from taskstream.features.tasks.schemas import (
+    BOUND_PATTERN,
+    CountFilters,
+    CountsIn,
+    CountsOut,
     ParseIn,
     RecurrencePreviewIn,
     RecurrencePreviewOut,
@@ -47,14 +51,12 @@ WITH_BODY = responses(413)
 # caller's zone) or an RFC 3339 instant with its offset, in the years 1900-2999. Null is no value for either
 # (left out of their schemas: a header or query value is text).
 IF_MATCH = r'^\s*(\*|(W/)?"?\d{1,18}"?)\s*$'
-_DAY = r"(19\d\d|2\d\d\d)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
-_TIME = r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)"
-BOUND = f"^{_DAY}([Tt ]{_TIME})?$"
 IfMatch = Annotated[
     str | SkipJsonSchema[None], Header(pattern=IF_MATCH, description='the version changed, e.g. "3", or *')
 ]
 Bound = Annotated[
-    str | SkipJsonSchema[None], Query(pattern=BOUND, description="YYYY-MM-DD or an RFC 3339 date-time")
+    str | SkipJsonSchema[None],
+    Query(pattern=BOUND_PATTERN, description="YYYY-MM-DD or an RFC 3339 date-time"),
 ]
 
 
@@ -161,26 +163,55 @@ async def list_tasks(
     cursor: str | None = None,
 ) -> TaskPage:
     """The caller's tasks; a filter on a field a task lacks never matches it; no due date sorts last."""
-    if q and len(search_terms(q)) > MAX_SEARCH_TERMS:
-        raise ValidationError(f"q: at most {MAX_SEARCH_TERMS} different words", field="q")
-    for value, name in ((q or "", "q"), *((t, "tag") for t in tag or [])):
-        check_text(value, field=name)  # a NUL or lone surrogate would reach the database
-    query = TaskQuery(
-        user_id=user.id,
-        q=(q or "").strip() or None,  # blank: no search, as an absent q
-        completed=completed,
-        priorities=[int(Priority.parse(p)) for p in priority or []],
-        tags=[tag_form(t) for t in tag or [] if t.strip()],
-        due_before=_bound(due_before, "due_before", user.timezone) if due_before else None,
-        due_after=_bound(due_after, "due_after", user.timezone) if due_after else None,
-        overdue_at=_now_and_today(ctx.clock.now(), user.timezone) if overdue else None,
-        sort=sort,
-        limit=limit,
-        after=_decode_cursor(cursor, sort) if cursor else None,
-    )
+    filters = CountFilters.model_construct(  # validated as query parameters already
+        q=q, completed=completed, priority=priority or [], tag=tag or [], due_before=due_before,
+        due_after=due_after, overdue=overdue,
+    )  # fmt: skip
+    query = _query(filters, user.id, user.timezone, ctx.clock.now(), field_prefix="")
+    query.sort, query.limit = sort, limit
+    query.after = _decode_cursor(cursor, sort) if cursor else None
     page = await ctx.tasks.find(query)
     next_cursor = _encode_cursor(sort, *page.next_cursor) if page.next_cursor else None
     return TaskPage(items=page.items, next_cursor=next_cursor)
+
+
+COUNT_CAP = 10_000
+
+
+@router.post("/tasks/counts", responses=WITH_BODY)
+async def count_tasks(body: CountsIn, ctx: Ctx, user: CurrentUser) -> CountsOut:
+    """How many of the caller's tasks each named view holds (the filters of `GET /tasks`, counted up to
+    `cap`), and the caller's tags with their counts: what a client's navigation shows, in one request."""
+    now = ctx.clock.now()
+    queries = {
+        name: _query(filters, user.id, user.timezone, now, field_prefix=f"views.{name}.")
+        for name, filters in body.views.items()
+    }
+    counts = await ctx.tasks.counts(queries, cap=COUNT_CAP)
+    tags = [TagOut(name=n, open_count=o, total_count=a) for n, o, a in await ctx.tasks.tags(user.id)]
+    return CountsOut(counts=counts, cap=COUNT_CAP, tags=tags)
+
+
+def _query(filters: CountFilters, user_id: str, tz: str, now: datetime, *, field_prefix: str) -> TaskQuery:
+    """The TaskQuery of list filters (sorted by due, one page); errors name `field_prefix` + the field."""
+    q, tags = filters.q, filters.tag
+    if q and len(search_terms(q)) > MAX_SEARCH_TERMS:
+        raise ValidationError(
+            f"{field_prefix}q: at most {MAX_SEARCH_TERMS} different words", field=f"{field_prefix}q"
+        )
+    for value, name in ((q or "", "q"), *((t, "tag") for t in tags)):
+        check_text(value, field=field_prefix + name)  # a NUL or lone surrogate would reach the database
+    before, after = filters.due_before, filters.due_after
+    return TaskQuery(
+        user_id=user_id,
+        q=(q or "").strip() or None,  # blank: no search, as an absent q
+        completed=filters.completed,
+        priorities=[int(Priority.parse(p)) for p in filters.priority],
+        tags=[tag_form(t) for t in tags if t.strip()],
+        due_before=_bound(before, f"{field_prefix}due_before", tz) if before else None,
+        due_after=_bound(after, f"{field_prefix}due_after", tz) if after else None,
+        overdue_at=_now_and_today(now, tz) if filters.overdue else None,
+    )
 
 
 @router.get("/tasks/{task_id}", responses=responses(404))

@@ -146,6 +146,43 @@ class TagOut(BaseModel):
     total_count: int
 
 
+# A bound of a due filter: YYYY-MM-DD (00:00 in the caller's zone) or an RFC 3339 instant with its offset,
+# in the years 1900-2999.
+_DAY = r"(19\d\d|2\d\d\d)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+_TIME = r"([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)"
+BOUND_PATTERN = f"^{_DAY}([Tt ]{_TIME})?$"
+
+
+class CountFilters(BaseModel):
+    """The filters of `GET /api/v1/tasks`, as a JSON object (one view of the task list)."""
+
+    model_config = ConfigDict(extra="forbid")
+    q: str | None = Field(None, max_length=200)
+    completed: bool | None = None
+    priority: list[Literal["none", "low", "medium", "high", "urgent"]] = Field(
+        default_factory=list, max_length=5
+    )
+    tag: list[str] = Field(default_factory=list, max_length=20)
+    due_before: str | None = Field(None, pattern=BOUND_PATTERN)
+    due_after: str | None = Field(None, pattern=BOUND_PATTERN)
+    overdue: bool | None = None
+
+
+class CountsIn(BaseModel):
+    """Named views to count, e.g. {"views": {"today": {"completed": false, "due_before": "2026-12-04"}}}."""
+
+    model_config = ConfigDict(extra="forbid")
+    views: dict[str, CountFilters] = Field(max_length=20)
+
+
+class CountsOut(BaseModel):
+    """Tasks per view (at most COUNT_CAP; a view at the cap has at least that many) and the tags."""
+
+    counts: dict[str, int]
+    cap: int
+    tags: list[TagOut]
+
+
 class ParseIn(BaseModel):
     text: str = Field(min_length=1, max_length=1000)
 

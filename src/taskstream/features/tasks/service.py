@@ -67,6 +67,11 @@ class TaskService:
         async with self._uow.reader() as uow:
             return [task_out(t) for t in await uow.tasks.entities(await uow.tasks.all_of(user_id))]
 
+    async def counts(self, queries: dict[str, TaskQuery], *, cap: int) -> dict[str, int]:
+        """How many tasks each query's filters match (at most `cap` each), in one read transaction."""
+        async with self._uow.reader() as uow:
+            return {name: await uow.tasks.count(query, cap=cap) for name, query in queries.items()}
+
     async def tags(self, user_id: str) -> list[tuple[str, int, int]]:
         """(tag, open-task count, all-task count) for the user's tags, by name."""
         async with self._uow.reader() as uow:
