@@ -56,13 +56,13 @@ class Traffic:
     async def one(self) -> None:
         self.n += 1
         roll = self.random.random()
-        if len(self.open) < 40 or roll < 0.3:
+        if len(self.open) < 40 or (roll < 0.3 and len(self.open) < 80):  # next occurrences add to the pool
             recurring = {"recurrence": "FREQ=DAILY", "due_date": "2030-01-01"} if self.n % 4 == 0 else {}
             body = {"title": f"soak task {self.n} invoice", "tags": ["soak"], **recurring}
             answer = await self.http.post("/api/v1/tasks", json=body)
             answer.raise_for_status()
             self.open.append(answer.json()["id"])
-        elif roll < 0.45:
+        elif roll < 0.45:  # (and a create that a full pool turned down)
             task_id = self.open.pop(self.random.randrange(len(self.open)))
             (await self.http.post(f"/api/v1/tasks/{task_id}/complete")).raise_for_status()
             (await self.http.delete(f"/api/v1/tasks/{task_id}")).raise_for_status()
