@@ -1,11 +1,9 @@
 """Quick-add parsing: "Pay rent every month on the 1st 9am !high #bills remind 1d before" -> task fields.
 
-Only phrases from a fixed English grammar are read (docs/recurrence.md lists them); `dateparser` turns a
-matched date phrase into a date, so ordinary title words are never taken for dates. A month name needs a day
-number ("March report" stays a title); a bare weekday name or abbreviation counts only at the end of the
-title, where a time may follow it ("Call mom friday", "Report fri 5pm", "Review thu 9"); "sat", "sun" and
-"wed", which are also words, count there only with a time after them. "tonight" and "this evening" are
-today at 19:00 (or at the time given), all day once 19:00 has passed.
+Only phrases of a fixed English grammar are read (docs/recurrence.md lists them), so title words are never
+taken for dates. A month name needs a day number ("March report" stays a title); a bare weekday (or its
+abbreviation) counts only at the end of the title, a time may follow ("Report fri 5pm", "Review thu 9"),
+and "sat", "sun", "wed", also words, only with a time. "tonight": 19:00 today, all day once that is past.
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ export function whenUnauthorized(handler) {
 }
 
 let lastWrite = 0;
-const READ_ONLY_POSTS = new Set(["/parse", "/recurrence/preview", "/tasks/counts"]); // POSTs that change nothing
+const READ_ONLY_POSTS = new Set(["/parse", "/recurrence/preview", "/counts"]); // POSTs that change nothing
 
 /** When this page last sent a change (ms since epoch): live events right after it are our own echo. */
 export function lastLocalWrite() {
@@ -168,7 +168,7 @@ export const api = {
   history: (id) => request("GET", `/tasks/${encodeURIComponent(id)}/history`),
   tags: () => request("GET", "/tags"),
   /** {name: list filters} → {counts: {name: n}, cap, tags}: the navigation's figures in one request. */
-  counts: (views) => request("POST", "/tasks/counts", { body: { views } }),
+  counts: (views) => request("POST", "/counts", { body: { views } }),
   notifications: () => request("GET", "/notifications"),
   markRead: (id) => request("POST", `/notifications/${encodeURIComponent(id)}/read`),
   snooze: (id, duration) =>

@@ -48,7 +48,7 @@ async function loadList({ append = false } = {}) {
   }
 }
 
-/** The navigation's counts and tags: one request (POST /tasks/counts), except while a delete waits for its
+/** The navigation's counts and tags: one request (POST /counts), except while a delete waits for its
  * Undo, when each view is listed so the task about to go is not counted. */
 async function loadCounts() {
   const tz = zone();

@@ -178,7 +178,7 @@ async def list_tasks(
 COUNT_CAP = 10_000
 
 
-@router.post("/tasks/counts", responses=WITH_BODY)
+@router.post("/counts", responses=WITH_BODY)
 async def count_tasks(body: CountsIn, ctx: Ctx, user: CurrentUser) -> CountsOut:
     """How many of the caller's tasks each named view holds (the filters of `GET /tasks`, counted up to
     `cap`), and the caller's tags with their counts: what a client's navigation shows, in one request."""

@@ -154,9 +154,10 @@ BOUND_PATTERN = f"^{_DAY}([Tt ]{_TIME})?$"
 
 
 class CountFilters(BaseModel):
-    """The filters of `GET /api/v1/tasks`, as a JSON object (one view of the task list)."""
+    """The filters of `GET /api/v1/tasks`, as a JSON object (one view of the task list); JSON types as they
+    are (0 is not false)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     q: str | None = Field(None, max_length=200)
     completed: bool | None = None
     priority: list[Literal["none", "low", "medium", "high", "urgent"]] = Field(
