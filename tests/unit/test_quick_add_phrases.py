@@ -121,3 +121,9 @@ def test_each_phrase_gives_its_title_and_due(text: str, title: str, due: str | N
 def test_tonight_after_seven_is_today_all_day_and_a_time_still_counts() -> None:
     assert _due("Call mom tonight", EVENING_PASSED) == ("Call mom", "2025-06-10")
     assert _due("Call mom tonight at 9", EVENING_PASSED) == ("Call mom", "2025-06-10 21:00")
+
+
+def test_a_date_after_at_is_still_the_date() -> None:
+    """ "at 15" could start a time: read before the time, it is the date it begins ("at 15 june")."""
+    assert _due("Party at 15 june")[1] == "2025-06-15"
+    assert _due("Meet at 3 july 9am")[1] == "2025-07-03 09:00"

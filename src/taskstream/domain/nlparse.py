@@ -313,15 +313,9 @@ def parse_quick_add(text: str, *, now: datetime, tz: str) -> ParsedTask:
     held = UNTIL_RE.search(work.view())  # "until 30 june" without a recurrence is not a due date
     if held is not None:
         work.take(held.start(), held.end())
-    timed = TIME_RE.search(work.view())  # hidden while dates are read: "friday 5pm" ends with its weekday
-    timed = timed if timed is not None and _time_of(timed) is not None else None
-    if timed is not None:
-        work.take(timed.start(), timed.end())
-    due_date, due_at, implied = _take_when(work, now, now_local, tz, unparsed, timed=timed is not None)
-    if timed is not None:
-        work.release(timed.start(), timed.end())
-    moment = _take_time(work, unparsed)
-    if moment is not None and implied == EVENING and timed is not None and _twelve_hour_free(timed):
+    due_date, due_at, implied = _take_when(work, now, now_local, tz, unparsed)
+    moment, written = _take_time(work, unparsed)
+    if moment is not None and implied == EVENING and written is not None and _twelve_hour_free(written):
         moment = moment.replace(hour=moment.hour + 12) if 1 <= moment.hour < 12 else moment  # tonight at 8
     if moment is None and implied is not None and (implied != EVENING or now_local.time() < EVENING):
         moment = implied  # "thu 9"; "tonight" before 19:00 (after it: all day today)
@@ -356,13 +350,18 @@ def parse_quick_add(text: str, *, now: datetime, tz: str) -> ParsedTask:
 
 
 def _take_when(
-    work: _Text, now: datetime, now_local: datetime, tz: str, unparsed: list[str], *, timed: bool
+    work: _Text, now: datetime, now_local: datetime, tz: str, unparsed: list[str]
 ) -> tuple[date | None, datetime | None, time | None]:
     """The first date phrase (or "in 3 hours") as (all-day date, None, time it implies) or (None, aware UTC
-    instant, None); `timed`: a time was found (and is hidden as NULs), so "sat 10am" counts."""
+    instant, None). Without one, a weekday ending the title, the time after it hidden ("friday 5pm")."""
     match = _first_match(work, (*DATE_RES, IN_TIME_RE))
     if match is None:
         view = work.view()
+        timed = TIME_RE.search(view)
+        if timed is not None and _time_of(timed) is not None:  # NULs where the time is (taken later)
+            view = view[: timed.start()] + "\x00" * (timed.end() - timed.start()) + view[timed.end() :]
+        else:
+            timed = None
         match = TAIL_WEEKDAY_RE.search(view) or (TIMED_WEEKDAY_RE.search(view) if timed else None)
         if match is None:
             return None, None, None
@@ -387,13 +386,14 @@ def _take_when(
     return day, None, None
 
 
-def _take_time(work: _Text, unparsed: list[str]) -> time | None:
+def _take_time(work: _Text, unparsed: list[str]) -> tuple[time | None, re.Match[str] | None]:
+    """The first time of day, and the text it was read from."""
     match = TIME_RE.search(work.view())
     if match is None:
-        return None
+        return None, None
     moment = _time_of(match)
     if moment is None:
         unparsed.append(match.group(0).strip())
-        return None
+        return None, None
     work.take(match.start(), match.end())
-    return moment
+    return moment, match
