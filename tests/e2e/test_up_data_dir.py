@@ -16,25 +16,21 @@ from taskstream.devkafka import free_port
 from tests.e2e.server import ROOT, Server
 
 
-def test_a_second_up_on_the_same_data_dir_exits_naming_the_first(server: Server) -> None:
-    assert server.process is not None
-    second = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "taskstream",
-            "up",
-            "--port",
-            str(free_port()),
-            "--data-dir",
-            str(server.data_dir),
-        ],
+def up(*args: str) -> subprocess.CompletedProcess[str]:
+    """`taskstream up ARGS` to its end (these stop at once)."""
+    return subprocess.run(
+        [sys.executable, "-m", "taskstream", "up", *args],
         env=os.environ | {"PYTHONPATH": str(ROOT / "src")},
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_a_second_up_on_the_same_data_dir_exits_naming_the_first(server: Server) -> None:
+    assert server.process is not None
+    second = up("--port", str(free_port()), "--data-dir", str(server.data_dir))
     assert second.returncode == 1, second.stdout + second.stderr
     assert f"another `taskstream up` (pid {server.process.pid}) runs on {server.data_dir}" in second.stderr
     assert server.process.poll() is None  # the first one goes on
@@ -47,16 +43,8 @@ def test_up_on_a_taken_port_exits_at_once_naming_it(bus: str, tmp_path: Path) ->
         taken.bind(("127.0.0.1", port))
         taken.listen()
         started = time.monotonic()
-        command = [sys.executable, "-m", "taskstream", "up", "--bus", bus, "--port", str(port)]
-        up = subprocess.run(
-            [*command, "--data-dir", str(tmp_path / "data")],
-            env=os.environ | {"PYTHONPATH": str(ROOT / "src")},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-    assert up.returncode == 1, up.stdout + up.stderr
-    assert f"127.0.0.1:{port} is already in use" in up.stderr and "--port" in up.stderr
-    assert "listening" not in up.stdout + up.stderr  # nothing was started
+        refused = up("--bus", bus, "--port", str(port), "--data-dir", str(tmp_path / "data"))
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert f"127.0.0.1:{port} is already in use" in refused.stderr and "--port" in refused.stderr
+    assert "listening" not in refused.stdout + refused.stderr  # nothing was started
     assert time.monotonic() - started < 30
