@@ -18,7 +18,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# PostgreSQL from Debian when absent, started on 127.0.0.1:5432 (user postgres, no password, database test).
+# PostgreSQL from Debian when absent, started on 127.0.0.1:5432 (user postgres, no password, database test);
+# .ci/run has done it already before calling this, so here it finds both done.
 if ! { command -v pg_ctlcluster >/dev/null && ls /etc/postgresql/*/main >/dev/null 2>&1; }; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
