@@ -98,3 +98,50 @@ def test_reminder_raises_a_browser_notification_when_allowed(new_context: Any, u
             "icon": "/static/icon.svg",
         }
     ]
+
+
+def test_a_delete_reaches_other_windows_at_once_and_undo_brings_the_same_task_back(
+    new_context: Any, user: User
+) -> None:
+    with user.api() as api:
+        day = datetime.now(TZ).date()
+        kept = api.post("/tasks", json={"title": "Buy milk", "tags": ["home"], "due_date": str(day)}).json()
+        later = str(day + timedelta(days=1))
+        task = api.post("/tasks", json={"title": "Fix the gate", "tags": ["home"], "due_date": later}).json()
+    first = open_app(new_context(as_user=user))
+    second = open_app(new_context(as_user=user))
+    titles = second.locator("#task-list .task-title")
+    home = second.locator('#tag-views a[data-view="tag:home"] .view-count')
+    expect(titles).to_have_text(["Buy milk", "Fix the gate"])
+    expect(home).to_have_text("2")
+
+    requests: list[str] = []
+
+    def record(request: Any) -> None:
+        if "/api/v1/" in request.url:
+            requests.append(f"{request.method} {request.url.split('/api/v1')[-1]}")
+
+    second.on("request", record)
+    first.get_by_role("button", name="Fix the gate", exact=True).focus()
+    first.keyboard.press("Delete")
+    expect(first.get_by_test_id("undo-toast")).to_contain_text("Deleted “Fix the gate”")
+    # The other window follows well before the 6 s the Undo toast stays up, with one list and one count.
+    expect(titles).to_have_text(["Buy milk"], timeout=3_000)
+    expect(home).to_have_text("1", timeout=3_000)
+    second.wait_for_load_state("networkidle")
+    assert sorted(requests) == ["GET /tasks?sort=due&completed=false&limit=100", "POST /counts"], requests
+
+    first.get_by_test_id("undo-toast").get_by_role("button", name="Undo").click()
+    expect(first.locator("#task-list .task-title")).to_have_text(["Buy milk", "Fix the gate"])
+    expect(titles).to_have_text(["Buy milk", "Fix the gate"], timeout=3_000)
+    expect(home).to_have_text("2")
+    with user.api() as api:
+        ids = [t["id"] for t in api.get("/tasks").json()["items"]]
+        assert ids == [kept["id"], task["id"]]  # the same task, not a copy
+
+    # Its history says what happened, in the edit panel of the other window.
+    second.get_by_role("button", name="Fix the gate", exact=True).focus()
+    second.keyboard.press("h")
+    entries = second.get_by_role("list", name="History entries").locator("li")
+    expect(entries.first).to_contain_text("Restored")
+    expect(entries).to_have_count(3)

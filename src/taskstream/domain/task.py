@@ -31,7 +31,7 @@ from taskstream.domain.tasks import (
 )
 
 UNSET: Any = object()
-TaskEventKind = Literal["created", "updated", "completed", "reopened", "deleted"]
+TaskEventKind = Literal["created", "updated", "completed", "reopened", "deleted", "restored"]
 ReminderKind = Literal["before", "at", "snooze"]
 ReminderState = Literal["pending", "fired", "cancelled"]
 
@@ -204,6 +204,11 @@ class Task:
     def delete(self) -> TaskEvent:
         """The event of deleting this task (the store removes it with its tags and reminders)."""
         return TaskEvent("deleted", self)
+
+    def restore(self, *, now: datetime) -> TaskEvent:
+        """Bring this deleted task back as it was (same id, tags and reminders), one version later."""
+        self._bump(now)
+        return TaskEvent("restored", self)
 
     def next_occurrence(self, *, now: datetime) -> TaskEvent | None:
         """The occurrence that follows this completed one (a new Task, created by "recurring"); None when

@@ -18,19 +18,21 @@ TASK_UPDATED = f"{PREFIX}.task.updated.v1"
 TASK_COMPLETED = f"{PREFIX}.task.completed.v1"
 TASK_REOPENED = f"{PREFIX}.task.reopened.v1"
 TASK_DELETED = f"{PREFIX}.task.deleted.v1"
+TASK_RESTORED = f"{PREFIX}.task.restored.v1"
 REMINDER_DUE = f"{PREFIX}.reminder.due.v1"
 NOTIFICATION_CREATED = f"{PREFIX}.notification.created.v1"
 NOTIFICATION_READ = f"{PREFIX}.notification.read.v1"
 SESSIONS_REVOKED = f"{PREFIX}.account.sessions_revoked.v1"
 ACCOUNT_DELETED = f"{PREFIX}.account.deleted.v1"
 
-TaskEventType = Literal["created", "updated", "completed", "reopened", "deleted"]
+TaskEventType = Literal["created", "updated", "completed", "reopened", "deleted", "restored"]
 TASK_EVENT_TYPES: dict[str, str] = {
     "created": TASK_CREATED,
     "updated": TASK_UPDATED,
     "completed": TASK_COMPLETED,
     "reopened": TASK_REOPENED,
     "deleted": TASK_DELETED,
+    "restored": TASK_RESTORED,
 }
 
 

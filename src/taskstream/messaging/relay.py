@@ -18,7 +18,8 @@ Sent rows are kept for `retention` (default 7 days) and then deleted in batches:
 had acknowledged (a wiped cluster) can be given those events again by marking them unsent
 (`taskstream outbox replay`, OutboxRepository.requeue_sent); consumers' inboxes drop what they already had.
 The same cleanup deletes inbox rows older than `inbox_retention` (default 14 days, never shorter than
-`retention`, so a replay still finds every id it sends again).
+`retention`, so a replay still finds every id it sends again) and the copies of deleted tasks a restore
+reads once they are older than `retention`.
 """
 
 from __future__ import annotations
@@ -233,8 +234,9 @@ class OutboxRelay:
         self.leader = leader
 
     async def cleanup(self) -> int:
-        """Delete outbox rows sent more than `retention` ago, then inbox rows processed more than
-        `inbox_retention` ago, CLEANUP_BATCH per transaction; returns how many outbox rows went."""
+        """Delete outbox rows sent more than `retention` ago, inbox rows processed more than
+        `inbox_retention` ago and copies of tasks deleted more than `retention` ago (what a restore
+        reads), CLEANUP_BATCH per transaction; returns how many outbox rows went."""
         now = self._clock.now()
 
         def sent(uow: UnitOfWork) -> Awaitable[int]:
@@ -243,8 +245,12 @@ class OutboxRelay:
         def seen(uow: UnitOfWork) -> Awaitable[int]:
             return uow.inbox.forget_older(older_than=now - self._inbox_retention, limit=CLEANUP_BATCH)
 
+        def trashed(uow: UnitOfWork) -> Awaitable[int]:
+            return uow.trash.forget_older(older_than=now - self._retention, limit=CLEANUP_BATCH)
+
         deleted = await self._in_batches("outbox", sent)
         await self._in_batches("inbox", seen)
+        await self._in_batches("deleted_tasks", trashed)
         return deleted
 
     async def _in_batches(self, table: str, delete: Callable[[UnitOfWork], Awaitable[int]]) -> int:

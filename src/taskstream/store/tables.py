@@ -168,6 +168,18 @@ class Reminder(Base):
     task: Mapped[Task] = relationship(lazy="raise")  # as TaskTag.task: orders the inserts of one flush
 
 
+class DeletedTask(Base):
+    """A deleted task as it was (tags and reminders included), so Undo can restore it with the same id; the
+    relay's cleanup forgets it after the outbox retention."""
+
+    __tablename__ = "deleted_tasks"
+
+    task_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
 class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (

@@ -18,6 +18,7 @@ from taskstream.features.audit.repository import AuditRepository
 from taskstream.features.notifications.repository import NotificationRepository
 from taskstream.features.tasks.repository import ReminderRepository, TaskRepository
 from taskstream.features.tasks.search import SearchPlanner, planner_for
+from taskstream.features.tasks.trash import TrashRepository
 from taskstream.messaging.outbox import OutboxRepository
 from taskstream.messaging.repositories import DeadLetterRepository, InboxRepository
 from taskstream.store.profile import DatabaseProfile
@@ -88,6 +89,7 @@ class UnitOfWork:
         self.throttle = ThrottleRepository(self.session, self._profile)
         self.tasks = TaskRepository(self.session, self._profile, self._search)
         self.reminders = ReminderRepository(self.session, self._profile)
+        self.trash = TrashRepository(self.session)
         self.notifications = NotificationRepository(self.session)
         self.audit = AuditRepository(self.session)
         self.inbox = InboxRepository(self.session)

@@ -161,12 +161,11 @@ export const api = {
       body: fields,
       headers: version ? { "If-Match": `"${version}"` } : {},
     }),
-  deleteTask: (id, { keepalive = false } = {}) =>
-    request("DELETE", `/tasks/${encodeURIComponent(id)}`, { keepalive }),
+  deleteTask: (id) => request("DELETE", `/tasks/${encodeURIComponent(id)}`),
+  restoreTask: (id) => request("POST", `/tasks/${encodeURIComponent(id)}/restore`),
   complete: (id) => request("POST", `/tasks/${encodeURIComponent(id)}/complete`),
   reopen: (id) => request("POST", `/tasks/${encodeURIComponent(id)}/reopen`),
   history: (id) => request("GET", `/tasks/${encodeURIComponent(id)}/history`),
-  tags: () => request("GET", "/tags"),
   /** {name: list filters} → {counts: {name: n}, cap, tags}: the navigation's figures in one request. */
   counts: (views) => request("POST", "/counts", { body: { views } }),
   notifications: () => request("GET", "/notifications"),

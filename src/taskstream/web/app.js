@@ -14,11 +14,11 @@ import { settingsDialog } from "./settings.js";
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 100;
-const DELETE_DELAY_MS = 6000;
+const UNDO_MS = 6000;
 
 const state = {
   me: null, filters: readFilters(), tasks: [], cursor: null, selectedId: null,
-  counts: {}, tags: [], live: null, focusAfterLoad: null, pendingDeletes: new Map(), undo: null,
+  counts: {}, tags: [], live: null, focusAfterLoad: null, undo: null,
 };
 const zone = () => state.me?.timezone || browserZone();
 let dialog = null;
@@ -34,8 +34,7 @@ async function loadList({ append = false } = {}) {
   try {
     const page = await api.listTasks(params);
     if (seq !== loadSeq) return;
-    const items = page.items.filter((t) => !state.pendingDeletes.has(t.id));
-    state.tasks = append ? [...state.tasks, ...items] : items;
+    state.tasks = append ? [...state.tasks, ...page.items] : page.items;
     state.cursor = page.next_cursor;
     $("list-status").textContent = "";
     draw();
@@ -48,8 +47,7 @@ async function loadList({ append = false } = {}) {
   }
 }
 
-/** The navigation's counts and tags: one request (POST /counts), except while a delete waits for its
- * Undo, when each view is listed so the task about to go is not counted. */
+/** The navigation's counts and tags: one request (POST /counts) for every view. */
 async function loadCounts() {
   const tz = zone();
   const filtersOf = (v) => {
@@ -57,24 +55,10 @@ async function loadCounts() {
     for (const key of ["priority", "tag"]) if (params[key] !== undefined) params[key] = [params[key]].flat();
     return params;
   };
-  const listed = async (filters) => {
-    const page = await api.listTasks({ ...filters, sort: "due", limit: 200 });
-    const n = page.items.filter((t) => !state.pendingDeletes.has(t.id)).length;
-    return page.next_cursor ? `${n}+` : n;
-  };
   try {
-    if (state.pendingDeletes.size) {
-      const [counts, tags] = await Promise.all([
-        Promise.all(VIEWS.map(async (v) => [v.key, await listed(filtersOf(v))])),
-        api.tags(),
-      ]);
-      state.counts = Object.fromEntries(counts);
-      state.tags = tags;
-    } else {
-      const answer = await api.counts(Object.fromEntries(VIEWS.map((v) => [v.key, filtersOf(v)])));
-      state.counts = Object.fromEntries(Object.entries(answer.counts).map(([k, n]) => [k, n >= answer.cap ? `${n}+` : n]));
-      state.tags = answer.tags;
-    }
+    const answer = await api.counts(Object.fromEntries(VIEWS.map((v) => [v.key, filtersOf(v)])));
+    state.counts = Object.fromEntries(Object.entries(answer.counts).map(([k, n]) => [k, n >= answer.cap ? `${n}+` : n]));
+    state.tags = answer.tags;
     drawNav();
   } catch {
     // counts are a nicety; the list shows its own errors
@@ -193,40 +177,42 @@ async function completeById(id) {
   await toggleComplete(taskOf(id) || (await api.getTask(id)));
 }
 
-function flushDelete(id) {
-  const pending = state.pendingDeletes.get(id);
-  if (!pending) return;
-  clearTimeout(pending.timer);
-  state.pendingDeletes.delete(id);
-  return api.deleteTask(id, { keepalive: true }).catch((err) => {
-    if (err.status !== 404) toast(`Could not delete “${pending.task.title}”: ${err.message}`, [], { kind: "error" });
-  }).finally(() => refreshSoon());
-}
-
-function removeWithUndo(task) {
+/** Delete at once (every window sees it go); Undo restores the same task from the server. */
+async function removeWithUndo(task) {
   if (!task) return;
   const rows = [...$("task-list").querySelectorAll(".task")];
   const index = rows.findIndex((r) => r.dataset.id === task.id);
   const neighbour = rows[index + 1] || rows[index - 1];
-  state.pendingDeletes.set(task.id, { task, timer: setTimeout(() => flushDelete(task.id), DELETE_DELAY_MS) });
   state.tasks = state.tasks.filter((t) => t.id !== task.id);
   state.selectedId = neighbour?.dataset.id || null;
   draw();
   if (neighbour) focusRow(neighbour.dataset.id);
   else $("main").focus();
-  const undo = () => {
-    const pending = state.pendingDeletes.get(task.id);
-    if (!pending) return;
-    clearTimeout(pending.timer);
-    state.pendingDeletes.delete(task.id);
-    announce(`Restored “${task.title}”`);
-    state.selectedId = task.id;
-    state.focusAfterLoad = task.id;
-    loadList();
+  try {
+    await api.deleteTask(task.id);
+  } catch (err) {
+    if (err.status !== 404) {
+      toast(`Could not delete “${task.title}”: ${err.message}`, [], { kind: "error" });
+      refreshSoon(0);
+      return;
+    }
+  }
+  const undo = async () => {
+    if (state.undo === undo) state.undo = null;
+    try {
+      const back = await api.restoreTask(task.id);
+      announce(`Restored “${back.title}”`);
+      state.selectedId = back.id;
+      state.focusAfterLoad = back.id;
+      refreshSoon(0);
+    } catch (err) {
+      toast(`Could not restore “${task.title}”: ${err.message}`, [], { kind: "error" });
+    }
   };
   state.undo = undo;
   announce(`Deleted “${task.title}”. Press u to undo.`);
-  toast(`Deleted “${task.title}”`, [{ label: "Undo", run: undo }], { ms: DELETE_DELAY_MS, testid: "undo-toast" });
+  toast(`Deleted “${task.title}”`, [{ label: "Undo", run: undo }], { ms: UNDO_MS, testid: "undo-toast" });
+  refreshSoon();
 }
 
 async function openTask(id, options = {}) {
@@ -294,7 +280,6 @@ function connectionState(status, info) {
 
 /** Leave the signed-in screen; with `revoke` the session is signed out on the server first. */
 async function signOut({ revoke = false, everywhere = false } = {}) {
-  for (const id of [...state.pendingDeletes.keys()]) flushDelete(id);
   state.live?.close();
   if (revoke) await api.signOut({ everywhere }).catch(() => {});
   location.assign("/");
@@ -402,9 +387,6 @@ function wire() {
   list.addEventListener("focusin", (event) => {
     const row = event.target.closest(".task");
     if (row) select(row.dataset.id);
-  });
-  window.addEventListener("pagehide", () => {
-    for (const id of [...state.pendingDeletes.keys()]) flushDelete(id);
   });
   quickAdd({
     zone,

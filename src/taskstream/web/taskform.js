@@ -13,7 +13,7 @@ export const PRIORITIES = [["none", "None"], ["low", "Low"], ["medium", "Medium"
 /** Who made a history entry, in the user's words. */
 const ACTOR_WORDS = { user: "you", recurring: "recurring", system: "system" };
 
-const EVENT_WORDS = { created: "Created", updated: "Edited", completed: "Completed", reopened: "Reopened", deleted: "Deleted" };
+const EVENT_WORDS = { created: "Created", updated: "Edited", completed: "Completed", reopened: "Reopened", deleted: "Deleted", restored: "Restored" };
 
 /** Tags typed as "home, garden #errands" → ["home", "garden", "errands"]. */
 export function splitTags(text) {

@@ -255,6 +255,14 @@ async def delete_task(task_id: str, ctx: Ctx, user: CurrentUser, if_match: IfMat
     return Response(status_code=204)
 
 
+@router.post("/tasks/{task_id}/restore", responses=responses(404, 409))
+async def restore_task(task_id: str, ctx: Ctx, user: CurrentUser) -> TaskOut:
+    """Undo a delete: the task comes back with the same id, tags and reminders (its history says
+    "restored"); a task that is not deleted is returned as it is. 404 once the deleted task is forgotten
+    (after the outbox retention, 7 days by default)."""
+    return await ctx.tasks.restore(user.id, task_id)
+
+
 @router.post("/tasks/{task_id}/complete", responses=responses(404))
 async def complete_task(task_id: str, ctx: Ctx, user: CurrentUser) -> TaskOut:
     """Mark done; a recurring task's next occurrence follows through the recurring service."""

@@ -1,4 +1,4 @@
-"""Task use cases: create, change, complete, reopen, delete, list; each commits the change with its events.
+"""Task use cases: create, change, complete, reopen, delete, restore, list; each commits its events.
 
 The rules are the entity's (domain/task.py); a use case loads it, calls one change, saves it and appends
 the CloudEvent of what it did to task-events and task-updates in the same transaction.
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from taskstream.domain.clock import Clock
-from taskstream.domain.errors import NotFound, PreconditionFailed
+from taskstream.domain.errors import Conflict, NotFound, PreconditionFailed
 from taskstream.domain.task import Task, TaskChanges, TaskEvent
 from taskstream.events import topics
 from taskstream.features.tasks.mapping import new_rows
@@ -102,13 +102,34 @@ class TaskService:
             return await self._commit(uow, task, task.reopen(now=now), now=now)
 
     async def delete(self, user_id: str, task_id: str, *, if_match: int | None = None) -> None:
-        """Delete the task, its tags and reminders; NotFound when missing, PreconditionFailed when stale."""
+        """Delete the task, its tags and reminders (kept aside for restore()); NotFound when missing,
+        PreconditionFailed when stale."""
         async with self._uow() as uow:
             task = await _owned(uow, user_id, task_id, for_update=True)
             _check_version(task, if_match)
+            now = self._clock.now()
+            uow.trash.keep(task, now=now)
             await uow.tasks.remove(task)
-            uow.outbox.append(task_event(task.delete(), now=self._clock.now()), *_TOPICS)
+            uow.outbox.append(task_event(task.delete(), now=now), *_TOPICS)
             await uow.commit()
+
+    async def restore(self, user_id: str, task_id: str) -> TaskOut:
+        """Bring a deleted task back with the same id, tags and reminders, one version later (idempotent:
+        a task that is there is returned unchanged). NotFound when it was never the caller's or was
+        deleted longer ago than the outbox retention; Conflict when its series has that occurrence again."""
+        async with self._uow() as uow:
+            task = await uow.trash.take(task_id, user_id=user_id)
+            if task is None:
+                return task_out(await _owned(uow, user_id, task_id))
+            key = task.occurrence_key
+            if key is not None and await uow.tasks.occurrence_exists(task.series_id, key):
+                raise Conflict("the series has this occurrence again; restore is not possible", field="id")
+            now = self._clock.now()
+            event = task.restore(now=now)
+            uow.tasks.insert(task)
+            uow.outbox.append(task_event(event, now=now), *_TOPICS)
+            await uow.commit()
+            return task_out(task)
 
     async def create_next_occurrence(self, uow: UnitOfWork, previous: Task) -> Task | None:
         """In the caller's transaction: the occurrence after the completed `previous`, unless the series
