@@ -16,7 +16,7 @@ from taskstream.domain.clock import FixedClock
 from taskstream.features.accounts.passwords import Passwords
 from taskstream.runtime import Runtime
 from taskstream.settings import Settings
-from taskstream.store.tables import AuditEntry, Notification, Session, Task, User
+from taskstream.store.tables import AuditEntry, DeletedTask, Notification, Session, Task, User
 from tests.conftest import sign_up
 
 PASSWORD = "correct horse"
@@ -296,6 +296,9 @@ async def test_deleting_the_account_makes_every_service_forget_it(
         ada_id = (await uow.users.by_email("ada@example.com")).id  # type: ignore[union-attr]
     assert await _count(runtime, Notification, Notification.user_id == ada_id) == 1
     assert await _count(runtime, AuditEntry, AuditEntry.user_id == ada_id) == 1
+    gone_task = (await client.post("/api/v1/tasks", headers=headers, json={"title": "Deleted"})).json()
+    await client.delete(f"/api/v1/tasks/{gone_task['id']}", headers=headers)  # kept for its Undo
+    assert await _count(runtime, DeletedTask, DeletedTask.user_id == ada_id) == 1
     wrong = await client.request("DELETE", "/api/v1/me", headers=headers, json={"password": "nope nope"})
     assert (wrong.status_code, wrong.json()["field"]) == (401, "password")
     gone = await client.request("DELETE", "/api/v1/me", headers=headers, json={"password": PASSWORD})
@@ -308,8 +311,50 @@ async def test_deleting_the_account_makes_every_service_forget_it(
         (Session, Session.user_id),
         (Notification, Notification.user_id),
         (AuditEntry, AuditEntry.user_id),
+        (DeletedTask, DeletedTask.user_id),
     ):
         assert await _count(runtime, table, column == ada_id) == 0, table
     assert len((await client.get("/api/v1/tasks", headers=bob)).json()["items"]) == 1  # Bob keeps his
     assert len((await client.get("/api/v1/notifications", headers=bob)).json()) == 1
     await sign_up(client)  # the e-mail is free again
+
+
+async def test_settings_change_with_patch_me_and_quick_add_reads_dates_in_the_users_order(
+    client: httpx.AsyncClient,
+) -> None:
+    headers = await sign_up(client, timezone="Europe/Berlin")
+    me = (await client.get("/api/v1/me", headers=headers)).json()
+    assert (me["timezone"], me["date_order"]) == ("Europe/Berlin", None)
+
+    async def parsed(text: str) -> tuple[str, str | None]:
+        answer = (await client.post("/api/v1/parse", headers=headers, json={"text": text})).json()
+        return answer["title"], answer["due_date"]
+
+    assert await parsed("Dentist 10/12") == ("Dentist", "2026-12-10")  # day first until chosen
+    changed = await client.patch("/api/v1/me", headers=headers, json={"date_order": "MDY", "name": "  Ada "})
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["date_order"], changed.json()["name"]) == ("MDY", "Ada")
+    assert await parsed("Dentist 10/12") == ("Dentist", "2026-10-12")  # at once: no cached caller is stale
+    assert (await client.get("/api/v1/me", headers=headers)).json()["timezone"] == "Europe/Berlin"  # kept
+
+    for body, field in (
+        ({"date_order": "DDMM"}, "date_order"),
+        ({"date_order": None}, "date_order"),
+        ({"timezone": "Mars/Olympus"}, "timezone"),
+        ({"timezone": None}, "timezone"),
+        ({"email": "new@example.com"}, "email"),
+    ):
+        answer = await client.patch("/api/v1/me", headers=headers, json=body)
+        assert (answer.status_code, answer.json()["field"]) == (422, field), body
+    assert (await client.get("/api/v1/me", headers=headers)).json()["date_order"] == "MDY"
+
+    registered = await client.post(
+        "/api/v1/auth/register",
+        json={
+            "email": "us@example.com",
+            "password": PASSWORD,
+            "timezone": "America/New_York",
+            "date_order": "MDY",
+        },
+    )
+    assert registered.json()["date_order"] == "MDY"

@@ -143,3 +143,42 @@ def test_quick_add_more_options_opens_the_form_filled_in(new_context: Any, user:
     expect(dialog.get_by_label("Priority", exact=True)).to_have_value("low")
     expect(dialog.get_by_label("Tags", exact=True)).to_have_value("garden")
     expect(dialog.get_by_test_id("rrule")).to_have_text("FREQ=DAILY;INTERVAL=2")
+
+
+def test_numeric_dates_are_read_in_the_users_order_and_the_preview_says_how(
+    new_context: Any, user: User
+) -> None:
+    page = open_app(new_context(as_user=user))  # an en-GB browser: day first
+    with user.api() as api:
+        assert api.get("/me").json()["date_order"] == "DMY"  # taken from the browser on first use
+    today = datetime.now(TZ).date()
+    ahead = today + timedelta(days=40)  # a day and month that read differently either way round
+    while ahead.day == ahead.month or ahead.day > 12:
+        ahead += timedelta(days=1)
+    written = f"{ahead.day}/{ahead.month}"
+    swapped = date(today.year, ahead.day, ahead.month)
+    if swapped < today:
+        swapped = swapped.replace(year=today.year + 1)
+    box = page.get_by_label("Quick add")
+    due = page.get_by_test_id("quick-preview").locator('[data-key="due"] dd')
+
+    box.fill(f"Dentist {written} 2pm")
+    expect(due).to_have_text(f"{relative(ahead, today)}, 14:00 (“{written}” read day first (31/12))")
+
+    page.get_by_role("button", name="Settings").click()
+    dialog = page.get_by_role("dialog", name="Settings")
+    expect(dialog.get_by_label("Time zone")).to_have_value(ZONE)
+    dialog.get_by_label("Numeric dates").select_option("MDY")
+    dialog.get_by_role("button", name="Save preferences").click()
+    expect(page.get_by_test_id("prefs-saved")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+
+    box.fill(f"Dentist {written} 3pm")
+    expect(due).to_have_text(f"{relative(swapped, today)}, 15:00 (“{written}” read month first (12/31))")
+    box.press("Enter")
+    expect(box).to_have_value("")
+    with user.api() as api:
+        [task] = api.get("/tasks").json()["items"]
+    local = datetime.fromisoformat(task["due_at"]).astimezone(TZ)
+    assert (task["title"], local.date(), local.hour) == ("Dentist", swapped, 15)

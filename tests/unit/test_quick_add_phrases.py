@@ -127,3 +127,42 @@ def test_a_date_after_at_is_still_the_date() -> None:
     """ "at 15" could start a time: read before the time, it is the date it begins ("at 15 june")."""
     assert _due("Party at 15 june")[1] == "2025-06-15"
     assert _due("Meet at 3 july 9am")[1] == "2025-07-03 09:00"
+
+
+# Numeric dates, read in the user's order of day, month and year (a setting; quick add reads DMY without one).
+NUMERIC_ROWS = [
+    ("Dentist 10/12 2pm", "DMY", "Dentist", "2025-12-10 14:00"),
+    ("Dentist 10/12 2pm", "MDY", "Dentist", "2025-10-12 14:00"),
+    ("Dentist 10/12 2pm", "YMD", "Dentist", "2025-10-12 14:00"),
+    ("Report due 5/6", "DMY", "Report", "2026-06-05"),  # 5 June has passed this year: next year's
+    ("Report due 6/5", "MDY", "Report", "2026-06-05"),
+    ("Taxes 10/6", "DMY", "Taxes", "2025-06-10"),  # today counts
+    ("Flight 24/12/2025 7am", "DMY", "Flight", "2025-12-24 07:00"),
+    ("Flight 12/24/25 7am", "MDY", "Flight", "2025-12-24 07:00"),
+    ("Flight 2025/12/24", "DMY", "Flight", "2025-12-24"),  # four digits first: always the year
+    ("Flight 25/12/24", "YMD", "Flight", "2025-12-24"),
+    ("Weihnachtsfeier 24.12. 18:00", "DMY", "Weihnachtsfeier", "2025-12-24 18:00"),
+    ("Steuer 31.5.2026", "DMY", "Steuer", "2026-05-31"),
+    ("Leap day 29/2", "DMY", "Leap day", "2028-02-29"),
+    ("Release 2.5", "DMY", "Release 2.5", None),  # a version number, not a date
+    ("Mix 1:2 ratio", "DMY", "Mix 1:2 ratio", None),
+    ("Path a/b/c", "DMY", "Path a/b/c", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "order", "title", "due"), NUMERIC_ROWS, ids=[f"{r[0]} {r[1]}" for r in NUMERIC_ROWS]
+)
+def test_numeric_dates_follow_the_users_date_order(
+    text: str, order: str, title: str, due: str | None
+) -> None:
+    task = parse_quick_add(text, now=NOW, tz="Europe/Berlin", date_order=order)  # type: ignore[arg-type]
+    got = task.due_at.astimezone(BERLIN).strftime("%Y-%m-%d %H:%M") if task.due_at else task.due_date
+    assert (task.title, str(got) if got else None, task.unparsed) == (title, due, [])
+
+
+@pytest.mark.parametrize("text", ["Buy 31/02", "Meet 13/13", "Meet 0/5"])
+def test_a_numeric_date_that_is_no_date_is_listed_as_not_understood(text: str) -> None:
+    task = parse_quick_add(text, now=NOW, tz="Europe/Berlin")
+    assert (task.due_date, task.due_at, task.unparsed) == (None, None, [text.split()[1]])
+    assert task.title == text

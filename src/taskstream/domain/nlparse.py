@@ -16,93 +16,35 @@ from typing import Any, Literal
 import dateparser
 
 from taskstream.domain.errors import ValidationError
+from taskstream.domain.quickadd_grammar import (
+    DATE_RES,
+    EVENING,
+    EVENING_RE,
+    IN_TIME_RE,
+    LEFTOVER_RES,
+    MAX_TEXT,
+    NUMBERS,
+    PRIORITIES,
+    PRIORITY_RE,
+    REMIND_AT_RE,
+    REMIND_BEFORE_RE,
+    TAG_RE,
+    TAIL_WEEKDAY_RE,
+    TIME_RE,
+    TIMED_WEEKDAY_RE,
+    UNTIL_RE,
+    DateOrder,
+    numeric_date,
+)
 from taskstream.domain.recurrence import first_occurrence, localize, normalize_rrule
 from taskstream.domain.recurrence_phrases import (
     COMPLETION_RE,
-    DAY_NUMBER,
-    MONTH,
-    WD,
     WEEKDAY_WORDS,
     PhraseMatch,
     find_recurrence,
     find_trailing_adverb,
 )
 from taskstream.domain.tasks import zone as iana_zone
-
-MAX_TEXT = 1000
-PRIORITIES = {
-    "none": "none",
-    "low": "low",
-    "medium": "medium",
-    "med": "medium",
-    "high": "high",
-    "urgent": "urgent",
-    "1": "urgent",
-    "2": "high",
-    "3": "medium",
-    "4": "low",
-}
-_NUMBERS = {
-    "a": 1,
-    "an": 1,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "ten": 10,
-}
-_N = r"(?P<n>\d{1,3}|" + "|".join(_NUMBERS) + ")"
-_PREFIX = r"(?:\b(?:due|by|starting|from)\s+(?:on\s+)?|\bon\s+)?"
-_TIME = (
-    r"(?P<h>\d{1,2})(?::(?P<m>[0-5]\d))?\s*(?P<ap>am|pm|a\.m\.|p\.m\.)(?!\w)"
-    r"|(?P<h24>[01]?\d|2[0-3]):(?P<m24>[0-5]\d)\b|(?P<word>noon|midnight)\b"
-)
-_FLAGS = re.IGNORECASE
-TAG_RE = re.compile(r"(?<![\w#&])#([^\W\d_][\w-]{0,49})", _FLAGS)
-PRIORITY_RE = re.compile(r"(?<![\w!])!([\w-]+)", _FLAGS)
-REMIND_BEFORE_RE = re.compile(
-    r"\bremind(?:\s+me)?\s+(?P<n>\d{1,4})\s*(?P<unit>m|mins?|minutes?|h|hrs?|hours?|d|days?|w|wks?|weeks?)"
-    r"\s+(?:before|earlier|early|prior)\b",
-    _FLAGS,
-)
-REMIND_AT_RE = re.compile(rf"\bremind(?:\s+me)?\s+at\s+(?:{_TIME})", _FLAGS)
-TIME_RE = re.compile(rf"(?:\bat\s+)?(?:{_TIME})|\bat\s+(?P<hat>[01]?\d|2[0-3])\b(?![:.]\d)", _FLAGS)
-_ABS = (
-    rf"(?P<iso>\b\d{{4}}-\d{{2}}-\d{{2}}\b)"
-    rf"|\b(?P<dm>{DAY_NUMBER}\s+(?:of\s+)?{MONTH}(?:,?\s+\d{{4}}\b)?)"
-    rf"|\b(?P<md>{MONTH}\s+{DAY_NUMBER}\b(?:,?\s+\d{{4}}\b)?)"
-)
-UNTIL_RE = re.compile(rf"\buntil\s+(?:{_ABS})", _FLAGS)
-EVENING = time(19)
-EVENING_RE = re.compile(rf"{_PREFIX}(?P<phrase>\b(?:tonight|this\s+evening))\b", _FLAGS)
-DATE_RES = (
-    EVENING_RE,
-    re.compile(
-        rf"{_PREFIX}(?P<phrase>\b(?:today|tomorrow|yesterday|(?:the\s+)?day\s+after\s+tomorrow))\b"
-        r"(?!['’]s\b)",  # "today's notes" is a title
-        _FLAGS,
-    ),
-    re.compile(rf"{_PREFIX}(?P<phrase>\bin\s+{_N}\s+(?P<unit>day|week|month|year)s?)\b", _FLAGS),
-    re.compile(rf"{_PREFIX}(?P<phrase>\b(?:next|this)\s+(?:{WD}|week\b|month\b|year\b))", _FLAGS),
-    re.compile(rf"(?:\b(?:due|by|starting|from)\s+(?:on\s+)?|\bon\s+)(?P<phrase>{WD})", _FLAGS),
-    re.compile(rf"{_PREFIX}(?:{_ABS})", _FLAGS),
-)
-IN_TIME_RE = re.compile(rf"\bin\s+{_N}\s+(?P<unit>minute|min|hour|hr)s?\b", _FLAGS)
-_TAIL_WEEKDAY = r"monday|tuesday|wednesday|thursday|friday|saturday|sunday|mon|tues?|thu(?:rs?)?|fri"
-# At the end of the title (what follows is consumed: NUL), optionally with a bare hour ("thu 9" = 09:00).
-TAIL_WEEKDAY_RE = re.compile(
-    rf"\b(?P<wd>{_TAIL_WEEKDAY})(?:\s+(?P<hour>[01]?\d|2[0-3]))?(?=[\s\x00]*$)", _FLAGS
-)
-TIMED_WEEKDAY_RE = re.compile(r"\b(?P<wd>sat|sun|wed)(?=\s*\x00)", _FLAGS)  # only right before a time
-_SCHEDULE_WORD = rf"(?:\d|other\b|{WD}|{MONTH}|(?:day|week|month|year|hour|minute|weekday|weekend)s?\b)"
-LEFTOVER_RES = (
-    re.compile(r"\bremind\b(?:\s+[^\s\x00]+){0,3}", _FLAGS),
-    re.compile(rf"\b(?:every|each)\s+{_SCHEDULE_WORD}[^\s\x00]*(?:\s+[^\s\x00]+)?", _FLAGS),
-    re.compile(r"\buntil\s+[^\s\x00]+(?:\s+[^\s\x00]+)?", _FLAGS),
-)
 
 
 @dataclass
@@ -179,7 +121,7 @@ def _dateparse(phrase: str, now_local: datetime, tz: str, *, today_counts: bool 
         "TIMEZONE": tz,
         "RETURN_AS_TIMEZONE_AWARE": False,
     }
-    words = re.sub(r"\b(" + "|".join(_NUMBERS) + r")\b", lambda m: str(_NUMBERS[m.group(1).lower()]), phrase)
+    words = re.sub(r"\b(" + "|".join(NUMBERS) + r")\b", lambda m: str(NUMBERS[m.group(1).lower()]), phrase)
     parsed = dateparser.parse(words, languages=["en"], settings=settings)
     return parsed.date() if parsed is not None else None
 
@@ -194,8 +136,10 @@ def _next_weekday(word: str, now_local: datetime) -> date | None:
     return today + timedelta(days=(weekday - today.weekday() - 1) % 7 + 1)
 
 
-def _date_of(match: re.Match[str], now_local: datetime, tz: str) -> date | None:
+def _date_of(match: re.Match[str], now_local: datetime, tz: str, order: DateOrder) -> date | None:
     groups = match.groupdict()
+    if groups.get("num"):
+        return numeric_date(groups["num"], order, now_local.date())
     if groups.get("phrase") and (weekday := _next_weekday(groups["phrase"], now_local)) is not None:
         return weekday
     if groups.get("iso"):
@@ -255,14 +199,16 @@ def _take_reminders(work: _Text) -> tuple[list[dict[str, str]], list[time]]:
     return before, at
 
 
-def _take_recurrence(work: _Text, now_local: datetime, tz: str, unparsed: list[str]) -> str | None:
+def _take_recurrence(
+    work: _Text, now_local: datetime, tz: str, unparsed: list[str], order: DateOrder
+) -> str | None:
     phrase: PhraseMatch | None = find_recurrence(work.view()) or find_trailing_adverb(work.view())
     if phrase is None:
         return None
     work.take(phrase.start, phrase.end)
     rule = phrase.rrule
     until = UNTIL_RE.search(work.view())
-    until_date = _date_of(until, now_local, tz) if until else None
+    until_date = _date_of(until, now_local, tz, order) if until else None
     if until is not None and until_date is not None:
         work.take(until.start(), until.end())
         rule += f";UNTIL={until_date:%Y%m%d}"
@@ -293,8 +239,9 @@ def _rfc3339(instant: datetime) -> str:
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_quick_add(text: str, *, now: datetime, tz: str) -> ParsedTask:
-    """Read a quick-add line in the user's IANA zone `tz` at instant `now` (aware) into task fields.
+def parse_quick_add(text: str, *, now: datetime, tz: str, date_order: DateOrder = "DMY") -> ParsedTask:
+    """Read a quick-add line in the user's IANA zone `tz` at instant `now` (aware) into task fields;
+    numeric dates ("10/12") in the user's `date_order` of day, month and year.
 
     due_at is aware UTC, due_date an all-day date, recurrence a normalized RFC 5545 RRULE value, reminders
     ISO 8601 durations or RFC 3339 UTC instants. Raises ValidationError for a naive `now`, unknown `tz` or
@@ -309,11 +256,11 @@ def parse_quick_add(text: str, *, now: datetime, tz: str) -> ParsedTask:
     unparsed: list[str] = []
     result = ParsedTask(title="", tags=_take_tags(work), priority=_take_priority(work, unparsed))
     result.reminders, remind_at = _take_reminders(work)
-    result.recurrence = _take_recurrence(work, now_local, tz, unparsed)
+    result.recurrence = _take_recurrence(work, now_local, tz, unparsed, date_order)
     held = UNTIL_RE.search(work.view())  # "until 30 june" without a recurrence is not a due date
     if held is not None:
         work.take(held.start(), held.end())
-    due_date, due_at, implied = _take_when(work, now, now_local, tz, unparsed)
+    due_date, due_at, implied = _take_when(work, now, now_local, tz, unparsed, date_order)
     moment, written = _take_time(work, unparsed)
     if moment is not None and implied == EVENING and written is not None and _twelve_hour_free(written):
         moment = moment.replace(hour=moment.hour + 12) if 1 <= moment.hour < 12 else moment  # tonight at 8
@@ -322,7 +269,7 @@ def parse_quick_add(text: str, *, now: datetime, tz: str) -> ParsedTask:
     if held is not None:
         work.release(held.start(), held.end())
     if result.recurrence is None:
-        result.recurrence = _take_recurrence(work, now_local, tz, unparsed)
+        result.recurrence = _take_recurrence(work, now_local, tz, unparsed, date_order)
     completion = COMPLETION_RE.search(work.view())
     if completion is not None:
         if result.recurrence is not None:
@@ -350,7 +297,7 @@ def parse_quick_add(text: str, *, now: datetime, tz: str) -> ParsedTask:
 
 
 def _take_when(
-    work: _Text, now: datetime, now_local: datetime, tz: str, unparsed: list[str]
+    work: _Text, now: datetime, now_local: datetime, tz: str, unparsed: list[str], order: DateOrder
 ) -> tuple[date | None, datetime | None, time | None]:
     """The first date phrase (or "in 3 hours") as (all-day date, None, time it implies) or (None, aware UTC
     instant, None). Without one, a weekday ending the title, the time after it hidden ("friday 5pm")."""
@@ -374,12 +321,12 @@ def _take_when(
     if other is not None:
         unparsed.append(other.group(0).strip())
     if match.re is IN_TIME_RE:
-        number = _NUMBERS.get(match.group("n").lower()) or int(match.group("n"))
+        number = NUMBERS.get(match.group("n").lower()) or int(match.group("n"))
         unit = "minutes" if match.group("unit").lower().startswith("m") else "hours"
         return None, (now + timedelta(**{unit: number})).astimezone(UTC), None
     if match.re is EVENING_RE:
         return now_local.date(), None, EVENING
-    day = _date_of(match, now_local, tz)
+    day = _date_of(match, now_local, tz, order)
     if day is None:
         work.release(match.start(), match.end())
         unparsed.append(match.group(0).strip())

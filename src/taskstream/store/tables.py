@@ -69,6 +69,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # How the user writes numeric dates: "DMY", "MDY" or "YMD"; None until chosen (quick add reads DMY).
+    date_order: Mapped[str | None] = mapped_column(String(3))  # migration 0012
 
 
 class Session(Base):

@@ -153,6 +153,8 @@ export const api = {
     keep(null);
   },
   me: () => request("GET", "/me"),
+  /** {name?, timezone?, date_order?} → the user with those settings. */
+  updateMe: (fields) => request("PATCH", "/me", { body: fields }),
   listTasks: (params) => request("GET", `/tasks${query(params)}`),
   getTask: (id) => request("GET", `/tasks/${encodeURIComponent(id)}`),
   createTask: (fields) => request("POST", "/tasks", { body: fields }),

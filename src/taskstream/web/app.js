@@ -7,7 +7,7 @@ import { connectLive } from "./live.js";
 import { notificationCenter, toast, askPermission, onToastActed } from "./notify.js";
 import { quickAdd } from "./quickadd.js";
 import { taskDialog } from "./taskform.js";
-import { browserZone, knownZones, dueInfo } from "./time.js";
+import { browserDateOrder, browserZone, knownZones, dueInfo } from "./time.js";
 import { VIEWS, activeView, queryFor, readFilters, renderList, renderNav, writeFilters } from "./views.js";
 import { signInScreen } from "./auth.js";
 import { settingsDialog } from "./settings.js";
@@ -292,6 +292,9 @@ async function start({ signedIn = false } = {}) {
     showAuth();
     return;
   }
+  if (!state.me.date_order) { // chosen once from the browser's locale; Settings changes it
+    state.me = await api.updateMe({ date_order: browserDateOrder() }).catch(() => state.me);
+  }
   $("auth").hidden = true;
   $("shell").hidden = false;
   $("who").textContent = state.me.name || state.me.email;
@@ -390,6 +393,7 @@ function wire() {
   });
   quickAdd({
     zone,
+    dateOrder: () => state.me?.date_order || "DMY",
     created: (task) => saved(task, true, { focus: false }),
     openForm: (draft) => dialog.open(null, draft),
   });
@@ -415,6 +419,14 @@ function wire() {
 }
 
 localStorage.removeItem("taskstream.token"); // where older versions kept a long-lived token
-const settings = settingsDialog({ signOut });
+const settings = settingsDialog({
+  signOut,
+  zones: knownZones,
+  changed: (me) => {
+    const moved = me.timezone !== state.me.timezone;
+    state.me = me;
+    if (moved) refreshSoon(0); // "today" and every due label follow the zone
+  },
+});
 wire();
 renew().then((signedIn) => (signedIn ? start() : showAuth()));

@@ -1,6 +1,7 @@
 // Sign in and create-account forms, each with a plain button (reachable with Tab) that switches to the other; inline errors naming the field.
 
 import { api } from "./api.js";
+import { browserDateOrder } from "./time.js";
 
 const $ = (id) => document.getElementById(id);
 let wired = false;
@@ -62,6 +63,7 @@ export function signInScreen({ zones, zone, onSignedIn }) {
       email: form.elements.email.value.trim(),
       password: form.elements.password.value,
       timezone: form.elements.timezone.value,
+      date_order: browserDateOrder(),
     };
     if (form.elements.name.value.trim()) fields.name = form.elements.name.value.trim();
     if (fields.password.length < 8) {

@@ -5,11 +5,20 @@
 import { api, ApiError } from "./api.js";
 import { h } from "./dom.js";
 import { debouncedPreview, occurrenceLabels, previewBody, ruleText } from "./recurrence-preview.js";
-import { dueInfo, dateIn, shortDate, durationWords, timeIn } from "./time.js";
+import { DATE_ORDER_WORDS, dueInfo, dateIn, shortDate, durationWords, timeIn } from "./time.js";
 
 const WAIT_MS = 180;
+// A numeric date as the server reads one ("10/12", "10/12/26", "2026/12/10", "24.12."), in the user's order.
+const NUMERIC_DATE = /(?<![\w/.])(\d{1,4}\/\d{1,2}(?:\/\d{2,4})?|\d{1,2}\.\d{1,2}\.(?:\d{4}|\d{2})?)(?![\w/]|\.\d)/;
 
-/** Wire the quick-add form. ctx = {zone(), created(task), openForm(draft)}. */
+/** "Thu 10 Dec, 14:00", and how a numeric date of the text was read: "(“10/12” read day first (31/12))". */
+function dueWords(due, text, unparsed, order) {
+  const numeric = text.match(NUMERIC_DATE)?.[1];
+  if (!numeric || unparsed.includes(numeric) || numeric.length === 10) return due.label;
+  return `${due.label} (“${numeric}” read ${DATE_ORDER_WORDS[order] || DATE_ORDER_WORDS.DMY})`;
+}
+
+/** Wire the quick-add form. ctx = {zone(), dateOrder(), created(task), openForm(draft)}. */
 export function quickAdd(ctx) {
   const form = document.getElementById("quick-add");
   const input = document.getElementById("quick-input");
@@ -78,7 +87,7 @@ export function quickAdd(ctx) {
     preview.removeAttribute("aria-busy");
     const rows = [item("Title", result.title || "(no title yet)", "title")];
     const due = dueInfo(result, tz);
-    if (due) rows.push(item("Due", due.label, "due"));
+    if (due) rows.push(item("Due", dueWords(due, latest.text, result.unparsed || [], ctx.dateOrder()), "due"));
     if (result.recurrence) rows.push(...repeatRows(result, tz));
     if (result.priority && result.priority !== "none") {
       rows.push(item("Priority", result.priority[0].toUpperCase() + result.priority.slice(1), "priority"));

@@ -1,4 +1,5 @@
-// The settings dialog: change the password, sign out everywhere, download my data, delete the account.
+// The settings dialog: preferences (time zone, numeric dates), change the password, sign out everywhere,
+// download my data, delete the account.
 
 import { api } from "./api.js";
 import { announce } from "./dom.js";
@@ -36,9 +37,27 @@ function download(data) {
   setTimeout(() => URL.revokeObjectURL(link.href), 1000);
 }
 
-/** Wire the dialog once; `signOut({revoke, everywhere})` leaves the signed-in screen. Returns {open(me)}. */
-export function settingsDialog({ signOut }) {
+/**
+ * Wire the dialog once; `signOut({revoke, everywhere})` leaves the signed-in screen, `changed(me)` gets the
+ * user after saved preferences, `zones` lists the time zones offered. Returns {open(me)}.
+ */
+export function settingsDialog({ signOut, changed, zones }) {
   const dialog = $("settings");
+
+  $("prefs-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const form = event.target;
+    await busy(form.querySelector("button[type=submit]"), async () => {
+      try {
+        const me = await api.updateMe({ timezone: form.elements.timezone.value, date_order: form.elements.date_order.value });
+        $("prefs-error").textContent = "";
+        changed(me);
+        toast("Preferences saved", [], { ms: 2500, testid: "prefs-saved" });
+      } catch (err) {
+        showError(form, $("prefs-error"), err, "timezone");
+      }
+    });
+  });
 
   $("password-form").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -94,9 +113,13 @@ export function settingsDialog({ signOut }) {
   return {
     open(me) {
       $("settings-who").textContent = me.name ? `${me.name} · ${me.email}` : me.email;
-      for (const id of ["password-error", "delete-error"]) $(id).textContent = "";
+      for (const id of ["prefs-error", "password-error", "delete-error"]) $(id).textContent = "";
+      const select = $("pref-timezone");
+      select.replaceChildren(...zones(me.timezone).map((z) => new Option(z, z)));
+      select.value = me.timezone;
+      $("pref-date-order").value = me.date_order || "DMY";
       dialog.showModal();
-      $("current-password").focus();
+      select.focus();
     },
   };
 }

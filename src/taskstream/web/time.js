@@ -168,6 +168,18 @@ export function knownZones(first) {
   return zones;
 }
 
+/** How the browser's locale writes numeric dates: "DMY" (en-GB, de), "MDY" (en-US) or "YMD" (ja, sv). */
+export function browserDateOrder() {
+  const parts = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "numeric", year: "numeric" })
+    .formatToParts(new Date(2001, 10, 22))
+    .map((part) => part.type[0].toUpperCase())
+    .filter((letter) => "DMY".includes(letter))
+    .join("");
+  return ["DMY", "MDY", "YMD"].includes(parts) ? parts : "DMY";
+}
+
+export const DATE_ORDER_WORDS = { DMY: "day first (31/12)", MDY: "month first (12/31)", YMD: "year first (2026/12/31)" };
+
 export function browserZone() {
   return currentZoneName(Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC");
 }

@@ -18,6 +18,7 @@ from taskstream.features.accounts.schemas import (
     AccountDeleteIn,
     ExportOut,
     PasswordChangeIn,
+    ProfilePatch,
     RegisterIn,
     TokenOut,
     UserOut,
@@ -62,7 +63,12 @@ async def register(body: RegisterIn, ctx: Ctx, request: Request) -> UserOut:
     """Create an account. 409 when the e-mail is taken; 422 for a weak password, bad e-mail or zone; 429
     (Retry-After) after too many sign-ups from one address."""
     user = await ctx.accounts.register(
-        body.email, body.password, name=body.name, timezone=body.timezone, address=_address(request)
+        body.email,
+        body.password,
+        name=body.name,
+        timezone=body.timezone,
+        address=_address(request),
+        date_order=body.date_order,
     )
     return UserOut.model_validate(user, from_attributes=True)
 
@@ -112,6 +118,13 @@ async def logout(
 async def me(user: CurrentUser) -> UserOut:
     """The signed-in user."""
     return UserOut.model_validate(user, from_attributes=True)
+
+
+@router.patch("/me", responses=SIGNED_IN)
+async def update_me(body: ProfilePatch, ctx: Ctx, user: CurrentUser) -> UserOut:
+    """Change the settings given (name, timezone, date_order); the others stay. 422 names a bad field."""
+    changed = await ctx.accounts.update_profile(user, body.model_dump(include=body.model_fields_set))
+    return UserOut.model_validate(changed, from_attributes=True)
 
 
 @router.post("/me/password", status_code=204, responses=responses(401, 413, 429))

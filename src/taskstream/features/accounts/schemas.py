@@ -7,10 +7,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from taskstream.domain.quickadd_grammar import DateOrder
 from taskstream.features.accounts.policy import MAX_LENGTH, MIN_LENGTH
 from taskstream.features.audit.schemas import AuditOut
 from taskstream.features.notifications.schemas import NotificationOut
 from taskstream.features.tasks.schemas import TaskOut
+
+DATE_ORDER_HELP = 'how numeric dates are written: "DMY" (31/12), "MDY" (12/31) or "YMD" (2026/12/31)'
 
 
 class RegisterIn(BaseModel):
@@ -23,6 +26,16 @@ class RegisterIn(BaseModel):
     )
     name: str | None = Field(None, max_length=200)
     timezone: str | None = Field(None, max_length=64, description="IANA zone; default UTC")
+    date_order: DateOrder | None = Field(None, description=DATE_ORDER_HELP)
+
+
+class ProfilePatch(BaseModel):
+    """The settings to change; those left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, max_length=200, description="null or blank: no name")
+    timezone: str | None = Field(None, max_length=64, description="IANA zone (not null)")
+    date_order: DateOrder | None = Field(None, description=DATE_ORDER_HELP + " (not null)")
 
 
 class PasswordChangeIn(BaseModel):
@@ -41,6 +54,7 @@ class UserOut(BaseModel):
     email: str
     name: str | None
     timezone: str
+    date_order: DateOrder | None = Field(description="None until chosen; quick add then reads day first")
     created_at: datetime
 
 

@@ -11,12 +11,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 
 from taskstream.domain.clock import Clock
-from taskstream.domain.errors import Conflict, TooManyRequests, Unauthorized
+from taskstream.domain.errors import Conflict, TooManyRequests, Unauthorized, ValidationError
 from taskstream.domain.tasks import check_text, normalise, zone
 from taskstream.events import topics
 from taskstream.events.envelope import make_event
@@ -81,24 +81,28 @@ class AccountService:
         self._clock = clock
         self._passwords = passwords
         self._limits = limits or AuthLimits()
-        # Told (user id, session ids or None for all) after a commit that ended sessions: the api drops the
-        # callers it cached for them.
+        # Told (user id, session ids or None for all) after a commit that ended sessions or changed the
+        # user's settings: the api drops the callers it cached for them.
         self.on_sign_out: Callable[[str, list[str] | None], None] = lambda _user, _sessions: None
 
     def _limit(self, count: int) -> Limit:
         return Limit(count, self._limits.window)
 
     async def register(
-        self, email: str, password: str, *, name: str | None, timezone: str | None, address: str
+        self,
+        email: str,
+        password: str,
+        *,
+        name: str | None,
+        timezone: str | None,
+        address: str,
+        date_order: str | None = None,
     ) -> User:
         """A new account. Conflict(field="email") when the e-mail is taken; ValidationError for the zone or a
         weak password; TooManyRequests after signups_per_address sign-ups from `address` in a window."""
         tz = timezone or "UTC"
         zone(tz)
-        if name is not None:
-            name = normalise(name.strip()) or None
-            if name is not None:
-                check_text(name, field="name")
+        name = _clean_name(name)
         now = self._clock.now()
         per_address = {f"register:address:{address}": self._limit(self._limits.signups_per_address)}
         await self._take(per_address, now=now)
@@ -110,6 +114,7 @@ class AccountService:
             password_hash=await self._passwords.hash_off_loop(password),
             timezone=tz,
             created_at=now,
+            date_order=date_order,
         )
         async with self._uow() as uow:
             if await uow.users.by_email(user.email):
@@ -120,6 +125,26 @@ class AccountService:
             except IntegrityError:
                 raise Conflict("this e-mail is already registered", field="email") from None
         return user
+
+    async def update_profile(self, user: User, changes: dict[str, Any]) -> User:
+        """Change the user's name, timezone or date_order (the keys given); ValidationError names a bad one
+        (a zone that is not IANA's, a null zone or date order)."""
+        for key in ("timezone", "date_order"):
+            if key in changes and changes[key] is None:
+                raise ValidationError(f"{key} cannot be null", field=key)
+        if "timezone" in changes:
+            zone(changes["timezone"])
+        if "name" in changes:
+            changes["name"] = _clean_name(changes["name"])
+        async with self._uow() as uow:
+            row = await uow.users.get(user.id)
+            if row is None:
+                raise Unauthorized("the token's user no longer exists")
+            for key, value in changes.items():
+                setattr(row, key, value)
+            await uow.commit()
+        self.on_sign_out(user.id, None)  # drops every cached caller of the user: they hold the old settings
+        return row
 
     async def _verify(self, email: str, password: str, *, address: str, field: str) -> User:
         """The account of `email` when `password` is right; Unauthorized(field) otherwise.
@@ -283,3 +308,13 @@ class AccountService:
             )
             uow.outbox.append(event, topics.TASK_UPDATES)
         return revoked
+
+
+def _clean_name(name: str | None) -> str | None:
+    """A display name without surrounding blanks (None when blank); ValidationError for unsafe text."""
+    if name is None:
+        return None
+    name = normalise(name.strip()) or None
+    if name is not None:
+        check_text(name, field="name")
+    return name

@@ -30,7 +30,8 @@ class AuditRepository:
         return list(await self.session.scalars(stmt.order_by(AuditEntry.id.desc()).limit(limit)))
 
     async def forget(self, user_id: str) -> None:
-        """Delete every entry of the user (the account was deleted)."""
+        """Delete every entry of the user (the account was deleted), those added in this transaction too."""
+        await self.session.flush()  # entries of the same batch, added before the deletion arrived
         await self.session.execute(delete(AuditEntry).where(AuditEntry.user_id == user_id))
 
     async def all_of(self, user_id: str) -> list[AuditEntry]:

@@ -43,7 +43,9 @@ class NotificationRepository:
         )
 
     async def forget(self, user_id: str) -> None:
-        """Delete every notification of the user (the account was deleted)."""
+        """Delete every notification of the user (the account was deleted), those added in this
+        transaction too."""
+        await self.session.flush()  # notifications of the same batch, added before the deletion arrived
         await self.session.execute(delete(Notification).where(Notification.user_id == user_id))
 
     async def all_of(self, user_id: str) -> list[Notification]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import date, datetime, time
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Header, Query, Response
 from pydantic.json_schema import SkipJsonSchema
@@ -15,6 +15,7 @@ from taskstream.api.deps import Ctx, CurrentUser
 from taskstream.api.errors import responses
 from taskstream.domain import nlparse, recurrence
 from taskstream.domain.errors import ValidationError
+from taskstream.domain.quickadd_grammar import DateOrder
 from taskstream.domain.task import TaskChanges
 from taskstream.domain.tasks import (
     Priority,
@@ -304,7 +305,8 @@ async def recurrence_preview(body: RecurrencePreviewIn, user: CurrentUser) -> Re
 @router.post("/parse", responses=WITH_BODY)
 async def parse(body: ParseIn, ctx: Ctx, user: CurrentUser) -> dict[str, Any]:
     """Natural-language quick add: the task fields understood, and what was not."""
-    result = nlparse.parse_quick_add(body.text, now=ctx.clock.now(), tz=user.timezone)
+    order = cast(DateOrder, user.date_order or "DMY")
+    result = nlparse.parse_quick_add(body.text, now=ctx.clock.now(), tz=user.timezone, date_order=order)
     return {
         "title": result.title,
         "due_at": result.due_at.isoformat() if result.due_at else None,
