@@ -83,3 +83,53 @@ def test_cli_flow(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert not path.exists()
     result = runner.invoke(app, ["ls", *url])
     assert result.exit_code == 2 and "Not logged in" in result.output
+
+
+def test_cli_show_edit_rm_restore(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    runner = CliRunner()
+    url = ["--server", server.base]
+    registered = runner.invoke(
+        app,
+        ["register", "--email", "edit@example.com", "--password", "long enough", "--timezone", "UTC", *url],
+    )
+    assert registered.exit_code == 0, registered.output
+    added = runner.invoke(app, ["add", "Write report 2030-03-04 9am #work"])
+    assert added.exit_code == 0, added.output
+    [task] = json.loads(runner.invoke(app, ["ls", "--json"]).output)
+    short = task["id"][:8]
+
+    edited = runner.invoke(app, ["edit", short, "2030-03-05 5pm !high #urgent-ish every week"])
+    assert edited.exit_code == 0, edited.output
+    assert "Saved Write report." in edited.output
+    assert "due: Mon 04 Mar 2030 09:00 → Tue 05 Mar 2030 17:00" in edited.output
+    assert "priority: none → high" in edited.output and "tags: #work → #work #urgent-ish" in edited.output
+    assert "repeats: none → every week" in edited.output
+    renamed = runner.invoke(app, ["edit", short, "Write the report", "--estimate", "90"])
+    assert renamed.exit_code == 0 and "estimate: none → 1 h 30 min" in renamed.output, renamed.output
+    assert runner.invoke(app, ["edit", short]).exit_code == 1  # nothing to change
+
+    shown = runner.invoke(app, ["show", short], terminal_width=200)
+    assert shown.exit_code == 0, shown.output
+    lines = [line.strip() for line in shown.output.splitlines()]
+    assert lines[0] == f"Write the report ({task['id']})"
+    assert "due: Tue 05 Mar 2030 17:00" in lines and "estimate: 1 h 30 min" in lines
+    history = lines[lines.index("History:") + 1 :]
+    assert [line.split("  ")[-1] for line in history if " by " in line] == [
+        "Edited by you",
+        "Edited by you",
+        "Created by you",
+    ]
+    assert "Due: Mon 04 Mar 2030 09:00 → Tue 05 Mar 2030 17:00" in history
+    assert "Title: “Write report” → “Write the report”" in history and "Tags: added #urgent-ish" in history
+    as_json = json.loads(runner.invoke(app, ["show", short, "--json"]).output)
+    assert as_json["task"]["id"] == task["id"] and len(as_json["history"]) == 3
+
+    removed = runner.invoke(app, ["rm", short])
+    assert removed.exit_code == 0 and f"taskstream restore {short}" in removed.output
+    assert json.loads(runner.invoke(app, ["ls", "--json"]).output) == []
+    restored = runner.invoke(app, ["restore", short])
+    assert restored.exit_code == 0 and "Restored Write the report" in restored.output, restored.output
+    [back] = json.loads(runner.invoke(app, ["ls", "--json"]).output)
+    assert (back["id"], back["tags"]) == (task["id"], ["urgent-ish", "work"])
+    assert runner.invoke(app, ["restore", "ffff0000"]).exit_code == 1

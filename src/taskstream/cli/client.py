@@ -1,4 +1,5 @@
-"""Command-line client of a running taskstream: register, login, logout, add (natural language), ls, done."""
+"""Command-line client of a running taskstream: register, login, logout, add (natural language), ls, done, rm
+(show, edit and restore are in task_detail.py)."""
 
 from __future__ import annotations
 
@@ -317,7 +318,8 @@ def _next_occurrence(
 def rm(
     task_id: Annotated[str, typer.Argument(help="Task id or its first characters")], server: Server = None
 ) -> None:
-    """Delete a task."""
+    """Delete a task (`taskstream restore ID` brings it back within 7 days)."""
     with _session(server) as http:
-        _check(http.delete(f"/api/v1/tasks/{_resolve(http, task_id)}"))
-    console.print("Deleted.")
+        full_id = _resolve(http, task_id)
+        _check(http.delete(f"/api/v1/tasks/{full_id}"))
+    console.print(f"Deleted. Undo: taskstream restore {full_id[:8]}")

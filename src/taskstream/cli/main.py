@@ -17,6 +17,7 @@ from opentelemetry import trace
 from starlette.types import ASGIApp
 from structlog.tracebacks import ExceptionDictTransformer
 
+from taskstream.cli import task_detail  # noqa: F401 - registers show, edit and restore on client_app
 from taskstream.cli.client import client_app
 from taskstream.cli.common import hold_data_dir, load_settings, require_free_port
 from taskstream.cli.outbox import outbox_app
