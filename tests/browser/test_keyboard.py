@@ -116,6 +116,10 @@ def test_recurrence_editor_builds_rules_in_words(new_context: Any, user: User) -
     assert (task["recurrence"], task["repeat_from"]) == ("FREQ=WEEKLY;BYDAY=MO,WE;COUNT=5", "due")
 
     page.get_by_role("button", name="Team meeting").click()
+    fold = dialog.locator("details.recurrence > summary")
+    expect(fold).to_contain_text("every week on Monday and Wednesday, 5 times")  # folded to its words
+    expect(dialog.get_by_label("Repeats", exact=True)).to_be_hidden()
+    fold.click()
     expect(dialog.get_by_label("Wed", exact=True)).to_be_checked()
     expect(dialog.get_by_label("Number of occurrences")).to_have_value("5")
     dialog.get_by_label("Repeats", exact=True).select_option("MONTHLY")
@@ -140,6 +144,7 @@ def test_recurrence_editor_builds_rules_in_words(new_context: Any, user: User) -
     # A rule the controls cannot build is previewed too, and a rule the server rejects shows its reason.
     page.get_by_role("button", name="Team meeting").click()
     dialog.get_by_label("Due date", exact=True).fill("2031-01-10")
+    fold.click()
     dialog.get_by_label("Repeat from the due date").check()
     dialog.get_by_label("Repeats", exact=True).select_option("custom")
     dialog.get_by_label("RRULE", exact=True).fill("FREQ=YEARLY;BYMONTH=3,9;BYMONTHDAY=15")

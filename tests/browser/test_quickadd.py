@@ -136,9 +136,8 @@ def test_quick_add_more_options_opens_the_form_filled_in(new_context: Any, user:
     page.get_by_role("button", name="More options…").click()
     dialog = page.get_by_role("dialog", name="New task")
     expect(dialog.get_by_label("Title", exact=True)).to_have_value("Water plants")
-    expect(dialog.get_by_label("Due date", exact=True)).to_have_value(
-        (datetime.now(TZ).date() + timedelta(days=1)).isoformat()
-    )
+    tomorrow = datetime.now(TZ).date() + timedelta(days=1)
+    expect(dialog.get_by_label("Due date", exact=True)).to_have_value(tomorrow.strftime("%d/%m/%Y"))  # en-GB
     expect(dialog.get_by_label("Due time", exact=True)).to_have_value("09:00")
     expect(dialog.get_by_label("Priority", exact=True)).to_have_value("low")
     expect(dialog.get_by_label("Tags", exact=True)).to_have_value("garden")
@@ -182,3 +181,7 @@ def test_numeric_dates_are_read_in_the_users_order_and_the_preview_says_how(
         [task] = api.get("/tasks").json()["items"]
     local = datetime.fromisoformat(task["due_at"]).astimezone(TZ)
     assert (task["title"], local.date(), local.hour) == ("Dentist", swapped, 15)
+    page.get_by_role("button", name="Dentist", exact=True).click()  # the editor writes dates month first too
+    expect(page.get_by_role("dialog", name="Edit task").get_by_label("Due date", exact=True)).to_have_value(
+        swapped.strftime("%m/%d/%Y")
+    )

@@ -334,7 +334,110 @@ def test_history_says_what_changed_from_what_to_what_and_a_save_is_confirmed(
             "Tags: added #garden",
         ]
     )
+    edit.get_by_role("tab", name="Details").click()
     edit.get_by_label("Title", exact=True).fill("Water the plants")
     edit.get_by_role("button", name="Save").click()
     expect(edit).to_be_hidden()
     expect(page.get_by_test_id("saved-toast")).to_contain_text("Saved “Water the plants”")
+
+
+def test_the_editor_is_a_side_panel_that_fits_1280_by_800_with_history_as_a_tab(
+    new_context: Any, user: User
+) -> None:
+    with user.api() as api:
+        body = {
+            "title": "Team meeting",
+            "description": "Agenda in the shared doc",
+            "due_at": "2030-01-07T09:00:00Z",
+            "recurrence": "FREQ=WEEKLY;BYDAY=MO,TH",
+            "reminders": [{"before": "PT10M"}, {"before": "P1D"}],
+            "tags": ["work"],
+            "priority": "high",
+            "estimate_minutes": 45,
+        }
+        api.post("/tasks", json=body).raise_for_status()
+    page = open_app(new_context(as_user=user))  # 1280 × 800
+    page.get_by_role("button", name="Team meeting", exact=True).click()
+    edit = page.get_by_role("dialog", name="Edit task")
+    expect(edit.get_by_label("Title", exact=True)).to_be_focused()
+    expect(edit.get_by_role("tab", name="Details")).to_have_attribute("aria-selected", "true")
+    box = edit.bounding_box()
+    assert box is not None and box["x"] + box["width"] == 1280 and box["height"] == 800  # at the right edge
+    assert box["width"] <= 640  # the list stays in view beside it
+    details = page.locator("#task-panel-details")
+    overflow = details.evaluate("el => el.scrollHeight - el.clientHeight")
+    assert overflow <= 0, f"the details need {overflow} px of scrolling"
+    expect(edit.get_by_role("button", name="Save")).to_be_in_viewport()
+    screenshot(page, "desktop-edit-panel")
+
+    page.keyboard.press("Shift+Tab")  # from the title back to the tabs; arrows move between them
+    expect(edit.get_by_role("tab", name="Details")).to_be_focused()
+    page.keyboard.press("ArrowRight")
+    history_tab = edit.get_by_role("tab", name="History")
+    expect(history_tab).to_be_focused()
+    expect(history_tab).to_have_attribute("aria-selected", "true")
+    expect(details).to_be_hidden()
+    expect(edit.get_by_role("list", name="History entries").locator(":scope > li")).to_have_count(1)
+    expect(edit.get_by_role("button", name="Save")).to_be_visible()
+    page.keyboard.press("ArrowLeft")
+    expect(details).to_be_visible()
+
+    # Dates and times in the user's format (day first, 24-hour), whatever the browser's own inputs would show.
+    expect(edit.locator(".repeat-folded")).to_have_text("every week on Monday and Thursday")
+    due_date, due_time = edit.get_by_label("Due date", exact=True), edit.get_by_label("Due time", exact=True)
+    expect(due_date).to_have_value("07/01/2030")
+    expect(due_time).to_have_value("10:00")
+    due_date.fill("31/02/2030")
+    edit.get_by_role("button", name="Save").click()
+    expect(edit.get_by_role("alert")).to_have_text("Due date: write it as DD/MM/YYYY, e.g. 31/12/2026.")
+    expect(due_date).to_be_focused()
+    due_date.fill("10/1/2030")
+    due_time.fill("5:30 pm")
+    due_time.blur()
+    expect(due_time).to_have_value("17:30")
+    edit.get_by_role("button", name="Save").click()
+    expect(edit).to_be_hidden()
+    with user.api() as api:
+        [saved] = api.get("/tasks").json()["items"]
+    assert saved["due_at"] == "2030-01-10T16:30:00Z"  # 17:30 in Berlin
+
+    # A new task has no history tab.
+    page.get_by_role("button", name="More options…").click()
+    expect(page.get_by_role("dialog", name="New task").get_by_role("tab", name="History")).to_be_hidden()
+
+
+def test_upcoming_has_a_heading_and_an_inline_add_for_each_day(new_context: Any, user: User) -> None:
+    day = today()
+    later = day + timedelta(days=3)
+    with user.api() as api:
+        api.post("/tasks", json={"title": "Dentist", "due_date": later.isoformat()}).raise_for_status()
+    page = open_app(new_context(as_user=user), "/?due=upcoming")
+    headings = page.locator("#task-list .group-heading")
+    expect(headings).to_have_count(8)
+    expect(headings.nth(0)).to_have_text(f"Today · {day.strftime('%A')} {day.day} {day.strftime('%B')}")
+    expect(headings.nth(3)).to_contain_text(f"{later.strftime('%A')} {later.day} {later.strftime('%B')}")
+    expect(page.locator("#task-list .task-title")).to_have_text(["Dentist"])
+
+    page.get_by_role(
+        "button", name=f"Add a task on {later.strftime('%A')} {later.day} {later.strftime('%B')}"
+    ).click()
+    box = page.get_by_label(f"New task on {later.strftime('%A')} {later.day} {later.strftime('%B')}")
+    expect(box).to_be_focused()
+    box.fill("Call the lab 3pm #health")
+    box.press("Enter")
+    expect(page.locator("#task-list .task-title")).to_have_text(["Dentist", "Call the lab"])
+    expect(box).to_be_focused()  # still open for the next one, through the redraw
+    box.fill("Pick up glasses 2099-01-01")  # a date of its own wins over the day's
+    box.press("Enter")
+    expect(box).to_have_value("")
+    box.fill("Nonsense !wat")
+    box.press("Enter")
+    expect(page.locator("#task-list .day-add .form-error")).to_have_text("Not understood: !wat")
+    box.press("Escape")
+    expect(box).to_have_count(0)
+    with user.api() as api:
+        made = {t["title"]: t for t in api.get("/tasks").json()["items"]}
+    assert set(made) == {"Dentist", "Call the lab", "Pick up glasses"}
+    local = datetime.fromisoformat(made["Call the lab"]["due_at"]).astimezone(TZ)
+    assert (local.date(), local.hour, made["Call the lab"]["tags"]) == (later, 15, ["health"])
+    assert made["Pick up glasses"]["due_date"] == "2099-01-01"

@@ -3,6 +3,7 @@
 import { api, getToken, lastLocalWrite, onTokenChange, renew, whenUnauthorized } from "./api.js";
 import { announce } from "./dom.js";
 import { installKeys } from "./keys.js";
+import { openDayAdd } from "./dayadd.js";
 import { connectLive } from "./live.js";
 import { notificationCenter, toast, askPermission, onToastActed } from "./notify.js";
 import { quickAdd } from "./quickadd.js";
@@ -78,11 +79,18 @@ function refreshSoon(delay = 80) {
 
 function draw() {
   const list = $("task-list");
-  const hadFocus = list.contains(document.activeElement);
+  const dayForm = list.querySelector("form.day-add"); // an inline add being typed in survives the redraw
+  const typing = Boolean(dayForm?.contains(document.activeElement));
+  const hadFocus = list.contains(document.activeElement) && !typing;
   const focusedAction = document.activeElement?.dataset?.action;
   if (state.selectedId && !state.tasks.some((t) => t.id === state.selectedId)) state.selectedId = null;
   renderList(list, state.tasks, { filters: state.filters, tz: zone(), selectedId: state.selectedId });
   $("load-more").hidden = !state.cursor;
+  const spot = dayForm && list.querySelector(`.add-day[data-day="${dayForm.dataset.day}"]`);
+  if (spot) {
+    spot.replaceWith(dayForm);
+    if (typing) dayForm.querySelector("input").focus();
+  }
   if (hadFocus) focusRow(state.selectedId, focusedAction);
 }
 
@@ -299,11 +307,10 @@ async function start({ signedIn = false } = {}) {
   $("shell").hidden = false;
   $("who").textContent = state.me.name || state.me.email;
   dialog = dialog || taskDialog({
-    zone, onSaved: saved, onComplete: (t) => toggleComplete(t), onDelete: removeWithUndo, askNotify: askPermission,
+    zone, dateOrder: () => state.me?.date_order || "DMY", onSaved: saved, onComplete: (t) => toggleComplete(t), onDelete: removeWithUndo, askNotify: askPermission,
     onClosed: () => focusRow(state.selectedId),
   });
   center = center || notificationCenter({ zone, completeTask: completeById, openTask });
-  if (matchMedia("(max-width: 760px)").matches) $("filters").open = false;
   drawFilters();
   loadList();
   loadCounts();
@@ -371,6 +378,11 @@ function wire() {
   });
   const list = $("task-list");
   list.addEventListener("click", (event) => {
+    const addDay = event.target.closest("button.add-day");
+    if (addDay) {
+      openDayAdd(addDay, { zone, created: (task) => saved(task, true, { focus: false }) });
+      return;
+    }
     const tagLink = event.target.closest("a.tag");
     if (tagLink) {
       event.preventDefault();

@@ -18,6 +18,18 @@ function dueWords(due, text, unparsed, order) {
   return `${due.label} (“${numeric}” read ${DATE_ORDER_WORDS[order] || DATE_ORDER_WORDS.DMY})`;
 }
 
+/** The POST /tasks body of what /parse understood in `text`, in zone `tz`. */
+export function taskBody(result, text, tz) {
+  const out = {
+    title: result.title || text.trim(), priority: result.priority || "none", tags: result.tags || [],
+    reminders: result.reminders || [], timezone: tz,
+  };
+  if (result.due_at) out.due_at = result.due_at;
+  else if (result.due_date) out.due_date = result.due_date;
+  if (result.recurrence) Object.assign(out, { recurrence: result.recurrence, repeat_from: result.repeat_from || "due" });
+  return out;
+}
+
 /** Wire the quick-add form. ctx = {zone(), dateOrder(), created(task), openForm(draft)}. */
 export function quickAdd(ctx) {
   const form = document.getElementById("quick-add");
@@ -131,16 +143,7 @@ export function quickAdd(ctx) {
     return parse(text);
   }
 
-  function body(result) {
-    const out = {
-      title: result.title || input.value.trim(), priority: result.priority || "none", tags: result.tags || [],
-      reminders: result.reminders || [], timezone: ctx.zone(),
-    };
-    if (result.due_at) out.due_at = result.due_at;
-    else if (result.due_date) out.due_date = result.due_date;
-    if (result.recurrence) Object.assign(out, { recurrence: result.recurrence, repeat_from: result.repeat_from || "due" });
-    return out;
-  }
+  const body = (result) => taskBody(result, input.value, ctx.zone());
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();

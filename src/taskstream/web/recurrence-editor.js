@@ -21,7 +21,7 @@ function radio(name, value, labelText, checked) {
 /**
  * Build the editor. `getDue()` gives the first due {date: "YYYY-MM-DD" or "", time: "HH:MM" or "", zone}
  * used for previews and defaults; `onChange()` is called on every edit.
- * Returns {el, set(rrule, repeatFrom), value(), refresh()}.
+ * Returns {el, set(rrule, repeatFrom), value(), refresh()}; `el` is folded to the rule's words after set(rule).
  */
 export function recurrenceEditor({ getDue, onChange = () => {} }) {
   const group = nextId("rec");
@@ -69,9 +69,12 @@ export function recurrenceEditor({ getDue, onChange = () => {} }) {
   interval.setAttribute("aria-describedby", unit.id);
   const intervalField = h("div", { class: "field inline" }, h("label", { for: (interval.id = nextId("f")) }, "Every"), interval, unit);
 
-  const el = h("fieldset", { class: "recurrence" }, h("legend", {}, "Repeat"),
+  // Folded to one line ("Repeat · Every week on Monday") while a task's rule is only being looked at.
+  const folded = h("span", { class: "repeat-folded" });
+  const el = h("details", { class: "recurrence", open: true },
+    h("summary", {}, h("span", { class: "repeat-label" }, "Repeat"), folded),
     h("div", { class: "row" }, field("Repeats", mode), intervalField),
-    weekly, monthly, customField, ends, from, out);
+    weekly, monthly, customField, h("div", { class: "row ends-from" }, ends, from), out);
 
   function startDate() {
     return getDue().date || null;
@@ -93,6 +96,7 @@ export function recurrenceEditor({ getDue, onChange = () => {} }) {
       return;
     }
     summary.textContent = ruleText(result.text, fromDone.input.checked ? "completion" : "due");
+    folded.textContent = summary.textContent;
     upcoming.textContent = undated ? "Set a due date to see the next dates."
       : `Next: ${occurrenceLabels(result.occurrences, getDue().zone).join(", ")}`;
   }
@@ -107,6 +111,7 @@ export function recurrenceEditor({ getDue, onChange = () => {} }) {
       answer = null;
       out.removeAttribute("aria-busy");
       summary.textContent = "Does not repeat";
+      folded.textContent = summary.textContent;
       problem.hidden = true;
       upcoming.textContent = "";
       return;
@@ -158,6 +163,8 @@ export function recurrenceEditor({ getDue, onChange = () => {} }) {
 
   function set(rrule, repeatFrom = "due") {
     const rule = parseRule(rrule);
+    el.open = !rrule; // a rule shows as its words; opening the fold edits it
+    folded.textContent = rrule ? "…" : "";
     const start = startDate();
     const startDay = start ? Number(start.slice(8, 10)) : 1;
     monthDay.value = String(startDay);

@@ -2,7 +2,8 @@
 // reminders), complete/reopen/delete, and the task's history from the audit service.
 
 import { api, ApiError } from "./api.js";
-import { h, field, select } from "./dom.js";
+import { dateEntry, formatDate, timeEntry } from "./dateinput.js";
+import { h, field, nextId, select } from "./dom.js";
 import { recurrenceEditor } from "./recurrence-editor.js";
 import { changeLines } from "./history.js";
 import { remindersEditor } from "./reminders-editor.js";
@@ -21,47 +22,65 @@ export function splitTags(text) {
 }
 
 /**
- * Create the dialog once. `ctx` = {zone(): user's zone, onSaved(task, created), onComplete(task),
+ * Create the dialog once. `ctx` = {zone(): user's zone, dateOrder(): "DMY" | "MDY" | "YMD", onSaved(task, created), onComplete(task),
  * onDelete(task), askNotify(), onClosed()?}. Returns {open(task|null, draft?), externalChange(task|null, id), isOpenFor(id)}.
  */
+/** A labelled date entry: the label names its text input; the calendar button sits beside it. */
+function dateField(labelText, entry) {
+  entry.input.id = entry.input.id || nextId("date");
+  return h("div", { class: "field" }, h("label", { for: entry.input.id }, labelText), entry.el);
+}
+
 export function taskDialog(ctx) {
   const heading = h("h2", { id: "task-dialog-title" }, "New task");
   const title = h("input", { type: "text", required: true, maxlength: "500", autocomplete: "off" });
-  const description = h("textarea", { rows: "3", maxlength: "10000" });
-  const dueDate = h("input", { type: "date" });
-  const dueTime = h("input", { type: "time" });
+  const description = h("textarea", { rows: "2", maxlength: "10000" });
+  const refreshRule = () => recurrence.refresh();
+  const dueDay = dateEntry({ order: () => ctx.dateOrder(), onChange: refreshRule });
+  const dueClock = timeEntry({ onChange: refreshRule });
+  const dueDate = dueDay.input;
+  const dueTime = dueClock.input;
+  dueTime.setAttribute("aria-describedby", "task-due-hint");
   const zone = h("select", {});
   const priority = select(PRIORITIES, "none");
-  const tags = h("input", { type: "text", autocomplete: "off" });
-  const estimate = h("input", { type: "number", min: "1", max: "1440", step: "1", inputmode: "numeric" });
+  const tags = h("input", { type: "text", autocomplete: "off", placeholder: "home, garden" });
+  const estimate = h("input", { type: "number", min: "1", max: "1440", step: "1", inputmode: "numeric", placeholder: "1–1440" });
   const recurrence = recurrenceEditor({
-    getDue: () => ({ date: dueDate.value, time: dueTime.value, zone: zone.value || ctx.zone() }),
+    getDue: () => ({ date: dueDay.value || "", time: dueClock.value || "", zone: zone.value || ctx.zone() }),
   });
   const reminders = remindersEditor({ getZone: () => zone.value || ctx.zone(), onFirstAdd: () => ctx.askNotify() });
   const error = h("p", { class: "form-error", role: "alert" });
   const notice = h("div", { class: "notice", hidden: true });
   // Newest first; times and actors say the order, so the list is not numbered.
   const history = h("ul", { class: "history", "aria-label": "History entries" });
-  const historySummary = h("summary", {}, "History");
-  const historyBox = h("details", { class: "history-box" }, historySummary, history);
+  const tab = (name, selected) => h("button", { type: "button", role: "tab", id: `task-tab-${name}`,
+    "aria-controls": `task-panel-${name}`, "aria-selected": String(selected), tabindex: selected ? "0" : "-1" },
+  name === "details" ? "Details" : "History");
+  const detailsTab = tab("details", true);
+  const historyTab = tab("history", false);
+  const tabs = h("div", { role: "tablist", class: "tabs", "aria-label": "Task" }, detailsTab, historyTab);
   const save = h("button", { type: "submit", class: "primary" }, "Save");
   const cancel = h("button", { type: "button", class: "secondary", value: "cancel" }, "Cancel");
   const toggle = h("button", { type: "button", class: "secondary" }, "Complete");
   const remove = h("button", { type: "button", class: "danger" }, "Delete");
   const clearDue = h("button", { type: "button", class: "link-button" }, "Clear due date");
 
-  const form = h("form", { method: "dialog", class: "task-form", novalidate: true },
-    heading, notice, error,
+  const detailsPanel = h("div", { role: "tabpanel", id: "task-panel-details", "aria-labelledby": detailsTab.id, class: "panel-body" },
+    notice, error,
     field("Title", title),
     field("Description", description),
     h("fieldset", { class: "due" }, h("legend", {}, "Due"),
-      h("div", { class: "row" }, field("Due date", dueDate), field("Due time", dueTime, "Leave the time empty for an all-day task."), field("Time zone", zone)),
-      clearDue),
-    h("div", { class: "row" }, field("Priority", priority), field("Tags", tags, "Separate with commas or spaces, e.g. home, garden"),
-      field("Estimate (minutes)", estimate, "How long it should take, up to 1440.")),
+      h("div", { class: "row" }, dateField("Due date", dueDay), field("Due time", dueTime), field("Time zone", zone)),
+      h("p", { class: "hint", id: "task-due-hint" }, "Leave the time empty for an all-day task. ", clearDue)),
+    h("div", { class: "row" }, field("Priority", priority), field("Tags", tags), field("Estimate (minutes)", estimate)),
     recurrence.el,
-    reminders.el,
-    historyBox,
+    reminders.el);
+  const historyPanel = h("div", { role: "tabpanel", id: "task-panel-history", "aria-labelledby": historyTab.id, class: "panel-body", tabindex: "0", hidden: true },
+    history);
+  const form = h("form", { method: "dialog", class: "task-form", novalidate: true },
+    h("div", { class: "panel-head" }, heading, tabs),
+    detailsPanel,
+    historyPanel,
     h("div", { class: "actions" }, save, cancel, h("span", { class: "spacer" }), toggle, remove));
   const dialog = h("dialog", { class: "task-dialog", "aria-labelledby": heading.id }, form);
   document.body.append(dialog);
@@ -88,11 +107,11 @@ export function taskDialog(ctx) {
     tags.value = (source.tags || []).join(", ");
     estimate.value = source.estimate_minutes ?? "";
     if (source.due_at) {
-      dueDate.value = dateIn(new Date(source.due_at), tz);
-      dueTime.value = timeIn(new Date(source.due_at), tz);
+      dueDay.set(dateIn(new Date(source.due_at), tz));
+      dueClock.set(timeIn(new Date(source.due_at), tz));
     } else {
-      dueDate.value = source.due_date || "";
-      dueTime.value = "";
+      dueDay.set(source.due_date || "");
+      dueClock.set("");
     }
     recurrence.set(source.recurrence || null, source.repeat_from || "due");
     reminders.set((source.reminders || []).map((r) => (r.before ? { before: r.before } : { at: r.at })));
@@ -113,8 +132,8 @@ export function taskDialog(ctx) {
       ...recurrence.value(),
       reminders: reminders.value(),
     };
-    if (dueDate.value && dueTime.value) out.due_at = rfc3339(instantAt(dueDate.value, dueTime.value, tz));
-    else if (dueDate.value) out.due_date = dueDate.value;
+    if (dueDay.value && dueClock.value) out.due_at = rfc3339(instantAt(dueDay.value, dueClock.value, tz));
+    else if (dueDay.value) out.due_date = dueDay.value;
     return out;
   }
 
@@ -127,9 +146,29 @@ export function taskDialog(ctx) {
     return diff;
   }
 
+  /** Show the "details" or "history" tab; `focus` moves focus to its tab button. */
+  function showTab(name, { focus = false } = {}) {
+    for (const [button, panel] of [[detailsTab, detailsPanel], [historyTab, historyPanel]]) {
+      const on = button === (name === "history" ? historyTab : detailsTab);
+      button.setAttribute("aria-selected", String(on));
+      button.tabIndex = on ? 0 : -1;
+      panel.hidden = !on;
+      if (on && focus) button.focus();
+    }
+  }
+  detailsTab.addEventListener("click", () => showTab("details"));
+  historyTab.addEventListener("click", () => showTab("history"));
+  tabs.addEventListener("keydown", (event) => {
+    if (!["ArrowLeft", "ArrowRight", "Home", "End"].includes(event.key) || historyTab.hidden) return;
+    event.preventDefault();
+    const toHistory = event.key === "End" || (event.key !== "Home" && historyTab.getAttribute("aria-selected") !== "true");
+    showTab(toHistory ? "history" : "details", { focus: true });
+  });
+
   function showError(err) {
+    showTab("details");
     error.textContent = err.message;
-    const target = { title, description, priority, tags, estimate_minutes: estimate, timezone: zone, due_at: dueDate, due_date: dueDate, recurrence: recurrence.el.querySelector("select") }[err.field];
+    const target = { title, description, priority, tags, estimate_minutes: estimate, timezone: zone, due_at: dueDate, due_date: dueDate, due_time: dueTime, recurrence: recurrence.el.querySelector("select") }[err.field];
     form.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
     if (target) {
       target.setAttribute("aria-invalid", "true");
@@ -166,6 +205,14 @@ export function taskDialog(ctx) {
       showError({ message: "Give the task a title.", field: "title" });
       return;
     }
+    if (dueDay.value === null || (dueDay.value === "" && dueClock.value)) {
+      showError({ message: `Due date: write it as ${dueDate.placeholder}, e.g. ${formatDate("2026-12-31", ctx.dateOrder())}.`, field: "due_date" });
+      return;
+    }
+    if (dueClock.value === null) {
+      showError({ message: "Due time: write it as 17:30 or 5:30 pm.", field: "due_time" });
+      return;
+    }
     save.disabled = true;
     try {
       let task;
@@ -189,12 +236,12 @@ export function taskDialog(ctx) {
   });
   cancel.addEventListener("click", () => dialog.close());
   clearDue.addEventListener("click", () => {
-    dueDate.value = "";
-    dueTime.value = "";
+    dueDay.set("");
+    dueClock.set("");
     recurrence.refresh();
     dueDate.focus();
   });
-  for (const control of [dueDate, dueTime, zone]) control.addEventListener("input", () => recurrence.refresh());
+  zone.addEventListener("input", refreshRule);
   toggle.addEventListener("click", () => {
     dialog.close();
     ctx.onComplete(current);
@@ -225,16 +272,13 @@ export function taskDialog(ctx) {
       heading.textContent = task ? "Edit task" : "New task";
       error.textContent = "";
       notice.hidden = true;
-      toggle.hidden = remove.hidden = historyBox.hidden = !task;
+      toggle.hidden = remove.hidden = historyTab.hidden = !task;
       if (task) toggle.textContent = task.completed ? "Reopen" : "Complete";
-      historyBox.open = Boolean(task && showHistory);
       fill(task, draft);
       if (task) loadHistory(task);
       dialog.showModal();
-      if (historyBox.open) {
-        historySummary.focus();
-        historyBox.scrollIntoView({ block: "nearest" });
-      } else title.focus();
+      showTab(task && showHistory ? "history" : "details", { focus: Boolean(task && showHistory) });
+      if (!(task && showHistory)) title.focus();
     },
     isOpenFor: (id) => dialog.open && current && current.id === id,
     /** Another window changed (or deleted, task=null) the task being edited: say so, never overwrite typing. */

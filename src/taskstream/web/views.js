@@ -17,7 +17,6 @@ const PRIORITY_NAMES = { urgent: "Urgent", high: "High", medium: "Medium", low: 
 const EMPTY = {
   inbox: "Nothing to do. Add a task above — try “Water plants tomorrow 9am every 2 days”.",
   today: "Nothing due today. Enjoy it, or plan something with a due date of today.",
-  upcoming: "Nothing due in the next 7 days.",
   overdue: "Nothing overdue — you are on top of things.",
   completed: "No completed tasks yet. Tick a task's checkbox (or press x) to complete it.",
 };
@@ -56,7 +55,7 @@ export function queryFor(filters, tz) {
   if (filters.priority) params.priority = filters.priority;
   if (filters.tag) params.tag = filters.tag;
   if (filters.due === "today") params.due_before = addDays(today, 1);
-  if (filters.due === "upcoming") Object.assign(params, { due_after: today, due_before: addDays(today, 8) });
+  if (filters.due === "upcoming") Object.assign(params, { due_after: today, due_before: addDays(today, UPCOMING_DAYS) });
   if (filters.due === "overdue") params.overdue = true;
   return params;
 }
@@ -119,18 +118,15 @@ export function taskRow(task, { tz, selected }) {
     meta.length ? h("div", { class: "task-meta" }, ...meta) : null));
 }
 
+export const UPCOMING_DAYS = 8; // today and the 7 days after it, as queryFor asks
+
 function groupsFor(tasks, filters, tz) {
   const today = todayIn(tz);
-  if (filters.due === "upcoming") {
-    const byDay = new Map();
-    for (const task of tasks) {
-      const date = dueInfo(task, tz)?.date || "";
-      if (!byDay.has(date)) byDay.set(date, []);
-      byDay.get(date).push(task);
-    }
-    return [...byDay.entries()].map(([date, items]) => {
+  if (filters.due === "upcoming" && !filters.q) {
+    // Every day gets its heading and an inline add, even a day with nothing due yet.
+    return Array.from({ length: UPCOMING_DAYS }, (_, n) => addDays(today, n)).map((date) => {
       const near = ["Today", "Tomorrow"].includes(relativeDay(date, today)) ? `${relativeDay(date, today)} · ` : "";
-      return { label: `${near}${longDate(date)}`, items };
+      return { label: `${near}${longDate(date)}`, items: tasks.filter((t) => dueInfo(t, tz)?.date === date), day: date };
     });
   }
   if (filters.due === "today") {
@@ -143,7 +139,8 @@ function groupsFor(tasks, filters, tz) {
 
 /** Render the list into `container`: groups with headings, or an empty state that says what to do. */
 export function renderList(container, tasks, { filters, tz, selectedId }) {
-  if (!tasks.length) {
+  const upcoming = filters.due === "upcoming" && !filters.q;
+  if (!tasks.length && !upcoming) {
     const view = activeView(filters);
     const text = filters.q ? `No tasks match “${filters.q}”. Try fewer words, or clear the search.`
       : view && EMPTY[view.key] ? EMPTY[view.key]
@@ -154,8 +151,14 @@ export function renderList(container, tasks, { filters, tz, selectedId }) {
   const parts = [];
   for (const group of groupsFor(tasks, filters, tz)) {
     if (group.label) parts.push(h("h2", { class: "group-heading" }, group.label));
-    parts.push(h("ul", { class: "tasks", "aria-label": group.label || "Tasks" },
-      ...group.items.map((task) => taskRow(task, { tz, selected: task.id === selectedId }))));
+    if (group.items.length || !group.day) {
+      parts.push(h("ul", { class: "tasks", "aria-label": group.label || "Tasks" },
+        ...group.items.map((task) => taskRow(task, { tz, selected: task.id === selectedId }))));
+    }
+    if (group.day) {
+      parts.push(h("button", { type: "button", class: "add-day link-button", dataset: { day: group.day },
+        "aria-label": `Add a task on ${longDate(group.day)}` }, "+ Add task"));
+    }
   }
   container.replaceChildren(...parts);
 }
