@@ -164,3 +164,30 @@ async def test_overdue_completion_skips_missed_unless_kept(
             )
         ).json()
         assert [t["due_at"] for t in items["items"]] == [expected]
+
+
+async def test_completing_a_from_completion_series_early_makes_the_next_occurrence(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FixedClock
+) -> None:
+    """Due tomorrow, done today: today + 1 day is the due just completed, so the next one is the day after."""
+    clock.set(datetime(2026, 12, 3, 18, tzinfo=UTC))
+    headers = await sign_up(client, timezone="Europe/Berlin")
+    body = {
+        "title": "Stretch",
+        "due_date": "2026-12-04",
+        "recurrence": "FREQ=DAILY",
+        "repeat_from": "completion",
+    }
+    task = (await client.post("/api/v1/tasks", json=body, headers=headers)).json()
+    await client.post(f"/api/v1/tasks/{task['id']}/complete", headers=headers)
+    await runtime.drain()
+    [following] = (await client.get("/api/v1/tasks", params={"completed": "false"}, headers=headers)).json()[
+        "items"
+    ]
+    assert (following["title"], following["due_date"], following["series_id"]) == (
+        "Stretch",
+        "2026-12-05",
+        task["id"],
+    )
+    history = (await client.get(f"/api/v1/tasks/{following['id']}/history", headers=headers)).json()
+    assert [(e["event_type"], e["actor"]) for e in history] == [("created", "recurring")]

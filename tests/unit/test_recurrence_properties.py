@@ -5,7 +5,7 @@ from __future__ import annotations
 import calendar
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import islice, pairwise
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 from dateutil.rrule import rrulestr
 from hypothesis import assume, given, settings
@@ -174,3 +174,64 @@ def test_next_occurrence_with_keep_missed_walks_the_preview(
     now = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(days=1)
     following = next_occurrence(series, current=dues[pick], completed_at=now, now=now)
     assert following == (dues[pick + 1] if pick + 1 < len(dues) else None)  # shorter list: COUNT ended it
+
+
+# Every IANA zone, and the days some zones skipped or repeated whole (Samoa and Tokelau skipped 30 December
+# 2011, Kwajalein 21 August 1993; Alaska repeated 18 October 1867 when its clocks moved across the date line).
+ALL_ZONES = [*sorted(z for z in available_timezones() if "/" in z), "UTC"]  # the names the API takes
+DAY_JUMPS = [
+    ("Pacific/Apia", date(2011, 12, 24)),
+    ("Pacific/Fakaofo", date(2011, 12, 24)),
+    ("Pacific/Kwajalein", date(1993, 8, 14)),
+    ("America/Sitka", date(1867, 10, 11)),
+    ("America/Juneau", date(1867, 10, 11)),
+]
+any_zone_and_start = st.one_of(
+    st.sampled_from(DAY_JUMPS).flatmap(
+        lambda jump: st.tuples(
+            st.just(jump[0]), st.integers(0, 10).map(lambda n: jump[1] + timedelta(days=n))
+        )
+    ),
+    st.tuples(st.sampled_from(ALL_ZONES), st.dates(min_value=date(1970, 1, 1), max_value=date(2037, 12, 31))),
+)
+
+
+plain_rules = st.builds(
+    lambda freq, interval: f"FREQ={freq};INTERVAL={interval}",
+    st.sampled_from(["DAILY", "WEEKLY", "MONTHLY", "YEARLY"]),
+    st.integers(1, 2),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    rule=plain_rules | explicit_rules(),
+    zone_and_start=any_zone_and_start,
+    at=local_times,
+    timed=st.booleans(),
+)
+def test_occurrences_strictly_increase_in_utc_in_every_zone(
+    rule: str, zone_and_start: tuple[str, date], at: time, timed: bool
+) -> None:
+    """Never the same instant twice, never going back: also across a skipped or repeated day, whose
+    wall-clock times exist twice or not at all (RFC 5545 §3.3.5: a gap's time takes the offset before it)."""
+    tz, start = zone_and_start
+    anchor: Moment = localize(datetime.combine(start, at), ZoneInfo(tz)) if timed else start
+    got = occurrences(Series(rule, anchor, tz), count=N)
+    assert got and got[0] == anchor
+    assert all(a < b for a, b in pairwise(got)), got
+
+
+def test_the_day_samoa_skipped_gives_no_second_occurrence_at_the_same_instant() -> None:
+    """10:00 on 30 December 2011 never happened in Apia; read with the offset before the gap it is the
+    instant of 31 December 10:00, which is the next occurrence already: one occurrence, not two."""
+    zone = ZoneInfo("Pacific/Apia")
+    got = occurrences(
+        Series("FREQ=DAILY", localize(datetime(2011, 12, 28, 10), zone), "Pacific/Apia"), count=4
+    )
+    assert [_local(d, zone).strftime("%d %H:%M") for d in got] == [
+        "28 10:00",
+        "29 10:00",
+        "31 10:00",
+        "01 10:00",
+    ]

@@ -142,7 +142,12 @@ def _within_until(rule: RuleParts, due: Moment, local: datetime, zone: ZoneInfo)
 
 
 def _dues(series: Series) -> Iterator[Moment]:
-    """Every occurrence of the series in order: the anchor first, then the rule; COUNT and UNTIL applied."""
+    """Every occurrence of the series in order: the anchor first, then the rule; COUNT and UNTIL applied.
+
+    Each is strictly after the one before: a wall-clock time that does not exist (a day a zone skipped, as
+    Samoa did on 30 December 2011) takes the offset before the gap (RFC 5545 §3.3.5), which can be the
+    instant of the next occurrence; it is then that one, once.
+    """
     rule = parse_rule(series.rrule)
     zone = iana_zone(series.tz)
     anchor = _anchor_local(series, zone)
@@ -153,12 +158,16 @@ def _dues(series: Series) -> Iterator[Moment]:
         for local in _pattern(rule, anchor)
         if local > anchor
     )
+    last: Moment | None = None
     for local, due in chain([(anchor, first)], stream):
+        if last is not None and not _is_after(due, last):
+            continue
         if rule.count is not None and emitted >= rule.count:
             return
         if emitted and not _within_until(rule, due, local, zone):
             return
         emitted += 1
+        last = due
         yield due
 
 
@@ -179,17 +188,38 @@ def _is_after(due: Moment, other: Moment) -> bool:
     return due > other  # both datetimes or both dates (checked by _check_due)
 
 
-def _from_completion(series: Series, completed_at: datetime) -> Moment | None:
+def _from_completion(series: Series, completed_at: datetime, current: Moment) -> Moment | None:
+    """The first match of the rule on/after completion + k × INTERVAL (k = 1, 2, …) that is strictly after
+    `current`: done early, completion + INTERVAL can land on the due just completed, or before it."""
     rule = parse_rule(series.rrule)
     zone = iana_zone(series.tz)
     time_of_day = _anchor_local(series, zone).time()
     completed_local = datetime.combine(completed_at.astimezone(zone).date(), time_of_day)
-    start = completed_local + relativedelta(**{_STEPS[rule.freq]: rule.interval})
-    local = next(_pattern(rule, start, interval=1), None)
-    if local is None:
-        return None
-    due: Moment = localize(local, zone) if series.timed else local.date()
-    return due if _within_until(rule, due, local, zone) else None
+    current_local = _local_of(current, zone)
+    gap = relativedelta(current_local, completed_local)
+    units = {
+        "DAILY": (current_local - completed_local).days,
+        "WEEKLY": (current_local - completed_local).days // 7,
+    }
+    units |= {"MONTHLY": gap.years * 12 + gap.months, "YEARLY": gap.years}
+    k = max(1, units[rule.freq] // rule.interval - 1)  # steps that cannot reach past `current` are skipped
+    while True:
+        start = completed_local + relativedelta(**{_STEPS[rule.freq]: rule.interval * k})
+        local = next(_pattern(rule, start, interval=1), None)
+        if local is None:
+            return None
+        due: Moment = localize(local, zone) if series.timed else local.date()
+        if not _within_until(rule, due, local, zone):
+            return None
+        if _is_after(due, current):
+            return due
+        k += 1
+
+
+def _local_of(due: Moment, zone: ZoneInfo) -> datetime:
+    if isinstance(due, datetime):
+        return due.astimezone(zone).replace(tzinfo=None)
+    return datetime.combine(due, time())
 
 
 def next_occurrence(
@@ -200,14 +230,15 @@ def next_occurrence(
     Timed series give aware UTC datetimes, all-day series dates; None when COUNT/UNTIL ended the series.
     Repeat from due: the first occurrence after `current` not in the past (after `now`; all-day: on/after
     today in the series' zone), or simply the next one with keep_missed. Repeat from completion: one INTERVAL
-    after the completion's local date at the anchor's time of day, then the rule's first match on/after it.
+    after the completion's local date at the anchor's time of day, then the rule's first match on/after it
+    that is strictly after `current` (so an early completion never ends the series).
     Raises ValidationError for naive datetimes or a `current` of the wrong kind (RFC 5545 expansion).
     """
     _check_due(series, current, "current")
     _check_instant(completed_at, "completed_at")
     _check_instant(now, "now")
     if series.repeat_from == "completion":
-        return _from_completion(series, completed_at)
+        return _from_completion(series, completed_at, current)
     today = now.astimezone(iana_zone(series.tz)).date()
     for due in _dues(series):
         if not _is_after(due, current):
