@@ -191,3 +191,49 @@ async def test_completing_a_from_completion_series_early_makes_the_next_occurren
     )
     history = (await client.get(f"/api/v1/tasks/{following['id']}/history", headers=headers)).json()
     assert [(e["event_type"], e["actor"]) for e in history] == [("created", "recurring")]
+
+
+async def test_durations_round_trip_and_days_are_calendar_days_through_the_api(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FixedClock
+) -> None:
+    clock.set(datetime(2027, 3, 20, tzinfo=UTC))
+    headers = await sign_up(client, timezone="Europe/Berlin")
+    body = {
+        "title": "Dentist",
+        "due_at": "2027-03-28T09:00:00+02:00",  # summer time started at 02:00 that night
+        "reminders": [{"before": "P1D"}, {"before": "PT24H"}, {"before": "P1W"}, {"before": "pt90m"}],
+    }
+    created = await client.post("/api/v1/tasks", json=body, headers=headers)
+    assert created.status_code == 201, created.text
+    task = (await client.get(f"/api/v1/tasks/{created.json()['id']}", headers=headers)).json()
+    assert [(r["before"], r["fire_at"]) for r in task["reminders"]] == [
+        ("P1D", "2027-03-27T08:00:00Z"),  # 09:00 CET, the day before
+        ("PT24H", "2027-03-27T07:00:00Z"),  # 08:00 CET: 24 hours
+        ("P1W", "2027-03-21T08:00:00Z"),
+        ("PT1H30M", "2027-03-28T05:30:00Z"),
+    ]
+    bad = await client.post("/api/v1/tasks", json=body | {"reminders": [{"before": "P1M"}]}, headers=headers)
+    assert (bad.status_code, bad.json()["field"]) == (422, "reminders.0.before")
+
+    # All-day reminders count from the user's time of day, in new tasks and in the next occurrences.
+    changed = await client.patch("/api/v1/me", json={"all_day_reminder_time": "07:30"}, headers=headers)
+    assert changed.json()["all_day_reminder_time"] == "07:30"
+    daily = {
+        "title": "Plants",
+        "due_date": "2027-03-27",
+        "recurrence": "FREQ=DAILY",
+        "reminders": [{"before": "P1D"}],
+    }
+    plants = (await client.post("/api/v1/tasks", json=daily, headers=headers)).json()
+    assert plants["reminders"][0]["fire_at"] == "2027-03-26T06:30:00Z"  # 07:30 CET on the 26th
+    clock.set(datetime(2027, 3, 27, 10, tzinfo=UTC))
+    await client.post(f"/api/v1/tasks/{plants['id']}/complete", headers=headers)
+    await runtime.drain()
+    items = (
+        await client.get("/api/v1/tasks", params={"completed": "false", "q": "plants"}, headers=headers)
+    ).json()
+    [following] = items["items"]
+    assert following["due_date"] == "2027-03-28"
+    assert following["reminders"][0]["fire_at"] == "2027-03-27T06:30:00Z"  # 07:30 CET on the 27th
+    wrong = await client.patch("/api/v1/me", json={"all_day_reminder_time": "7:30pm"}, headers=headers)
+    assert (wrong.status_code, wrong.json()["field"]) == (422, "all_day_reminder_time")

@@ -176,7 +176,7 @@ def test_tags_need_a_letter_and_are_deduplicated() -> None:
         ("a tomorrow 9am remind 15m before", [{"before": "PT15M"}]),
         ("a tomorrow 9am remind 1h before", [{"before": "PT1H"}]),
         ("a tomorrow 9am remind 1d before", [{"before": "P1D"}]),
-        ("a tomorrow 9am remind me 2 weeks before", [{"before": "P14D"}]),
+        ("a tomorrow 9am remind me 2 weeks before", [{"before": "P2W"}]),
         ("a tomorrow 9am remind me at 8am", [{"at": "2025-06-11T06:00:00Z"}]),
         ("a remind me at 8am", [{"at": "2025-06-11T06:00:00Z"}]),
         (

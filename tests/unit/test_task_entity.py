@@ -7,6 +7,7 @@ from typing import get_args
 
 import pytest
 
+from taskstream.domain.durations import Offset
 from taskstream.domain.errors import ValidationError
 from taskstream.domain.task import Task, TaskChanges
 from taskstream.domain.tasks import Due, Priority, PriorityLabel, ReminderSpec
@@ -41,7 +42,7 @@ def test_create_applies_defaults_and_cleans() -> None:
         ({"title": "x", "estimate_minutes": 1441}, "estimate_minutes"),
         ({"title": "x", "timezone": "CET"}, "timezone"),
         ({"title": "x", "recurrence": "FREQ=DAILY"}, "recurrence"),
-        ({"title": "x", "reminders": [ReminderSpec(before=timedelta(minutes=5))]}, "reminders.0.before"),
+        ({"title": "x", "reminders": [ReminderSpec(before=Offset(seconds=300))]}, "reminders.0.before"),
     ],
 )
 def test_create_names_the_bad_field(given: dict[str, object], field: str) -> None:
@@ -62,7 +63,7 @@ def test_a_change_that_changes_nothing_is_no_event_and_keeps_the_version() -> No
 
 def test_moving_the_due_moves_relative_reminders_and_drops_a_snooze() -> None:
     due = datetime(2026, 3, 3, 9, tzinfo=UTC)
-    task = new(title="Call", due_at=due, reminders=[ReminderSpec(before=timedelta(minutes=15))])
+    task = new(title="Call", due_at=due, reminders=[ReminderSpec(before=Offset(seconds=900))])
     assert task.reminders[0].fire_at == due - timedelta(minutes=15)
     event = task.change(TaskChanges(due_at=due + timedelta(hours=2)), now=NOW)
     assert event is not None and set(event.changed) == {"due", "reminders"}
@@ -73,7 +74,7 @@ def test_complete_cancels_pending_reminders_and_reopen_restores_those_ahead() ->
     task = new(
         title="Call",
         due_at=datetime(2026, 3, 3, 9, tzinfo=UTC),
-        reminders=[ReminderSpec(before=timedelta(0))],
+        reminders=[ReminderSpec(before=Offset())],
     )
     event = task.complete(now=NOW)
     assert event is not None and event.kind == "completed" and task.reminders[0].state == "cancelled"

@@ -109,7 +109,7 @@ def _duration(number: int, unit: str) -> str:
         return f"PT{number}M"
     if unit.startswith("h"):
         return f"PT{number}H"
-    return f"P{number * 7}D" if unit.startswith("w") else f"P{number}D"
+    return f"P{number}W" if unit.startswith("w") else f"P{number}D"
 
 
 def _dateparse(phrase: str, now_local: datetime, tz: str, *, today_counts: bool = False) -> date | None:

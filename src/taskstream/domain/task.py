@@ -10,12 +10,15 @@ from __future__ import annotations
 import copy
 import uuid
 from dataclasses import dataclass, field, fields
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from taskstream.domain import recurrence as rec
+from taskstream.domain.durations import Offset
 from taskstream.domain.errors import ValidationError
 from taskstream.domain.tasks import (
+    ALL_DAY_AT,
     DESCRIPTION_MAX,
     ESTIMATE_MAX,
     Due,
@@ -64,7 +67,7 @@ class TaskReminder:
 
     id: str
     kind: ReminderKind
-    before: timedelta | None
+    before: Offset | None
     at: datetime | None
     position: int
     fire_at: datetime | None
@@ -134,8 +137,17 @@ class Task:
     # -- changes ---------------------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, user_id: str, changes: TaskChanges, *, default_tz: str, now: datetime) -> TaskEvent:
-        """A new task from `changes`; ValidationError names the first bad field."""
+    def create(
+        cls,
+        user_id: str,
+        changes: TaskChanges,
+        *,
+        default_tz: str,
+        now: datetime,
+        all_day_at: time = ALL_DAY_AT,
+    ) -> TaskEvent:
+        """A new task from `changes`; ValidationError names the first bad field. Reminders of an all-day task
+        count from `all_day_at` (the user's time of day for them) on its date."""
         task_id = str(uuid.uuid4())
         task = cls(id=task_id, user_id=user_id, series_id=task_id, title="", timezone=default_tz,
                    created_at=now, updated_at=now)  # fmt: skip
@@ -149,10 +161,12 @@ class Task:
         specs = given.get("reminders") or []
         check_reminders(specs, task.due)
         task.tags = clean_tags(given.get("tags") or [])
-        task.reminders = task._reminders_for(specs, now=now)
+        task.reminders = task._reminders_for(specs, now=now, all_day_at=all_day_at)
         return TaskEvent("created", task)
 
-    def change(self, changes: TaskChanges, *, now: datetime) -> TaskEvent | None:
+    def change(
+        self, changes: TaskChanges, *, now: datetime, all_day_at: time = ALL_DAY_AT
+    ) -> TaskEvent | None:
         """Apply the given fields; None when that changes nothing (the version stays)."""
         before = self.copy()
         given = changes.given()
@@ -164,10 +178,10 @@ class Task:
             self.tags = clean_tags(given["tags"])
         if "reminders" in given:
             check_reminders(given["reminders"], self.due)
-            self.reminders = self._reminders_for(given["reminders"], now=now)
+            self.reminders = self._reminders_for(given["reminders"], now=now, all_day_at=all_day_at)
         elif due_changed:
             check_reminders([r.spec for r in self.reminders if r.kind != "snooze"], self.due)
-            self._move_reminders(now=now)
+            self._move_reminders(now=now, all_day_at=all_day_at)
         changed = tuple(name for name in _COMPARED if getattr(before, name) != getattr(self, name))
         if _visible(before.reminders) != _visible(self.reminders):
             changed += ("reminders",)
@@ -210,7 +224,7 @@ class Task:
         self._bump(now)
         return TaskEvent("restored", self)
 
-    def next_occurrence(self, *, now: datetime) -> TaskEvent | None:
+    def next_occurrence(self, *, now: datetime, all_day_at: time = ALL_DAY_AT) -> TaskEvent | None:
         """The occurrence that follows this completed one (a new Task, created by "recurring"); None when
         the task does not recur, is not done, or the series ended."""
         if not self.recurrence or self.completed_at is None or not self.due.is_set:
@@ -228,14 +242,14 @@ class Task:
         if found is None:
             return None
         due = Due(at=found) if isinstance(found, datetime) else Due(on=found)
-        shift = _shift(self.due, due, zone(self.timezone))
+        tz = zone(self.timezone)
         nxt = copy.deepcopy(self)
         nxt.id, nxt.due, nxt.occurrence_key = str(uuid.uuid4()), due, due.occurrence_key()
         nxt.completed, nxt.completed_at, nxt.version = False, None, 1
         nxt.created_at = nxt.updated_at = now
-        specs = [r.spec if r.kind == "before" else ReminderSpec(at=_moved(r.at, shift))
+        specs = [r.spec if r.kind == "before" else ReminderSpec(at=_moved(r.at, self.due, due, tz))
                  for r in self.reminders if r.kind != "snooze"]  # fmt: skip
-        nxt.reminders = nxt._reminders_for(specs, now=now)
+        nxt.reminders = nxt._reminders_for(specs, now=now, all_day_at=all_day_at)
         return TaskEvent("created", nxt, actor="recurring")
 
     def copy(self) -> Task:
@@ -288,11 +302,13 @@ class Task:
         self.occurrence_key = self.due.occurrence_key() if recurring else None
         self.series_anchor = self.due.local(zone(self.timezone)) if recurring else None
 
-    def _reminders_for(self, specs: list[ReminderSpec], *, now: datetime) -> list[TaskReminder]:
+    def _reminders_for(
+        self, specs: list[ReminderSpec], *, now: datetime, all_day_at: time
+    ) -> list[TaskReminder]:
         due, tz = self.due, zone(self.timezone)
         made: list[TaskReminder] = []
         for position, spec in enumerate(specs):
-            fire_at = spec.fire_at(due, tz)
+            fire_at = spec.fire_at(due, tz, all_day_at=all_day_at)
             made.append(
                 TaskReminder(
                     id=str(uuid.uuid4()),
@@ -306,7 +322,7 @@ class Task:
             )
         return made
 
-    def _move_reminders(self, *, now: datetime) -> None:
+    def _move_reminders(self, *, now: datetime, all_day_at: time) -> None:
         """A new due time: relative reminders move with it, a snooze is dropped."""
         due, tz = self.due, zone(self.timezone)
         kept: list[TaskReminder] = []
@@ -314,7 +330,7 @@ class Task:
             if reminder.kind == "snooze":
                 continue
             if reminder.kind == "before":
-                reminder.fire_at = reminder.spec.fire_at(due, tz)
+                reminder.fire_at = reminder.spec.fire_at(due, tz, all_day_at=all_day_at)
                 pending = reminder.fire_at > now and not self.completed
                 reminder.state = "pending" if pending else "cancelled"
             kept.append(reminder)
@@ -361,11 +377,12 @@ def _new_due(current: Due, given: dict[str, Any]) -> Due:
     return Due(at=due_at, on=due_date)
 
 
-def _shift(old: Due, new: Due, tz: Any) -> timedelta:
-    old_at, new_at = old.sort_key(tz), new.sort_key(tz)
-    return new_at - old_at if old_at is not None and new_at is not None else timedelta(0)
-
-
-def _moved(at: datetime | None, shift: timedelta) -> datetime:
+def _moved(at: datetime | None, old: Due, new: Due, tz: ZoneInfo) -> datetime:
+    """An absolute reminder of the occurrence due `old`, moved to the one due `new` by the wall-clock
+    distance between the two dues in `tz` (22:00 the evening before stays 22:00 across a DST change)."""
     assert at is not None
-    return at + shift
+    old_local, new_local = old.wall_clock(tz), new.wall_clock(tz)
+    if old_local is None or new_local is None:
+        return at
+    local = at.astimezone(tz).replace(tzinfo=None) + (new_local - old_local)
+    return local.replace(tzinfo=tz, fold=0).astimezone(UTC)

@@ -9,6 +9,7 @@ from enum import IntEnum
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from taskstream.domain.durations import Offset
 from taskstream.domain.errors import ValidationError
 
 TITLE_MAX = 500
@@ -63,6 +64,7 @@ def zone(name: str, *, field: str = "timezone") -> ZoneInfo:
 
 FIRST_YEAR, LAST_YEAR = 1900, 2999  # due dates and reminders outside these years are refused
 BEFORE_MAX = timedelta(days=366)
+ALL_DAY_AT = time(9, 0)  # when an all-day task's reminders count from, unless the user chose another time
 
 
 # C0 controls but tab and line breaks, DEL and the C1 controls, the bidirectional overrides and the invisible
@@ -166,6 +168,12 @@ class Due:
             return datetime.combine(self.on, time(0), tz).astimezone(UTC)
         return None
 
+    def wall_clock(self, tz: ZoneInfo) -> datetime | None:
+        """The due on the wall clock of `tz` (naive): the instant's local time, or 00:00 of the date."""
+        if self.at is not None:
+            return self.at.astimezone(tz).replace(tzinfo=None)
+        return datetime.combine(self.on, time(0)) if self.on is not None else None
+
     def occurrence_key(self) -> str | None:
         """Stable text key of this occurrence: ISO date for all-day, ISO UTC instant for timed."""
         if self.at is not None:
@@ -179,11 +187,12 @@ class Due:
 class ReminderSpec:
     """A reminder as the user asked for it: `before` the due time, or `at` an absolute instant."""
 
-    before: timedelta | None = None
+    before: Offset | None = None
     at: datetime | None = None
 
-    def fire_at(self, due: Due, tz: ZoneInfo, *, default_time: time = time(9, 0)) -> datetime:
-        """The UTC instant this reminder fires for `due`; all-day tasks count from `default_time` local.
+    def fire_at(self, due: Due, tz: ZoneInfo, *, all_day_at: time = ALL_DAY_AT) -> datetime:
+        """The UTC instant this reminder fires for `due` (RFC 5545 durations: days on the wall clock of `tz`,
+        hours as elapsed time); an all-day task's reminders count from `all_day_at` on its date.
 
         Raises ValidationError(field="reminders") for a relative reminder on a task without a due time.
         """
@@ -191,9 +200,9 @@ class ReminderSpec:
             return self.at.astimezone(UTC)
         assert self.before is not None
         if due.at is not None:
-            return due.at.astimezone(UTC) - self.before
+            return self.before.before(due.at, tz)
         if due.on is not None:
-            return datetime.combine(due.on, default_time, tz).astimezone(UTC) - self.before
+            return self.before.before(datetime.combine(due.on, all_day_at, tz), tz)
         raise ValidationError("a reminder relative to the due time needs a due time", field="reminders")
 
 
@@ -207,7 +216,7 @@ def check_reminders(specs: list[ReminderSpec], due: Due) -> None:
                 "a reminder relative to the due time needs due_at or due_date",
                 field=f"reminders.{index}.before",
             )
-        if spec.before is not None and not timedelta(0) <= spec.before <= BEFORE_MAX:
+        if spec.before is not None and not timedelta(0) <= spec.before.length <= BEFORE_MAX:
             raise ValidationError("before must be between PT0S and P366D", field=f"reminders.{index}.before")
         if spec.at is not None:
             check_year(spec.at, field=f"reminders.{index}.at")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from sqlalchemy import (
@@ -71,6 +71,13 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     # How the user writes numeric dates: "DMY", "MDY" or "YMD"; None until chosen (quick add reads DMY).
     date_order: Mapped[str | None] = mapped_column(String(3))  # migration 0012
+    # "HH:MM": when reminders of the user's all-day tasks count from on their date (migration 0012).
+    all_day_reminder_time: Mapped[str] = mapped_column(String(5), default="09:00", server_default="09:00")
+
+    @property
+    def all_day_at(self) -> time:
+        """all_day_reminder_time as a time of day."""
+        return time.fromisoformat(self.all_day_reminder_time or "09:00")
 
 
 class Session(Base):
@@ -159,7 +166,7 @@ class Reminder(Base):
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[str] = mapped_column(String(36))
     kind: Mapped[str] = mapped_column(String(16))  # "before" | "at" | "snooze"
-    offset_s: Mapped[int | None] = mapped_column(Integer)
+    duration: Mapped[str | None] = mapped_column(String(32))  # RFC 5545, kind "before" (migration 0013)
     at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     position: Mapped[int] = mapped_column(Integer, default=0)
     fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

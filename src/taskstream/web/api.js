@@ -153,7 +153,7 @@ export const api = {
     keep(null);
   },
   me: () => request("GET", "/me"),
-  /** {name?, timezone?, date_order?} → the user with those settings. */
+  /** {name?, timezone?, date_order?, all_day_reminder_time?} → the user with those settings. */
   updateMe: (fields) => request("PATCH", "/me", { body: fields }),
   listTasks: (params) => request("GET", `/tasks${query(params)}`),
   getTask: (id) => request("GET", `/tasks/${encodeURIComponent(id)}`),

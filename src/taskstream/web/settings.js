@@ -2,6 +2,7 @@
 // download my data, delete the account.
 
 import { api } from "./api.js";
+import { formatTime, parseTime } from "./dateinput.js";
 import { announce } from "./dom.js";
 import { toast } from "./notify.js";
 
@@ -49,7 +50,14 @@ export function settingsDialog({ signOut, changed, zones }) {
     const form = event.target;
     await busy(form.querySelector("button[type=submit]"), async () => {
       try {
-        const me = await api.updateMe({ timezone: form.elements.timezone.value, date_order: form.elements.date_order.value });
+        const allDay = parseTime(form.elements.all_day_reminder_time.value);
+        if (!allDay) {
+          showError(form, $("prefs-error"), { message: "Reminders of all-day tasks: write a time such as 09:00.", field: "all_day_reminder_time" });
+          return;
+        }
+        const me = await api.updateMe({
+          timezone: form.elements.timezone.value, date_order: form.elements.date_order.value, all_day_reminder_time: allDay,
+        });
         $("prefs-error").textContent = "";
         changed(me);
         toast("Preferences saved", [], { ms: 2500, testid: "prefs-saved" });
@@ -118,6 +126,7 @@ export function settingsDialog({ signOut, changed, zones }) {
       select.replaceChildren(...zones(me.timezone).map((z) => new Option(z, z)));
       select.value = me.timezone;
       $("pref-date-order").value = me.date_order || "DMY";
+      $("pref-all-day").value = formatTime(me.all_day_reminder_time || "09:00");
       dialog.showModal();
       select.focus();
     },

@@ -188,8 +188,10 @@ export function browserZone() {
 export function splitDuration(text) {
   const m = /^P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$/.exec(text || "");
   if (!m) return { amount: 0, unit: "minute" };
-  const minutes = (+(m[1] || 0) * 7 * 24 + +(m[2] || 0) * 24 + +(m[3] || 0)) * 60 + +(m[4] || 0) + (+(m[5] || 0)) / 60;
-  if (minutes > 0 && minutes % 1440 === 0) return { amount: minutes / 1440, unit: "day" };
+  const days = +(m[1] || 0) * 7 + +(m[2] || 0); // calendar days (RFC 5545: nominal), never turned into hours
+  const clock = +(m[3] || 0) * 60 + +(m[4] || 0) + (+(m[5] || 0)) / 60; // elapsed minutes: PT24H stays hours
+  if (days && !clock) return { amount: days, unit: "day" };
+  const minutes = days * 1440 + clock;
   if (minutes > 0 && minutes % 60 === 0) return { amount: minutes / 60, unit: "hour" };
   return { amount: Math.round(minutes), unit: "minute" };
 }

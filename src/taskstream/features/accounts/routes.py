@@ -120,9 +120,10 @@ async def me(user: CurrentUser) -> UserOut:
     return UserOut.model_validate(user, from_attributes=True)
 
 
-@router.patch("/me", responses=SIGNED_IN)
+@router.patch("/me", responses=responses(401, 413))
 async def update_me(body: ProfilePatch, ctx: Ctx, user: CurrentUser) -> UserOut:
-    """Change the settings given (name, timezone, date_order); the others stay. 422 names a bad field."""
+    """Change the settings given (name, timezone, date_order, all_day_reminder_time); the others stay.
+    422 names a bad field."""
     changed = await ctx.accounts.update_profile(user, body.model_dump(include=body.model_fields_set))
     return UserOut.model_validate(changed, from_attributes=True)
 

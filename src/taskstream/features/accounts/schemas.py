@@ -16,6 +16,13 @@ from taskstream.features.tasks.schemas import TaskOut
 DATE_ORDER_HELP = 'how numeric dates are written: "DMY" (31/12), "MDY" (12/31) or "YMD" (2026/12/31)'
 
 
+HH_MM = r"^([01]\d|2[0-3]):[0-5]\d$"
+ALL_DAY_HELP = (
+    '"HH:MM": reminders of all-day tasks count from this time of their date ("P1D" before: the day before '
+    "at this time); reminders scheduled before a change keep their time"
+)
+
+
 class RegisterIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: EmailStr
@@ -36,6 +43,7 @@ class ProfilePatch(BaseModel):
     name: str | None = Field(None, max_length=200, description="null or blank: no name")
     timezone: str | None = Field(None, max_length=64, description="IANA zone (not null)")
     date_order: DateOrder | None = Field(None, description=DATE_ORDER_HELP + " (not null)")
+    all_day_reminder_time: str | None = Field(None, pattern=HH_MM, description=ALL_DAY_HELP + " (not null)")
 
 
 class PasswordChangeIn(BaseModel):
@@ -55,6 +63,7 @@ class UserOut(BaseModel):
     name: str | None
     timezone: str
     date_order: DateOrder | None = Field(description="None until chosen; quick add then reads day first")
+    all_day_reminder_time: str = Field(description=ALL_DAY_HELP)
     created_at: datetime
 
 

@@ -127,9 +127,9 @@ class AccountService:
         return user
 
     async def update_profile(self, user: User, changes: dict[str, Any]) -> User:
-        """Change the user's name, timezone or date_order (the keys given); ValidationError names a bad one
-        (a zone that is not IANA's, a null zone or date order)."""
-        for key in ("timezone", "date_order"):
+        """Change the user's name, timezone, date_order or all_day_reminder_time (the keys given);
+        ValidationError names a bad one (a zone that is not IANA's, a null setting)."""
+        for key in ("timezone", "date_order", "all_day_reminder_time"):
             if key in changes and changes[key] is None:
                 raise ValidationError(f"{key} cannot be null", field=key)
         if "timezone" in changes:

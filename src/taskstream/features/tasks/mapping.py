@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import cast
 
+from taskstream.domain.durations import Offset
 from taskstream.domain.task import ReminderKind, ReminderState, Task, TaskReminder
 from taskstream.domain.tasks import Due, Priority, zone
 from taskstream.store.tables import Base, Reminder, TaskTag
@@ -81,7 +82,7 @@ def copy_reminder(reminder: TaskReminder, row: Reminder, *, schedule_only: bool 
     """Set the columns of a reminders row from the entity's reminder; with schedule_only, leave the state and
     fired_at to the caller (the scheduler writes them too)."""
     row.kind = reminder.kind
-    row.offset_s = int(reminder.before.total_seconds()) if reminder.before is not None else None
+    row.duration = reminder.before.iso if reminder.before is not None else None
     row.at = reminder.at
     row.position = reminder.position
     if row.fire_at != reminder.fire_at:  # scheduled anew: its firing's trace links to this one
@@ -103,7 +104,7 @@ def parse_anchor(text: str) -> datetime | date:
 
 
 def _reminder(row: Reminder) -> TaskReminder:
-    before = timedelta(seconds=row.offset_s) if row.kind == "before" and row.offset_s is not None else None
+    before = Offset.parse(row.duration) if row.kind == "before" and row.duration is not None else None
     return TaskReminder(
         id=row.id,
         kind=cast(ReminderKind, row.kind),

@@ -320,7 +320,7 @@ class ReminderRepository:
                 task_id=task.id,
                 user_id=task.user_id,
                 kind="snooze",
-                offset_s=None,
+                duration=None,
                 at=fire_at,
                 position=SNOOZE_POSITION,
                 fire_at=fire_at,

@@ -14,6 +14,7 @@ from pydantic.json_schema import SkipJsonSchema
 from taskstream.api.deps import Ctx, CurrentUser
 from taskstream.api.errors import responses
 from taskstream.domain import nlparse, recurrence
+from taskstream.domain.durations import Offset
 from taskstream.domain.errors import ValidationError
 from taskstream.domain.quickadd_grammar import DateOrder
 from taskstream.domain.task import TaskChanges
@@ -62,7 +63,13 @@ Bound = Annotated[
 
 
 def _specs(items: list[ReminderIn]) -> list[ReminderSpec]:
-    return [ReminderSpec(before=r.before, at=r.at) for r in items]
+    return [
+        ReminderSpec(
+            before=Offset.parse(r.before, field=f"reminders.{i}.before") if r.before is not None else None,
+            at=r.at,
+        )
+        for i, r in enumerate(items)
+    ]
 
 
 def _fields(body: TaskIn | TaskPatch, *, only_set: bool) -> TaskChanges:
@@ -79,7 +86,8 @@ def _fields(body: TaskIn | TaskPatch, *, only_set: bool) -> TaskChanges:
 @router.post("/tasks", status_code=201, responses=WITH_BODY)
 async def create_task(body: TaskIn, ctx: Ctx, user: CurrentUser) -> TaskOut:
     """Create a task for the caller."""
-    return await ctx.tasks.create(user.id, _fields(body, only_set=False), default_tz=user.timezone)
+    fields = _fields(body, only_set=False)
+    return await ctx.tasks.create(user.id, fields, default_tz=user.timezone, all_day_at=user.all_day_at)
 
 
 def _bound(value: str, field: str, tz: str) -> tuple[datetime, date]:
@@ -242,8 +250,9 @@ async def patch_task(
     if_match: IfMatch = None,
 ) -> TaskOut:
     """Change the given fields; 412 when If-Match names an older version."""
+    fields = _fields(body, only_set=True)
     view = await ctx.tasks.update(
-        user.id, task_id, _fields(body, only_set=True), if_match=_if_match(if_match)
+        user.id, task_id, fields, if_match=_if_match(if_match), all_day_at=user.all_day_at
     )
     response.headers["ETag"] = f'"{view.version}"'
     return view

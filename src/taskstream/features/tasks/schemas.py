@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.json_schema import JsonDict
 
 from taskstream.domain.tasks import (
-    BEFORE_MAX,
     DESCRIPTION_MAX,
     ESTIMATE_MAX,
     REMINDERS_MAX,
@@ -44,8 +43,12 @@ class ReminderIn(BaseModel):
     """Exactly one of `before` (ISO 8601 duration before the due time) or `at` (RFC 3339 instant)."""
 
     model_config = ConfigDict(extra="forbid")
-    before: timedelta | None = Field(
-        None, ge=timedelta(0), le=BEFORE_MAX, description='ISO 8601 duration, e.g. "PT15M"; at most P366D'
+    before: str | None = Field(
+        None,
+        max_length=32,
+        pattern=r"^[Pp](\d+[Ww])?(\d+[Dd])?([Tt](\d+[Hh])?(\d+[Mm])?(\d+[Ss])?)?$",
+        description='RFC 5545 duration, e.g. "PT15M", "P1D" (a calendar day: the same time the day before, '
+        'also across a DST change) or "PT24H" (24 hours); at most P366D; given back as written',
     )
     at: AwareDatetime | None = None
 

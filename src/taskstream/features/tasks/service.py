@@ -7,11 +7,12 @@ the CloudEvent of what it did to task-events and task-updates in the same transa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 
 from taskstream.domain.clock import Clock
 from taskstream.domain.errors import Conflict, NotFound, PreconditionFailed
 from taskstream.domain.task import Task, TaskChanges, TaskEvent
+from taskstream.domain.tasks import ALL_DAY_AT
 from taskstream.events import topics
 from taskstream.features.tasks.mapping import new_rows
 from taskstream.features.tasks.query import TaskQuery
@@ -38,11 +39,14 @@ class TaskService:
         self._uow = uow
         self._clock = clock
 
-    async def create(self, user_id: str, changes: TaskChanges, *, default_tz: str) -> TaskOut:
-        """Create a task; ValidationError names the bad field."""
+    async def create(
+        self, user_id: str, changes: TaskChanges, *, default_tz: str, all_day_at: time = ALL_DAY_AT
+    ) -> TaskOut:
+        """Create a task; ValidationError names the bad field. `all_day_at`: the user's time of day that
+        reminders of an all-day task count from."""
         now = self._clock.now()
         # Everything but the writes happens before the transaction, so it holds the write lock briefly.
-        event = Task.create(user_id, changes, default_tz=default_tz, now=now)
+        event = Task.create(user_id, changes, default_tz=default_tz, now=now, all_day_at=all_day_at)
         # Insert-only, so concurrent creates share a transaction (group commit).
         await self._uow.insert_only(new_rows(event.task), [(task_event(event, now=now), _TOPICS)])
         return task_out(event.task)
@@ -78,14 +82,21 @@ class TaskService:
             return await uow.tasks.tag_counts(user_id)
 
     async def update(
-        self, user_id: str, task_id: str, changes: TaskChanges, *, if_match: int | None = None
+        self,
+        user_id: str,
+        task_id: str,
+        changes: TaskChanges,
+        *,
+        if_match: int | None = None,
+        all_day_at: time = ALL_DAY_AT,
     ) -> TaskOut:
         """Apply the given fields; PreconditionFailed when `if_match` is not the current version."""
         async with self._uow() as uow:
             task = await _owned(uow, user_id, task_id, for_update=True)
             _check_version(task, if_match)
             now = self._clock.now()
-            return await self._commit(uow, task, task.change(changes, now=now), now=now)
+            event = task.change(changes, now=now, all_day_at=all_day_at)
+            return await self._commit(uow, task, event, now=now)
 
     async def complete(self, user_id: str, task_id: str) -> TaskOut:
         """Mark done (idempotent: an already completed task is returned unchanged, with no event)."""
@@ -135,7 +146,8 @@ class TaskService:
         """In the caller's transaction: the occurrence after the completed `previous`, unless the series
         ended or that occurrence exists already."""
         now = self._clock.now()
-        event = previous.next_occurrence(now=now)
+        user = await uow.users.get(previous.user_id)
+        event = previous.next_occurrence(now=now, all_day_at=user.all_day_at if user else ALL_DAY_AT)
         if event is None:
             return None
         key = event.task.occurrence_key

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from pydantic import TypeAdapter
 
-from taskstream.domain.durations import iso_duration
+from taskstream.domain.durations import Offset
 from taskstream.domain.task import Task, TaskEvent, TaskReminder
 from taskstream.domain.tasks import Due, Priority
 from taskstream.events.envelope import CloudEvent, make_event
@@ -56,7 +56,7 @@ def _shown(task: Task) -> list[TaskReminder]:
 
 
 def _reminder_fields(reminder: TaskReminder) -> dict[str, Any]:
-    before = iso_duration(reminder.before) if reminder.before is not None else None
+    before = reminder.before.iso if reminder.before is not None else None
     return {"id": reminder.id, "before": before, "at": reminder.at, "fire_at": reminder.fire_at,
             "state": reminder.state}  # fmt: skip
 
@@ -136,7 +136,7 @@ def task_from_payload(view: TaskView) -> Task:
 
 
 def _reminder_of(view: ReminderView, position: int) -> TaskReminder:
-    before = _DURATION.validate_python(view.before) if view.before is not None else None
+    before = Offset.parse(view.before) if view.before is not None else None
     return TaskReminder(
         id=view.id,
         kind="before" if before is not None else "at",

@@ -1,4 +1,5 @@
-"""users.date_order: how the user writes numeric dates (quick add reads "10/12" by it)
+"""users.date_order and users.all_day_reminder_time: how the user writes numeric dates (quick add reads
+"10/12" by it) and when reminders of all-day tasks count from
 
 Revision ID: 0012
 Revises: 0011
@@ -17,8 +18,12 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("users", sa.Column("date_order", sa.String(3), nullable=True))
+    op.add_column(
+        "users", sa.Column("all_day_reminder_time", sa.String(5), nullable=False, server_default="09:00")
+    )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("users") as batch:
         batch.drop_column("date_order")
+        batch.drop_column("all_day_reminder_time")

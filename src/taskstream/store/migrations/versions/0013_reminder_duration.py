@@ -1,0 +1,46 @@
+"""reminders.duration: the RFC 5545 duration a reminder fires before its due, as given (replaces offset_s)
+
+Revision ID: 0013
+Revises: 0012
+
+offset_s kept seconds only, so "P1D" (a calendar day, nominal) and "PT24H" (24 hours, exact) could not be
+told apart; whole days become "P<n>D", the form the API showed for them.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0013"
+down_revision = "0012"
+branch_labels = None
+depends_on = None
+
+
+def _text(seconds: int) -> str:
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "") + (f"{secs}S" if secs else "")
+    text = "P" + (f"{days}D" if days else "") + (f"T{clock}" if clock else "")
+    return text if text != "P" else "PT0S"
+
+
+def upgrade() -> None:
+    op.add_column("reminders", sa.Column("duration", sa.String(32), nullable=True))
+    reminders = sa.table("reminders", sa.column("id", sa.String), sa.column("offset_s", sa.Integer),
+                         sa.column("duration", sa.String))  # fmt: skip
+    bind = op.get_bind()
+    query = sa.select(reminders.c.id, reminders.c.offset_s).where(reminders.c.offset_s.is_not(None))
+    rows = bind.execute(query)
+    for reminder_id, seconds in list(rows):
+        bind.execute(reminders.update().where(reminders.c.id == reminder_id).values(duration=_text(seconds)))
+    with op.batch_alter_table("reminders") as batch:
+        batch.drop_column("offset_s")
+
+
+def downgrade() -> None:
+    op.add_column("reminders", sa.Column("offset_s", sa.Integer(), nullable=True))
+    with op.batch_alter_table("reminders") as batch:
+        batch.drop_column("duration")
