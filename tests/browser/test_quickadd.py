@@ -185,3 +185,34 @@ def test_numeric_dates_are_read_in_the_users_order_and_the_preview_says_how(
     expect(page.get_by_role("dialog", name="Edit task").get_by_label("Due date", exact=True)).to_have_value(
         swapped.strftime("%m/%d/%Y")
     )
+
+
+def test_the_preview_reads_end_of_month_and_quarters_and_lists_what_it_did_not_understand(
+    new_context: Any, user: User
+) -> None:
+    page = open_app(new_context(as_user=user))
+    box = page.get_by_label("Quick add")
+    rows = page.get_by_test_id("quick-preview")
+    today = datetime.now(TZ).date()
+    month_end = (today.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+
+    box.fill("Invoice end of month")
+    expect(rows.locator('[data-key="title"] dd')).to_have_text("Invoice")
+    expect(rows.locator('[data-key="due"] dd')).to_have_text(relative(month_end, today))
+    box.fill("Quarterly review every quarter")
+    expect(rows.locator('[data-key="title"] dd')).to_have_text("Quarterly review")
+    expect(rows.locator('[data-key="repeats"] dd')).to_have_text("every 3 months")
+    box.fill("Ship by end of quarter")
+    expect(rows.locator('[data-key="unparsed"] dd')).to_have_text("by end of quarter")
+    expect(rows.locator('[data-key="title"] dd')).to_have_text("Ship by end of quarter")
+
+    # The time of day all-day reminders count from is a setting.
+    page.get_by_role("button", name="Settings").click()
+    dialog = page.get_by_role("dialog", name="Settings")
+    field = dialog.get_by_label("Reminders of all-day tasks at")
+    expect(field).to_have_value("09:00")
+    field.fill("7:30")
+    dialog.get_by_role("button", name="Save preferences").click()
+    expect(page.get_by_test_id("prefs-saved")).to_be_visible()
+    with user.api() as api:
+        assert api.get("/me").json()["all_day_reminder_time"] == "07:30"

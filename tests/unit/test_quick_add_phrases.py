@@ -166,3 +166,33 @@ def test_a_numeric_date_that_is_no_date_is_listed_as_not_understood(text: str) -
     task = parse_quick_add(text, now=NOW, tz="Europe/Berlin")
     assert (task.due_date, task.due_at, task.unparsed) == (None, None, [text.split()[1]])
     assert task.title == text
+
+
+# "end of …", quarters and ordinal lists; and what starts like an instruction but is not understood is listed.
+ROUND_TWO = [
+    ("Invoice end of month", "Invoice", "2025-06-30", None, []),
+    ("Report by end of week 5pm", "Report", "2025-06-13 17:00", None, []),  # this week's Friday
+    ("Taxes by the end of the year", "Taxes", "2025-12-31", None, []),
+    ("Quarterly review every quarter", "Quarterly review", "2025-06-10", "FREQ=MONTHLY;INTERVAL=3", []),
+    ("Board pack every 2 quarters", "Board pack", "2025-06-10", "FREQ=MONTHLY;INTERVAL=6", []),
+    ("Accounts quarterly", "Accounts", "2025-06-10", "FREQ=MONTHLY;INTERVAL=3", []),
+    ("Book club every 1st and 3rd monday", "Book club", "2025-06-16", "FREQ=MONTHLY;BYDAY=1MO,3MO", []),
+    ("Ship by end of quarter", "Ship by end of quarter", None, None, ["by end of quarter"]),
+    ("Plan next quarter", "Plan next quarter", None, None, ["next quarter"]),
+    ("Call in 3 fortnights", "Call in 3 fortnights", None, None, ["in 3 fortnights"]),
+    ("Water every blue moon", "Water every blue moon", None, None, ["every blue moon"]),
+    ("Pay by eod", "Pay by eod", None, None, ["by eod"]),
+    ("Meeting in Paris", "Meeting in Paris", None, None, []),  # words of a title, not instructions
+    ("Plan next steps", "Plan next steps", None, None, []),
+    ("Label each box", "Label each box", None, None, []),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "title", "due", "rule", "unparsed"), ROUND_TWO, ids=[r[0] for r in ROUND_TWO]
+)
+def test_end_of_quarters_ordinal_lists_and_unread_instructions(
+    text: str, title: str, due: str | None, rule: str | None, unparsed: list[str]
+) -> None:
+    task = parse_quick_add(text, now=NOW, tz="Europe/Berlin")
+    assert (_due(text), task.recurrence, task.unparsed) == ((title, due), rule, unparsed)

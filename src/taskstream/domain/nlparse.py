@@ -34,6 +34,7 @@ from taskstream.domain.quickadd_grammar import (
     TIMED_WEEKDAY_RE,
     UNTIL_RE,
     DateOrder,
+    end_of,
     numeric_date,
 )
 from taskstream.domain.recurrence import first_occurrence, localize, normalize_rrule
@@ -138,6 +139,8 @@ def _next_weekday(word: str, now_local: datetime) -> date | None:
 
 def _date_of(match: re.Match[str], now_local: datetime, tz: str, order: DateOrder) -> date | None:
     groups = match.groupdict()
+    if groups.get("eo"):
+        return end_of(groups["eo"], now_local.date())
     if groups.get("num"):
         return numeric_date(groups["num"], order, now_local.date())
     if groups.get("phrase") and (weekday := _next_weekday(groups["phrase"], now_local)) is not None:

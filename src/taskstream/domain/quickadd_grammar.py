@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import calendar
 import re
-from datetime import date, time
+from datetime import date, time, timedelta
 from typing import Literal
 
 from taskstream.domain.recurrence_phrases import DAY_NUMBER, MONTH, WD
@@ -59,8 +60,13 @@ _ABS = (
 UNTIL_RE = re.compile(rf"\buntil\s+(?:{_ABS})", _FLAGS)
 EVENING = time(19)
 EVENING_RE = re.compile(rf"{_PREFIX}(?P<phrase>\b(?:tonight|this\s+evening))\b", _FLAGS)
+# "end of week" is the coming Friday (today counting), "end of month" its last day, "end of year" 31 December.
+END_OF_RE = re.compile(
+    rf"{_PREFIX}(?P<phrase>\b(?:the\s+)?end\s+of\s+(?:the\s+|this\s+)?(?P<eo>week|month|year))\b", _FLAGS
+)
 DATE_RES = (
     EVENING_RE,
+    END_OF_RE,
     re.compile(
         rf"{_PREFIX}(?P<phrase>\b(?:today|tomorrow|yesterday|(?:the\s+)?day\s+after\s+tomorrow))\b"
         r"(?!['’]s\b)",  # "today's notes" is a title
@@ -79,10 +85,21 @@ TAIL_WEEKDAY_RE = re.compile(
 )
 TIMED_WEEKDAY_RE = re.compile(r"\b(?P<wd>sat|sun|wed)(?=\s*\x00)", _FLAGS)  # only right before a time
 _SCHEDULE_WORD = rf"(?:\d|other\b|{WD}|{MONTH}|(?:day|week|month|year|hour|minute|weekday|weekend)s?\b)"
+_WORD = r"[^\s\x00]+"
+# What starts like an instruction but was not read: listed in `unparsed`, never silently left in the title.
 LEFTOVER_RES = (
-    re.compile(r"\bremind\b(?:\s+[^\s\x00]+){0,3}", _FLAGS),
-    re.compile(rf"\b(?:every|each)\s+{_SCHEDULE_WORD}[^\s\x00]*(?:\s+[^\s\x00]+)?", _FLAGS),
-    re.compile(r"\buntil\s+[^\s\x00]+(?:\s+[^\s\x00]+)?", _FLAGS),
+    re.compile(rf"\bremind\b(?:\s+{_WORD}){{0,3}}", _FLAGS),
+    re.compile(rf"\bevery\s+{_WORD}(?:\s+{_WORD})?|\beach\s+{_SCHEDULE_WORD}{_WORD}?(?:\s+{_WORD})?", _FLAGS),
+    re.compile(rf"\buntil\s+{_WORD}(?:\s+{_WORD})?", _FLAGS),
+    re.compile(
+        rf"\b(?:(?:by|due)\s+)?(?:the\s+)?end\s+of\s+(?:the\s+)?{_WORD}|\b(?:by|due)\s+(?:eod|eow|eom|cob)\b",
+        _FLAGS,
+    ),
+    re.compile(
+        rf"\bnext\s+(?:quarter|fortnight|weekend|decade|business\s+day|working\s+day|workday|\d{_WORD}?)",
+        _FLAGS,
+    ),
+    re.compile(rf"\bin\s+(?:\d+|a\s+few|a\s+couple\s+of)\s+{_WORD}", _FLAGS),
 )
 
 
@@ -116,3 +133,14 @@ def numeric_date(text: str, order: DateOrder, today: date) -> date | None:
         if found >= today:
             return found
     return None
+
+
+def end_of(unit: str, today: date) -> date:
+    """The day "end of week/month/year" names from `today`: this week's Friday (next week's at the weekend),
+    the month's last day, 31 December."""
+    unit = unit.lower()
+    if unit == "week":
+        return today + timedelta(days=(4 - today.weekday()) % 7)
+    if unit == "month":
+        return date(today.year, today.month, calendar.monthrange(today.year, today.month)[1])
+    return date(today.year, 12, 31)

@@ -75,6 +75,7 @@ WD = _alternation(WEEKDAY_WORDS) + r"s?\b"
 MONTH = _alternation(MONTH_WORDS) + r"\b"
 WD_LIST = rf"{WD}(?:\s*(?:,|and|&)\s*(?:and\s+)?{WD})*"
 ORD = _alternation(ORDINAL_WORDS)
+ORD_LIST = rf"{ORD}(?:\s*(?:,|and|&)\s*(?:and\s+)?(?:the\s+)?{ORD})*"
 COUNT = r"(?:(\d{1,4}|" + "|".join(NUMBER_WORDS) + r")\s+)?"
 DAY_NUMBER = r"\d{1,2}(?:st|nd|rd|th)?"
 DAY_ITEM = rf"(?:the\s+)?(?:{DAY_NUMBER}|last\s+day)"
@@ -87,6 +88,7 @@ _ADVERBS = {
     "weekly": "FREQ=WEEKLY",
     "fortnightly": "FREQ=WEEKLY;INTERVAL=2",
     "monthly": "FREQ=MONTHLY",
+    "quarterly": "FREQ=MONTHLY;INTERVAL=3",
     "yearly": "FREQ=YEARLY",
     "annually": "FREQ=YEARLY",
 }
@@ -107,10 +109,12 @@ class PhraseMatch:
     rrule: str
 
 
+def _count(word: str | None) -> int:
+    return (NUMBER_WORDS.get(word.lower()) or int(word)) if word else 1
+
+
 def _interval(word: str | None) -> str:
-    if not word:
-        return ""
-    number = NUMBER_WORDS.get(word.lower()) or int(word)
+    number = _count(word)
     return f";INTERVAL={number}" if number != 1 else ""
 
 
@@ -123,8 +127,12 @@ def _weekdays(text: str) -> str:
 
 
 def _ordinal_weekday(match: re.Match[str]) -> str:
-    ordinal = ORDINAL_WORDS[re.sub(r"\s+", " ", match.group("ord").lower())]
-    return f"FREQ=MONTHLY;BYDAY={ordinal}{_weekdays(match.group('wd'))}"
+    """ "the 1st and 3rd monday" → BYDAY=1MO,3MO."""
+    ordinals = [
+        ORDINAL_WORDS[re.sub(r"\s+", " ", w.lower())] for w in re.findall(ORD, match.group("ord"), re.I)
+    ]
+    days = _weekdays(match.group("wd")).split(",")
+    return "FREQ=MONTHLY;BYDAY=" + ",".join(f"{n}{day}" for n in dict.fromkeys(ordinals) for day in days)
 
 
 def _month_days(text: str) -> str:
@@ -145,10 +153,12 @@ def _yearly_date(match: re.Match[str]) -> str:
 _Builder = Callable[[re.Match[str]], str]
 _PATTERNS: list[tuple[re.Pattern[str], _Builder]] = [
     (
-        re.compile(rf"(?:{EVERY}|\bon\s+)?(?:the\s+)?(?P<ord>{ORD})\s+(?P<wd>{WD}){OF_MONTH}", re.IGNORECASE),
+        re.compile(
+            rf"(?:{EVERY}|\bon\s+)?(?:the\s+)?(?P<ord>{ORD_LIST})\s+(?P<wd>{WD}){OF_MONTH}", re.IGNORECASE
+        ),
         _ordinal_weekday,
     ),
-    (re.compile(rf"{EVERY}(?:the\s+)?(?P<ord>{ORD})\s+(?P<wd>{WD})", re.IGNORECASE), _ordinal_weekday),
+    (re.compile(rf"{EVERY}(?:the\s+)?(?P<ord>{ORD_LIST})\s+(?P<wd>{WD})", re.IGNORECASE), _ordinal_weekday),
     (
         re.compile(
             rf"(?:{EVERY}|\bon\s+)?(?:the\s+)?last\s+day{OF_MONTH}|{EVERY}last\s+day\b", re.IGNORECASE
@@ -195,6 +205,10 @@ _PATTERNS: list[tuple[re.Pattern[str], _Builder]] = [
     (
         re.compile(rf"{EVERY}(?P<days>\d{{1,2}}(?:st|nd|rd|th))\b", re.IGNORECASE),
         lambda m: f"FREQ=MONTHLY;BYMONTHDAY={_month_days(m.group('days'))}",
+    ),
+    (
+        re.compile(rf"{EVERY}{COUNT}quarters?\b", re.IGNORECASE),
+        lambda m: f"FREQ=MONTHLY;INTERVAL={3 * _count(m.group(1))}",
     ),
     (
         re.compile(rf"{EVERY}{COUNT}(?P<unit>day|week|month|year)s?\b", re.IGNORECASE),
