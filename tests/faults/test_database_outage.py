@@ -171,3 +171,30 @@ async def test_postgres_unreachable_for_5s_gives_503_then_recovers(
     finally:
         await runtime.stop()
         await proxy.close()
+
+
+async def test_a_pool_with_no_free_connection_answers_busy_not_unreachable(
+    tmp_path: Path, pg_url: str, api_client: Callable[[Runtime], httpx.AsyncClient]
+) -> None:
+    """Every pooled connection taken for longer than the pool timeout: 503 "the server is busy", with
+    Retry-After, nothing written; served again as soon as a connection is back."""
+    settings = Settings(
+        data_dir=tmp_path, database_url=pg_url, jwt_secret=JWT_SECRET,
+        db_pool_size=1, db_max_overflow=0, db_pool_timeout_s=0.5,
+    )  # fmt: skip
+    runtime = Runtime(settings, services=("api",), bus=MemoryBus())
+    await runtime.start()
+    try:
+        client = api_client(runtime)
+        _, headers = await sign_up(client, "busy@example.com")
+        async with runtime.engine.connect():  # the only connection, held
+            answer = await client.post("/api/v1/tasks", json={"title": "waits"}, headers=headers)
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["message"] == "the server is busy; nothing was changed, try again"
+        assert answer.headers["Retry-After"] == "1"
+        done = await client.post("/api/v1/tasks", json={"title": "served"}, headers=headers)
+        assert done.status_code == 201
+        titles = [t["title"] for t in (await client.get("/api/v1/tasks", headers=headers)).json()["items"]]
+        assert titles == ["served"]
+    finally:
+        await runtime.stop()

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from taskstream.domain.errors import DependencyUnavailable, OutOfSpace
@@ -35,13 +36,15 @@ READ_ONLY = "taskstream_read_only"  # execution option of a transaction that onl
 
 
 def as_unavailable(error: BaseException) -> DependencyUnavailable | None:
-    """The DependencyUnavailable a database failure `error` stands for (OutOfSpace when the disk is full);
-    None for other errors."""
+    """The DependencyUnavailable a database failure `error` stands for (OutOfSpace when the disk is full,
+    "busy" when no pooled connection came free in time); None for other errors."""
     if isinstance(error, DependencyUnavailable):
         return None
     if is_disk_full(error):
         OUT_OF_SPACE.mark(error)
         return OutOfSpace(DISK_FULL_MESSAGE)
+    if isinstance(error, PoolTimeout):  # every pooled connection stayed busy for the pool timeout
+        return DependencyUnavailable("the server is busy; nothing was changed, try again")
     if not is_connection_error(error):
         return None
     return DependencyUnavailable("the database is unreachable; nothing was changed, try again")
