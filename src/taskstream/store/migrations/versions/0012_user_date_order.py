@@ -24,6 +24,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("users") as batch:
-        batch.drop_column("date_order")
-        batch.drop_column("all_day_reminder_time")
+    op.drop_column("users", "all_day_reminder_time")
+    op.drop_column("users", "date_order")

@@ -12,6 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from taskstream.domain.durations import Offset
+
 revision = "0013"
 down_revision = "0012"
 branch_labels = None
@@ -36,11 +38,18 @@ def upgrade() -> None:
     rows = bind.execute(query)
     for reminder_id, seconds in list(rows):
         bind.execute(reminders.update().where(reminders.c.id == reminder_id).values(duration=_text(seconds)))
-    with op.batch_alter_table("reminders") as batch:
-        batch.drop_column("offset_s")
+    op.drop_column("reminders", "offset_s")
 
 
 def downgrade() -> None:
     op.add_column("reminders", sa.Column("offset_s", sa.Integer(), nullable=True))
-    with op.batch_alter_table("reminders") as batch:
-        batch.drop_column("duration")
+    reminders = sa.table("reminders", sa.column("id", sa.String), sa.column("offset_s", sa.Integer),
+                         sa.column("duration", sa.String))  # fmt: skip
+    bind = op.get_bind()
+    rows = bind.execute(
+        sa.select(reminders.c.id, reminders.c.duration).where(reminders.c.duration.is_not(None))
+    )
+    for reminder_id, text in list(rows):
+        seconds = int(Offset.parse(text).length.total_seconds())  # days as 24 hours, as offset_s had them
+        bind.execute(reminders.update().where(reminders.c.id == reminder_id).values(offset_s=seconds))
+    op.drop_column("reminders", "duration")
