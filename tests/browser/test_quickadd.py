@@ -202,17 +202,18 @@ def test_the_preview_reads_end_of_month_and_quarters_and_lists_what_it_did_not_u
     box.fill("Quarterly review every quarter")
     expect(rows.locator('[data-key="title"] dd')).to_have_text("Quarterly review")
     expect(rows.locator('[data-key="repeats"] dd')).to_have_text("every 3 months")
-    box.fill("Ship by end of quarter")
-    expect(rows.locator('[data-key="unparsed"] dd')).to_have_text("by end of quarter")
-    expect(rows.locator('[data-key="title"] dd')).to_have_text("Ship by end of quarter")
+    box.fill("Ship by end of decade")
+    expect(rows.locator('[data-key="unparsed"] dd')).to_have_text("by end of decade")
+    expect(rows.locator('[data-key="title"] dd')).to_have_text("Ship by end of decade")
 
     # The time of day all-day reminders count from is a setting.
     page.get_by_role("button", name="Settings").click()
     dialog = page.get_by_role("dialog", name="Settings")
     field = dialog.get_by_label("Reminders of all-day tasks at")
     expect(field).to_have_value("09:00")
-    field.fill("7:30")
+    field.fill("7.30 am")
     dialog.get_by_role("button", name="Save preferences").click()
     expect(page.get_by_test_id("prefs-saved")).to_be_visible()
+    expect(field).to_have_value("07:30")  # written back in the browser's clock
     with user.api() as api:
         assert api.get("/me").json()["all_day_reminder_time"] == "07:30"

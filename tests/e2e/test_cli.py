@@ -108,6 +108,12 @@ def test_cli_show_edit_rm_restore(server: Server, tmp_path: Path, monkeypatch: p
     renamed = runner.invoke(app, ["edit", short, "Write the report", "--estimate", "90"])
     assert renamed.exit_code == 0 and "estimate: none → 1 h 30 min" in renamed.output, renamed.output
     assert runner.invoke(app, ["edit", short]).exit_code == 1  # nothing to change
+    reminded = runner.invoke(app, ["edit", short, "remind me 2h before"])  # counts from the task's own due
+    assert reminded.exit_code == 0 and "reminders: none → PT2H" in reminded.output, reminded.output
+    unread = runner.invoke(app, ["edit", short, "every blue moon"])
+    assert unread.exit_code == 1 and "not understood: every blue moon; nothing was changed" in unread.output
+    same = runner.invoke(app, ["edit", short, "!high"])
+    assert same.exit_code == 0 and "Nothing changed" in same.output, same.output
 
     shown = runner.invoke(app, ["show", short], terminal_width=200)
     assert shown.exit_code == 0, shown.output
@@ -118,12 +124,13 @@ def test_cli_show_edit_rm_restore(server: Server, tmp_path: Path, monkeypatch: p
     assert [line.split("  ")[-1] for line in history if " by " in line] == [
         "Edited by you",
         "Edited by you",
+        "Edited by you",
         "Created by you",
     ]
     assert "Due: Mon 04 Mar 2030 09:00 → Tue 05 Mar 2030 17:00" in history
     assert "Title: “Write report” → “Write the report”" in history and "Tags: added #urgent-ish" in history
     as_json = json.loads(runner.invoke(app, ["show", short, "--json"]).output)
-    assert as_json["task"]["id"] == task["id"] and len(as_json["history"]) == 3
+    assert as_json["task"]["id"] == task["id"] and len(as_json["history"]) == 4
 
     removed = runner.invoke(app, ["rm", short])
     assert removed.exit_code == 0 and f"taskstream restore {short}" in removed.output

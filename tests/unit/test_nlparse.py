@@ -248,4 +248,4 @@ def test_relative_reminder_without_a_date_is_reported() -> None:
         "Buy milk remind 15m before", now=datetime(2026, 11, 29, 12, tzinfo=UTC), tz="UTC"
     )
     assert (parsed.title, parsed.reminders) == ("Buy milk", [])
-    assert parsed.unparsed == ["remind PT15M before (needs a due date)"]
+    assert parsed.unparsed == ["remind 15m before (needs a due date)"]  # in the words typed

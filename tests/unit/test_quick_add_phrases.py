@@ -177,11 +177,15 @@ ROUND_TWO = [
     ("Board pack every 2 quarters", "Board pack", "2025-06-10", "FREQ=MONTHLY;INTERVAL=6", []),
     ("Accounts quarterly", "Accounts", "2025-06-10", "FREQ=MONTHLY;INTERVAL=3", []),
     ("Book club every 1st and 3rd monday", "Book club", "2025-06-16", "FREQ=MONTHLY;BYDAY=1MO,3MO", []),
-    ("Ship by end of quarter", "Ship by end of quarter", None, None, ["by end of quarter"]),
+    ("Ship by end of quarter", "Ship", "2025-06-30", None, []),
+    ("Email the team by eow", "Email the team", "2025-06-13", None, []),
+    ("Ship by end of decade", "Ship by end of decade", None, None, ["by end of decade"]),
+    ("Dentist 13/12 2pm", "Dentist", "2025-12-13 14:00", None, []),  # day first, the default
     ("Plan next quarter", "Plan next quarter", None, None, ["next quarter"]),
     ("Call in 3 fortnights", "Call in 3 fortnights", None, None, ["in 3 fortnights"]),
     ("Water every blue moon", "Water every blue moon", None, None, ["every blue moon"]),
     ("Pay by eod", "Pay by eod", None, None, ["by eod"]),
+    ("Call remind me 2h before", "Call", None, None, ["remind me 2h before (needs a due date)"]),
     ("Meeting in Paris", "Meeting in Paris", None, None, []),  # words of a title, not instructions
     ("Plan next steps", "Plan next steps", None, None, []),
     ("Label each box", "Label each box", None, None, []),
@@ -196,3 +200,14 @@ def test_end_of_quarters_ordinal_lists_and_unread_instructions(
 ) -> None:
     task = parse_quick_add(text, now=NOW, tz="Europe/Berlin")
     assert (_due(text), task.recurrence, task.unparsed) == ((title, due), rule, unparsed)
+
+
+def test_a_date_that_is_no_date_sets_no_due_from_the_time_beside_it() -> None:
+    """Month first, "13/12" is no date: nothing is guessed from "2pm" either; both stay in the title."""
+    task = parse_quick_add("Dentist 13/12 2pm", now=NOW, tz="Europe/Berlin", date_order="MDY")
+    assert (task.title, task.due_at, task.due_date, task.unparsed) == (
+        "Dentist 13/12 2pm",
+        None,
+        None,
+        ["13/12"],
+    )

@@ -134,6 +134,22 @@ def show(
                 console.print(f"      {line}", highlight=False)
 
 
+def _parse_for(http: httpx.Client, text: str, task: dict[str, Any], tz: str) -> dict[str, Any]:
+    """/parse of an edit's text; when it names no date of its own, read against the task's due, so
+    "remind 2h before" counts from it (the due itself is then left as it is)."""
+    parsed: dict[str, Any] = _check(http.post("/api/v1/parse", json={"text": text}))
+    due = task.get("due_at") or task.get("due_date")
+    if parsed["due_at"] or parsed["due_date"] or not due:
+        return parsed
+    written = (
+        datetime.fromisoformat(due).astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+        if task["due_at"]
+        else due
+    )
+    again: dict[str, Any] = _check(http.post("/api/v1/parse", json={"text": f"{text} {written}"}))
+    return again | {"due_at": None, "due_date": None}
+
+
 def _edits(parsed: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
     """The PATCH body of what a quick-add line says: a title if one is left, the due it names (the other
     kind cleared), a rule, a priority; tags and reminders are added to the task's."""
@@ -172,10 +188,13 @@ def edit(
         task = _check(http.get(f"/api/v1/tasks/{full_id}"))
         body: dict[str, Any] = {}
         if text:
-            parsed = _check(http.post("/api/v1/parse", json={"text": " ".join(text)}))
-            body = _edits(parsed, task)
+            parsed = _parse_for(http, " ".join(text), task, tz)
             if parsed.get("unparsed"):
-                console.print(f"[yellow]not understood:[/] {', '.join(parsed['unparsed'])}")
+                console.print(
+                    f"[yellow]not understood:[/] {', '.join(parsed['unparsed'])}; nothing was changed"
+                )
+                raise typer.Exit(1)
+            body = _edits(parsed, task)
         if description is not None:
             body["description"] = description or None
         if estimate is not None:
@@ -185,6 +204,9 @@ def edit(
             raise typer.Exit(1)
         headers = {"If-Match": f'"{task["version"]}"'}  # a change made meanwhile is not overwritten
         changed = _check(http.patch(f"/api/v1/tasks/{full_id}", json=body, headers=headers))
+    if changed["version"] == task["version"]:
+        console.print("Nothing changed: the task already reads so.")
+        return
     console.print(f"Saved [bold]{changed['title']}[/].", highlight=False)
     before = dict(_summary(task, tz))
     for label, value in _summary(changed, tz):

@@ -51,7 +51,9 @@ class Offset:
         match = _RFC5545.fullmatch(text.strip().upper()) if isinstance(text, str) else None
         if match is None or text.strip().upper() in ("P", "PT") or text.strip().upper().endswith("T"):
             raise ValidationError(
-                f'{field} must be an RFC 5545 duration such as "PT15M", "PT2H", "P1D" or "P1W"', field=field
+                f'{field} must be an RFC 5545 duration such as "PT15M", "PT2H", "P1D" or "P1W" '
+                "(no months or years: they have no fixed length; no signs or fractions)",
+                field=field,
             )
         n = {k: int(v) if v else 0 for k, v in match.groupdict().items()}
         return cls(weeks=n["w"], days=n["d"], seconds=n["h"] * 3600 + n["m"] * 60 + n["s"])

@@ -139,8 +139,8 @@ def _next_weekday(word: str, now_local: datetime) -> date | None:
 
 def _date_of(match: re.Match[str], now_local: datetime, tz: str, order: DateOrder) -> date | None:
     groups = match.groupdict()
-    if groups.get("eo"):
-        return end_of(groups["eo"], now_local.date())
+    if groups.get("eo") or groups.get("eo_short"):
+        return end_of(groups["eo"] or groups["eo_short"], now_local.date())
     if groups.get("num"):
         return numeric_date(groups["num"], order, now_local.date())
     if groups.get("phrase") and (weekday := _next_weekday(groups["phrase"], now_local)) is not None:
@@ -188,18 +188,21 @@ def _take_priority(work: _Text, unparsed: list[str]) -> str | None:
     return priority
 
 
-def _take_reminders(work: _Text) -> tuple[list[dict[str, str]], list[time]]:
+def _take_reminders(work: _Text) -> tuple[list[dict[str, str]], list[time], list[str]]:
+    """Reminders before the due, times of day to remind at, and the words each "before" was read from."""
     before: list[dict[str, str]] = []
     at: list[time] = []
+    words: list[str] = []
     for match in REMIND_BEFORE_RE.finditer(work.view()):
         work.take(match.start(), match.end())
         before.append({"before": _duration(int(match.group("n")), match.group("unit"))})
+        words.append(match.group(0))
     for match in REMIND_AT_RE.finditer(work.view()):
         moment = _time_of(match)
         if moment is not None:
             work.take(match.start(), match.end())
             at.append(moment)
-    return before, at
+    return before, at, words
 
 
 def _take_recurrence(
@@ -258,13 +261,15 @@ def parse_quick_add(text: str, *, now: datetime, tz: str, date_order: DateOrder 
     work = _Text(text)
     unparsed: list[str] = []
     result = ParsedTask(title="", tags=_take_tags(work), priority=_take_priority(work, unparsed))
-    result.reminders, remind_at = _take_reminders(work)
+    result.reminders, remind_at, remind_words = _take_reminders(work)
     result.recurrence = _take_recurrence(work, now_local, tz, unparsed, date_order)
     held = UNTIL_RE.search(work.view())  # "until 30 june" without a recurrence is not a due date
     if held is not None:
         work.take(held.start(), held.end())
+    listed = len(unparsed)
     due_date, due_at, implied = _take_when(work, now, now_local, tz, unparsed, date_order)
-    moment, written = _take_time(work, unparsed)
+    unreadable = due_date is None and due_at is None and len(unparsed) > listed  # "13/12", month first
+    moment, written = (None, None) if unreadable else _take_time(work, unparsed)  # no due from the time alone
     if moment is not None and implied == EVENING and written is not None and _twelve_hour_free(written):
         moment = moment.replace(hour=moment.hour + 12) if 1 <= moment.hour < 12 else moment  # tonight at 8
     if moment is None and implied is not None and (implied != EVENING or now_local.time() < EVENING):
@@ -287,7 +292,7 @@ def parse_quick_add(text: str, *, now: datetime, tz: str, date_order: DateOrder 
         due_at, due_date = _next_at(moment, due_date, now, now_local, tz), None
     result.due_at, result.due_date = due_at, due_date
     if due_at is None and due_date is None and result.reminders:
-        unparsed.extend(f"remind {r['before']} before (needs a due date)" for r in result.reminders)
+        unparsed.extend(f"{words} (needs a due date)" for words in remind_words)
         result.reminders = []
     reminder_day = due_at.astimezone(iana_zone(tz)).date() if due_at else due_date
     for moment_at in remind_at:

@@ -60,9 +60,12 @@ _ABS = (
 UNTIL_RE = re.compile(rf"\buntil\s+(?:{_ABS})", _FLAGS)
 EVENING = time(19)
 EVENING_RE = re.compile(rf"{_PREFIX}(?P<phrase>\b(?:tonight|this\s+evening))\b", _FLAGS)
-# "end of week" is the coming Friday (today counting), "end of month" its last day, "end of year" 31 December.
+# "end of week" is the coming Friday (today counting), "end of month" its last day, "end of quarter" the last
+# day of March, June, September or December, "end of year" 31 December; "eow", "eom", "eoq", "eoy" too.
 END_OF_RE = re.compile(
-    rf"{_PREFIX}(?P<phrase>\b(?:the\s+)?end\s+of\s+(?:the\s+|this\s+)?(?P<eo>week|month|year))\b", _FLAGS
+    rf"{_PREFIX}(?P<phrase>\b(?:(?:the\s+)?end\s+of\s+(?:the\s+|this\s+)?(?P<eo>week|month|quarter|year)"
+    r"|eo(?P<eo_short>[wmqy])))\b",
+    _FLAGS,
 )
 DATE_RES = (
     EVENING_RE,
@@ -136,11 +139,10 @@ def numeric_date(text: str, order: DateOrder, today: date) -> date | None:
 
 
 def end_of(unit: str, today: date) -> date:
-    """The day "end of week/month/year" names from `today`: this week's Friday (next week's at the weekend),
-    the month's last day, 31 December."""
-    unit = unit.lower()
-    if unit == "week":
+    """The day "end of week/month/quarter/year" (or "w", "m", "q", "y") names from `today`: this week's Friday
+    (next week's at the weekend), the month's last day, the quarter's last day, 31 December."""
+    unit = unit.lower()[0]
+    if unit == "w":
         return today + timedelta(days=(4 - today.weekday()) % 7)
-    if unit == "month":
-        return date(today.year, today.month, calendar.monthrange(today.year, today.month)[1])
-    return date(today.year, 12, 31)
+    month = today.month if unit == "m" else 3 * ((today.month - 1) // 3) + 3 if unit == "q" else 12
+    return date(today.year, month, calendar.monthrange(today.year, month)[1])

@@ -338,7 +338,8 @@ class Task:
 
 
 def _visible(reminders: list[TaskReminder]) -> list[tuple[object, ...]]:
-    return [(r.before, r.at, r.fire_at) for r in reminders if r.kind != "snooze"]
+    """The reminders as the user set them: a new due moves their fire times, which is not a change of them."""
+    return [(r.before, r.at) for r in reminders if r.kind != "snooze"]
 
 
 def _clean_description(value: str | None) -> str | None:

@@ -59,6 +59,7 @@ export function settingsDialog({ signOut, changed, zones }) {
           timezone: form.elements.timezone.value, date_order: form.elements.date_order.value, all_day_reminder_time: allDay,
         });
         $("prefs-error").textContent = "";
+        form.elements.all_day_reminder_time.value = formatTime(me.all_day_reminder_time); // "7pm" → "19:00"
         changed(me);
         toast("Preferences saved", [], { ms: 2500, testid: "prefs-saved" });
       } catch (err) {

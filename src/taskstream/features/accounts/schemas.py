@@ -16,7 +16,6 @@ from taskstream.features.tasks.schemas import TaskOut
 DATE_ORDER_HELP = 'how numeric dates are written: "DMY" (31/12), "MDY" (12/31) or "YMD" (2026/12/31)'
 
 
-HH_MM = r"^([01]\d|2[0-3]):[0-5]\d$"
 ALL_DAY_HELP = (
     '"HH:MM": reminders of all-day tasks count from this time of their date ("P1D" before: the day before '
     "at this time); reminders scheduled before a change keep their time"
@@ -43,7 +42,7 @@ class ProfilePatch(BaseModel):
     name: str | None = Field(None, max_length=200, description="null or blank: no name")
     timezone: str | None = Field(None, max_length=64, description="IANA zone (not null)")
     date_order: DateOrder | None = Field(None, description=DATE_ORDER_HELP + " (not null)")
-    all_day_reminder_time: str | None = Field(None, pattern=HH_MM, description=ALL_DAY_HELP + " (not null)")
+    all_day_reminder_time: str | None = Field(None, max_length=5, description=ALL_DAY_HELP + " (not null)")
 
 
 class PasswordChangeIn(BaseModel):

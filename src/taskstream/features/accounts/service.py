@@ -7,6 +7,7 @@ service closes the sockets concerned and every other service forgets a deleted u
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -134,6 +135,12 @@ class AccountService:
                 raise ValidationError(f"{key} cannot be null", field=key)
         if "timezone" in changes:
             zone(changes["timezone"])
+        reminder_time = changes.get("all_day_reminder_time")
+        if reminder_time is not None and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", reminder_time):
+            raise ValidationError(
+                "all_day_reminder_time must be a time of day as HH:MM, e.g. 09:00",
+                field="all_day_reminder_time",
+            )
         if "name" in changes:
             changes["name"] = _clean_name(changes["name"])
         async with self._uow() as uow:

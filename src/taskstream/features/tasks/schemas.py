@@ -46,7 +46,6 @@ class ReminderIn(BaseModel):
     before: str | None = Field(
         None,
         max_length=32,
-        pattern=r"^[Pp](\d+[Ww])?(\d+[Dd])?([Tt](\d+[Hh])?(\d+[Mm])?(\d+[Ss])?)?$",
         description='RFC 5545 duration, e.g. "PT15M", "P1D" (a calendar day: the same time the day before, '
         'also across a DST change) or "PT24H" (24 hours); at most P366D; given back as written',
     )
