@@ -95,9 +95,9 @@ async function sessionEnded(response) {
   return !(data && data.field);
 }
 
-async function send(method, path, { body, form, headers = {}, keepalive = false, auth = true } = {}) {
+async function send(method, path, { body, form, headers = {}, auth = true } = {}) {
   if (method !== "GET" && !READ_ONLY_POSTS.has(path)) lastWrite = Date.now();
-  const init = { method, headers: { Accept: "application/json", ...headers }, keepalive };
+  const init = { method, headers: { Accept: "application/json", ...headers } };
   if (auth && access) init.headers.Authorization = `Bearer ${access}`;
   if (form) {
     init.body = new URLSearchParams(form);
