@@ -185,8 +185,9 @@ async function completeById(id) {
   await toggleComplete(taskOf(id) || (await api.getTask(id)));
 }
 
-/** Delete at once (every window sees it go); Undo restores the same task from the server. */
-async function removeWithUndo(task) {
+/** Delete at once (every window sees it go); Undo restores the same task from the server. Undo is armed
+ * straight away and waits for the delete to land, so a quick "u" never undoes something else. */
+function removeWithUndo(task) {
   if (!task) return;
   const rows = [...$("task-list").querySelectorAll(".task")];
   const index = rows.findIndex((r) => r.dataset.id === task.id);
@@ -196,17 +197,14 @@ async function removeWithUndo(task) {
   draw();
   if (neighbour) focusRow(neighbour.dataset.id);
   else $("main").focus();
-  try {
-    await api.deleteTask(task.id);
-  } catch (err) {
-    if (err.status !== 404) {
-      toast(`Could not delete “${task.title}”: ${err.message}`, [], { kind: "error" });
-      refreshSoon(0);
-      return;
-    }
-  }
+  const deleted = api.deleteTask(task.id).then(() => true, (err) => {
+    if (err.status === 404) return true; // gone already (another window)
+    toast(`Could not delete “${task.title}”: ${err.message}`, [], { kind: "error" });
+    return false;
+  }).finally(() => refreshSoon());
   const undo = async () => {
     if (state.undo === undo) state.undo = null;
+    if (!(await deleted)) return;
     try {
       const back = await api.restoreTask(task.id);
       announce(`Restored “${back.title}”`);
@@ -220,7 +218,6 @@ async function removeWithUndo(task) {
   state.undo = undo;
   announce(`Deleted “${task.title}”. Press u to undo.`);
   toast(`Deleted “${task.title}”`, [{ label: "Undo", run: undo }], { ms: UNDO_MS, testid: "undo-toast" });
-  refreshSoon();
 }
 
 async function openTask(id, options = {}) {
