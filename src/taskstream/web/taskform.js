@@ -157,7 +157,10 @@ export function taskDialog(ctx) {
     }
   }
   detailsTab.addEventListener("click", () => showTab("details"));
-  historyTab.addEventListener("click", () => showTab("history"));
+  historyTab.addEventListener("click", () => {
+    showTab("history");
+    if (current) loadHistory(current); // read again: the audit service records changes on its own time
+  });
   tabs.addEventListener("keydown", (event) => {
     if (!["ArrowLeft", "ArrowRight", "Home", "End"].includes(event.key) || historyTab.hidden) return;
     event.preventDefault();
