@@ -60,7 +60,7 @@ class Series:
                 "COUNT cannot be combined with repeat from completion; use UNTIL", field=FIELD
             )
         zone = iana_zone(self.tz)
-        if not _within_until(rule, self.anchor, _anchor_local(self, zone), zone):
+        if not _within_until(rule, self.anchor, _local_of(self.anchor, zone), zone):
             raise ValidationError("UNTIL is before the first due date", field=FIELD)
 
     @property
@@ -124,10 +124,11 @@ def _pattern(rule: RuleParts, start: datetime, *, interval: int | None = None) -
         yield value.replace(microsecond=start.microsecond)
 
 
-def _anchor_local(series: Series, zone: ZoneInfo) -> datetime:
-    if isinstance(series.anchor, datetime):
-        return series.anchor.astimezone(zone).replace(tzinfo=None, fold=0)
-    return datetime.combine(series.anchor, time())
+def _local_of(due: Moment, zone: ZoneInfo) -> datetime:
+    """A due or the anchor on the wall clock of `zone` (naive): the local time, or 00:00 of the date."""
+    if isinstance(due, datetime):
+        return due.astimezone(zone).replace(tzinfo=None, fold=0)
+    return datetime.combine(due, time())
 
 
 def _within_until(rule: RuleParts, due: Moment, local: datetime, zone: ZoneInfo) -> bool:
@@ -150,7 +151,7 @@ def _dues(series: Series) -> Iterator[Moment]:
     """
     rule = parse_rule(series.rrule)
     zone = iana_zone(series.tz)
-    anchor = _anchor_local(series, zone)
+    anchor = _local_of(series.anchor, zone)
     emitted = 0
     first: Moment = series.anchor.astimezone(UTC) if isinstance(series.anchor, datetime) else series.anchor
     stream = (
@@ -193,7 +194,7 @@ def _from_completion(series: Series, completed_at: datetime, current: Moment) ->
     `current`: done early, completion + INTERVAL can land on the due just completed, or before it."""
     rule = parse_rule(series.rrule)
     zone = iana_zone(series.tz)
-    time_of_day = _anchor_local(series, zone).time()
+    time_of_day = _local_of(series.anchor, zone).time()
     completed_local = datetime.combine(completed_at.astimezone(zone).date(), time_of_day)
     current_local = _local_of(current, zone)
     gap = relativedelta(current_local, completed_local)
@@ -214,12 +215,6 @@ def _from_completion(series: Series, completed_at: datetime, current: Moment) ->
         if _is_after(due, current):
             return due
         k += 1
-
-
-def _local_of(due: Moment, zone: ZoneInfo) -> datetime:
-    if isinstance(due, datetime):
-        return due.astimezone(zone).replace(tzinfo=None)
-    return datetime.combine(due, time())
 
 
 def next_occurrence(

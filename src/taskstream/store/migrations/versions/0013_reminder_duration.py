@@ -9,24 +9,17 @@ told apart; whole days become "P<n>D", the form the API showed for them.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 from alembic import op
 
-from taskstream.domain.durations import Offset
+from taskstream.domain.durations import Offset, iso_duration
 
 revision = "0013"
 down_revision = "0012"
 branch_labels = None
 depends_on = None
-
-
-def _text(seconds: int) -> str:
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    clock = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "") + (f"{secs}S" if secs else "")
-    text = "P" + (f"{days}D" if days else "") + (f"T{clock}" if clock else "")
-    return text if text != "P" else "PT0S"
 
 
 def upgrade() -> None:
@@ -37,7 +30,11 @@ def upgrade() -> None:
     query = sa.select(reminders.c.id, reminders.c.offset_s).where(reminders.c.offset_s.is_not(None))
     rows = bind.execute(query)
     for reminder_id, seconds in list(rows):
-        bind.execute(reminders.update().where(reminders.c.id == reminder_id).values(duration=_text(seconds)))
+        bind.execute(
+            reminders.update()
+            .where(reminders.c.id == reminder_id)
+            .values(duration=iso_duration(timedelta(seconds=seconds)))
+        )
     op.drop_column("reminders", "offset_s")
 
 
