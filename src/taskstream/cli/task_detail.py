@@ -104,6 +104,12 @@ def _summary(task: dict[str, Any], tz: str) -> list[tuple[str, str]]:
     ]
 
 
+def _open(http: httpx.Client, prefix: str) -> tuple[str, dict[str, Any]]:
+    """The user's zone and the task whose id starts with `prefix` (exits with the reason otherwise)."""
+    tz: str = _check(http.get("/api/v1/me"))["timezone"]
+    return tz, _check(http.get(f"/api/v1/tasks/{_resolve(http, prefix)}"))
+
+
 @client_app.command()
 def show(
     task_id: TaskId,
@@ -114,10 +120,8 @@ def show(
 ) -> None:
     """One task in full, with its history in words (newest first)."""
     with _session(server) as http:
-        tz = _check(http.get("/api/v1/me"))["timezone"]
-        full_id = _resolve(http, task_id)
-        task = _check(http.get(f"/api/v1/tasks/{full_id}"))
-        history = _check(http.get(f"/api/v1/tasks/{full_id}/history"))
+        tz, task = _open(http, task_id)
+        history = _check(http.get(f"/api/v1/tasks/{task['id']}/history"))
     if as_json:
         typer.echo(json.dumps({"task": task, "history": history}, indent=2, ensure_ascii=False))
         return
@@ -183,9 +187,7 @@ def edit(
 ) -> None:
     """Change a task with the phrases quick add reads; prints what changed."""
     with _session(server) as http:
-        tz = _check(http.get("/api/v1/me"))["timezone"]
-        full_id = _resolve(http, task_id)
-        task = _check(http.get(f"/api/v1/tasks/{full_id}"))
+        tz, task = _open(http, task_id)
         body: dict[str, Any] = {}
         if text:
             parsed = _parse_for(http, " ".join(text), task, tz)
@@ -203,7 +205,7 @@ def edit(
             console.print("Nothing to change.")
             raise typer.Exit(1)
         headers = {"If-Match": f'"{task["version"]}"'}  # a change made meanwhile is not overwritten
-        changed = _check(http.patch(f"/api/v1/tasks/{full_id}", json=body, headers=headers))
+        changed = _check(http.patch(f"/api/v1/tasks/{task['id']}", json=body, headers=headers))
     if changed["version"] == task["version"]:
         console.print("Nothing changed: the task already reads so.")
         return
