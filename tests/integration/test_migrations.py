@@ -7,13 +7,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, text
 
-from taskstream.store.db import alembic_config, create_engine, migrate
+from taskstream.store.db import create_engine, migrate
 from taskstream.store.tables import Base
+from tests.integration.old_schema import insert_user_and_task, migrate_to
 
 # PostgreSQL only, made by migration 0003 with raw SQL (a generated tsvector and its GIN index): no model has
 # them, so the same models serve SQLite.
@@ -48,36 +48,15 @@ async def test_the_migrated_schema_is_the_models_schema(database_url: str) -> No
         await engine.dispose()
 
 
-def _to(sync: Any, revision: str, *, down: bool = False) -> None:
-    config = alembic_config()
-    config.attributes["connection"] = sync
-    (command.downgrade if down else command.upgrade)(config, revision)
-
-
 async def test_0013_keeps_each_reminders_offset_as_a_duration_and_back(database_url: str) -> None:
     """Whole days become "P<n>D" (the form the API showed for them), the rest hours and minutes; downgrading
     gives the seconds back."""
     engine = create_engine(database_url)
     try:
         async with engine.begin() as connection:
-            await connection.run_sync(_to, "0012")
-            at: Any = datetime(2026, 12, 3, tzinfo=UTC)
-            if connection.dialect.name == "sqlite":
-                at = "2026-12-03 00:00:00.000000"
-            await connection.execute(
-                text(
-                    "INSERT INTO users (id, email, password_hash, timezone, created_at) "
-                    "VALUES ('u1', 'old@example.com', 'x', 'UTC', :at)"
-                ),
-                {"at": at},
-            )
-            await connection.execute(
-                text(
-                    "INSERT INTO tasks (id, user_id, series_id, title, priority, timezone, repeat_from, "
-                    "keep_missed, completed, created_at, updated_at, version) VALUES "
-                    "('t1', 'u1', 't1', 'Call', 0, 'UTC', 'due', false, false, :at, :at, 1)"
-                ),
-                {"at": at},
+            await connection.run_sync(migrate_to, "0012")
+            await insert_user_and_task(
+                connection, title="Call", priority=0, at=datetime(2026, 12, 3, tzinfo=UTC)
             )
             for n, (kind, seconds) in enumerate(
                 [("before", 86400), ("before", 5400), ("before", 0), ("at", None)]
@@ -89,10 +68,10 @@ async def test_0013_keeps_each_reminders_offset_as_a_duration_and_back(database_
                     ),
                     {"id": f"r{n}", "kind": kind, "seconds": seconds, "n": n},
                 )
-            await connection.run_sync(_to, "0013")
+            await connection.run_sync(migrate_to, "0013")
             rows = await connection.execute(text("SELECT duration FROM reminders ORDER BY position"))
             assert [r[0] for r in rows] == ["P1D", "PT1H30M", "PT0S", None]
-            await connection.run_sync(_to, "0012", down=True)
+            await connection.run_sync(migrate_to, "0012", down=True)
             rows = await connection.execute(text("SELECT offset_s FROM reminders ORDER BY position"))
             assert [r[0] for r in rows] == [86400, 5400, 0, None]
     finally:

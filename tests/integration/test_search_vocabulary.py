@@ -14,17 +14,17 @@ from typing import Any
 
 import asyncpg
 import pytest
-from alembic import command
 from sqlalchemy import Table, delete, event, insert, make_url, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from taskstream.features.tasks.query import TaskQuery
 from taskstream.features.tasks.search import SearchLimits, planner_for, search_terms
-from taskstream.store.db import PG_SERVER_SETTINGS, alembic_config, create_engine, migrate
+from taskstream.store.db import PG_SERVER_SETTINGS, create_engine, migrate
 from taskstream.store.profile import DatabaseProfile
 from taskstream.store.tables import Task, User
 from taskstream.store.uow import UnitOfWorkFactory
 from tests.conftest import _fresh_pg_database
+from tests.integration.old_schema import migrate_to
 
 BASE = datetime(2026, 3, 2, tzinfo=UTC)
 OWNER, OTHER = "00000000-0000-4000-8000-00000000000a", "00000000-0000-4000-8000-00000000000b"
@@ -112,12 +112,6 @@ async def _in_step(engine: AsyncEngine) -> set[tuple[str, str, int]]:
         return vocabulary
 
 
-def _step(sync: Any, revision: str, *, down: bool) -> None:
-    config = alembic_config()
-    config.attributes["connection"] = sync
-    (command.downgrade if down else command.upgrade)(config, revision)
-
-
 async def test_vocabulary_follows_every_change_of_tasks_and_users(database_url: str) -> None:
     """Multi-row inserts, edits of title and description, a change of owner, deletes, a deleted user and
     emptying the table keep each user's words and task counts equal to the index's, on both databases and
@@ -157,8 +151,8 @@ async def test_vocabulary_follows_every_change_of_tasks_and_users(database_url: 
         words = await _in_step(engine)
         assert words and {user for user, _, _ in words} == {OWNER}
         async with engine.begin() as connection:
-            await connection.run_sync(_step, "0007", down=True)
-            await connection.run_sync(_step, "head", down=False)
+            await connection.run_sync(migrate_to, "0007", down=True)
+            await connection.run_sync(migrate_to, "head")
         assert await _in_step(engine) == words  # refilled from the index by the upgrade
         async with engine.begin() as connection:
             emptied = "TRUNCATE tasks CASCADE" if engine.dialect.name == "postgresql" else "DELETE FROM tasks"

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
-from alembic import command
 from sqlalchemy import event, make_url, select, text
 
 from taskstream.domain.tasks import Sort
@@ -27,9 +26,10 @@ from taskstream.features.tasks.search import (
 )
 from taskstream.features.tasks.search_postgres import SearchQuery
 from taskstream.runtime import Runtime
-from taskstream.store.db import alembic_config, create_engine, migrate
+from taskstream.store.db import create_engine, migrate
 from taskstream.store.tables import Task, TaskTag, User
 from taskstream.store.uow import UnitOfWorkFactory
+from tests.integration.old_schema import insert_user_and_task, migrate_to
 
 BASE = datetime(2026, 3, 2, tzinfo=UTC)
 ZONES = ("UTC", "Pacific/Kiritimati", "Pacific/Pago_Pago", "Europe/Berlin")  # +14 and -11: widest offsets
@@ -371,33 +371,8 @@ async def test_upgrade_from_0002_keeps_existing_tasks_searchable(database_url: s
     engine = create_engine(database_url)
     try:
         async with engine.begin() as connection:
-
-            def to_0002(sync: Any) -> None:
-                config = alembic_config()
-                config.attributes["connection"] = sync
-                command.upgrade(config, "0002")
-
-            await connection.run_sync(to_0002)
-            # As each driver stores an instant (SQLite: naive UTC text, as UTCDateTime writes it).
-            at: Any = BASE
-            if connection.dialect.name == "sqlite":
-                at = BASE.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-            await connection.execute(
-                text(
-                    "INSERT INTO users (id, email, password_hash, timezone, created_at) "
-                    "VALUES ('u1', 'old@example.com', 'x', 'UTC', :at)"
-                ),
-                {"at": at},
-            )
-            await connection.execute(
-                text(
-                    "INSERT INTO tasks (id, user_id, series_id, title, priority, timezone, repeat_from, "
-                    "keep_missed, completed, created_at, updated_at, version) VALUES "
-                    "('t1', 'u1', 't1', 'Renew the zeppelin licence', 2, 'UTC', 'due', "
-                    "false, false, :at, :at, 1)"
-                ),
-                {"at": at},
-            )
+            await connection.run_sync(migrate_to, "0002")
+            await insert_user_and_task(connection, title="Renew the zeppelin licence", priority=2, at=BASE)
             await connection.execute(
                 text("INSERT INTO task_tags (task_id, tag, user_id) VALUES ('t1', 'air', 'u1')")
             )
@@ -474,13 +449,8 @@ async def test_sqlite_index_follows_edits_and_deletes_of_tasks_and_users(runtime
 
     await check()
 
-    def step(sync: Any, revision: str, *, down: bool) -> None:
-        config = alembic_config()
-        config.attributes["connection"] = sync
-        (command.downgrade if down else command.upgrade)(config, revision)
-
     async with runtime.engine.begin() as connection:
-        await connection.run_sync(step, "0004", down=True)
+        await connection.run_sync(migrate_to, "0004", down=True)
         await connection.execute(text("INSERT INTO tasks_fts(tasks_fts, rank) VALUES ('integrity-check', 1)"))
-        await connection.run_sync(step, "head", down=False)
+        await connection.run_sync(migrate_to, "head")
     await check()
