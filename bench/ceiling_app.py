@@ -1,6 +1,7 @@
 """The ceiling of benchmark 1: the same web stack (FastAPI on uvicorn, same server settings) with no work.
 
 `python -m bench.ceiling_app --port P --samples FILE` serves, from its own process:
+  GET  /task   → the sample task object (like GET /tasks/{id})
   POST /task   → the sample task object (the body is parsed as JSON, as the real create parses its body)
   POST /done   → the sample task object (no body, like POST /tasks/{id}/complete)
   GET  /page   → the sample list page (50 task objects)
@@ -28,6 +29,10 @@ def build_app(samples: dict[str, Any]) -> FastAPI:
     @app.get("/readyz")
     async def readyz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get("/task")
+    async def read() -> dict[str, Any]:
+        return task
 
     @app.post("/task", status_code=201)
     async def create(body: dict[str, Any] = Body(...)) -> dict[str, Any]:

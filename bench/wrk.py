@@ -26,16 +26,56 @@ class WrkResult:
     non_2xx: int
     cpu_ms_per_request: float | None
     socket_errors: str = ""  # wrk's "connect 0, read 0, write 0, timeout 3" when it saw any
+    output: str = ""  # what wrk printed (a script's done() may add lines)
+
+
+def threads_for(connections: int) -> int:
+    """wrk threads for a connection count: two (the machine's cores), one for a single connection."""
+    return max(1, min(2, connections))
 
 
 def available() -> bool:
     return shutil.which("wrk") is not None
 
 
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of `pid` (and its threads), seconds, from /proc/<pid>/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """utime + stime of `pid` (its threads included) and of its living child processes (workers),
+    seconds, from /proc/<pid>/stat."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                children.setdefault(int(_stat(int(entry.name))[1]), []).append(int(entry.name))
+            except (OSError, IndexError):
+                continue  # gone meanwhile
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            fields = _stat(current)
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+        todo += children.get(current, [])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+async def settle(pid: int, *, idle_ms_per_s: float = 40.0, timeout_s: float = 15.0) -> None:
+    """Wait until the process tree `pid` burns less than `idle_ms_per_s` CPU per second over a quarter
+    second (its relay and consumers have caught up), or `timeout_s` passed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    before = cpu_seconds(pid)
+    while loop.time() < deadline:
+        await asyncio.sleep(0.25)
+        now = cpu_seconds(pid)
+        if (now - before) * 1000 / 0.25 < idle_ms_per_s:
+            return
+        before = now
 
 
 async def run(
@@ -46,9 +86,11 @@ async def run(
     script: Path | None = None,
     headers: dict[str, str] | None = None,
     server_pid: int | None = None,
+    settle_after: bool = False,
 ) -> WrkResult:
-    """`wrk -t T -c connections -d duration_s --latency [-s script] [-H ...] url`, parsed."""
-    threads = max(1, min(2, connections))
+    """`wrk -t T -c connections -d duration_s --latency [-s script] [-H ...] url`, parsed. With
+    `settle_after`, the server's CPU is read once its background work caught up (see settle)."""
+    threads = threads_for(connections)
     command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration_s:g}s", "--latency"]
     for name, value in (headers or {}).items():
         command += ["-H", f"{name}: {value}"]
@@ -59,6 +101,8 @@ async def run(
         *command, url, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
     output = (await process.communicate())[0].decode(errors="replace")
+    if settle_after and server_pid is not None:
+        await settle(server_pid)
     cpu = cpu_seconds(server_pid) - before if server_pid is not None and before is not None else None
     if process.returncode != 0 or "Requests/sec" not in output:
         raise RuntimeError(f"wrk failed ({process.returncode}): {output[-2000:]}")
@@ -74,6 +118,7 @@ async def run(
         non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
         cpu_ms_per_request=cpu * 1000 / requests if cpu is not None and requests else None,
         socket_errors=errors.group(1).strip() if errors else "",
+        output=output,
     )
 
 
