@@ -173,9 +173,13 @@ class Bench:
             }
         (self.opts.workdir / "ceiling-samples.json").write_text(json.dumps(samples))
         open_tasks = 5_000 if self.opts.quick else 40_000
-        rows = (dataclasses.replace(t, completed=False) for t in seed.tasks(COMPLETE_USER, open_tasks, seed=11))
+        rows = (
+            dataclasses.replace(t, completed=False) for t in seed.tasks(COMPLETE_USER, open_tasks, seed=11)
+        )
         if self.server.database_url:
-            await seed.pg_insert(_asyncpg_dsn(self.server.database_url), [COMPLETE_USER], rows, rebuild_indexes=False)
+            await seed.pg_insert(
+                _asyncpg_dsn(self.server.database_url), [COMPLETE_USER], rows, rebuild_indexes=False
+            )
         else:
             seed.sqlite_insert(str(self._sqlite_path()), [COMPLETE_USER], rows)
         from taskstream.features.accounts.tokens import Tokens
@@ -241,22 +245,27 @@ def _ceiling_targets(base: str, create_script: Path, workdir: Path) -> dict[str,
     }
 
 
-async def measure(bench: Bench) -> tuple[dict[tuple[str, int], tuple[Figure, Figure]], list[float]]:
+async def measure(
+    bench: Bench, *, levels: tuple[int, ...] = LEVELS, duration_s: float | None = None
+) -> tuple[dict[tuple[str, int], tuple[Figure, Figure]], list[float]]:
     """Every op at every level, in rounds; in each, the app then the ceiling (same load, so both meet the
     same drift of the machine). Returns (app, ceiling) figures per (op, level) and the server's RSS (MiB)
     after each round."""
-    duration, rounds = (1.0, 1) if bench.opts.quick else (2.0, 3)
+    duration, rounds = (1.0, 1) if bench.opts.quick else (3.0, 3)
+    duration = duration_s or duration
     samples = bench.opts.workdir / "ceiling-samples.json"
-    ceiling = Server(bench.opts.workdir, name="ceiling", argv=["-m", "bench.ceiling_app", "--samples", str(samples)])
+    ceiling = Server(
+        bench.opts.workdir, name="ceiling", argv=["-m", "bench.ceiling_app", "--samples", str(samples)]
+    )
     await ceiling.start()
     runs: dict[tuple[str, int], tuple[list[wrk.WrkResult], list[wrk.WrkResult]]] = {
-        key: ([], []) for key in itertools.product(OPS, LEVELS)
+        key: ([], []) for key in itertools.product(OPS, levels)
     }
     rss: list[float] = []
     try:
         tops = _ceiling_targets(ceiling.base, bench.create_script(), bench.scripts)
         for number in range(rounds):
-            for op, level in itertools.product(OPS, LEVELS):
+            for op, level in itertools.product(OPS, levels):
                 target, headers = await bench.app_target(op, level)
                 app = await wrk.run(
                     target.url,
@@ -289,8 +298,7 @@ async def measure(bench: Bench) -> tuple[dict[tuple[str, int], tuple[Figure, Fig
 
 def _rows(db: str, results: dict[tuple[str, int], tuple[Figure, Figure]]) -> list[Row]:
     rows = []
-    for op, level in itertools.product(OPS, LEVELS):
-        app, top = results[(op, level)]
+    for (op, level), (app, top) in results.items():
         row = Row("1 API", f"{op} @{level} ({db})", app.rps, "req/s", detail=app.detail(), ceiling=top.rps)
         if level == 64:
             checks = [app.p99_ms <= P99_TARGET_MS, app.cpu_ms is not None and app.cpu_ms <= CPU_TARGET_MS[op]]
@@ -389,4 +397,3 @@ async def run(opts: Options) -> list[Row]:
         )
     )
     return rows
-

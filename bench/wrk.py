@@ -88,8 +88,8 @@ async def run(
     server_pid: int | None = None,
     settle_after: bool = False,
 ) -> WrkResult:
-    """`wrk -t T -c connections -d duration_s --latency [-s script] [-H ...] url`, parsed. With
-    `settle_after`, the server's CPU is read once its background work caught up (see settle)."""
+    """`wrk -t T -c connections -d duration_s --latency [-s script] [-H ...] url`, parsed (wrk takes whole
+    seconds). With `settle_after`, the server's CPU is read once its background work caught up (settle)."""
     threads = threads_for(connections)
     command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration_s:g}s", "--latency"]
     for name, value in (headers or {}).items():

@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# Everything the tests need on a Debian machine, as root: Chromium, npm, Java and Maven (Apache Kafka),
+# Everything the tests need on a Debian machine, as root: Chromium, npm, wrk, Java and Maven (Apache Kafka),
 # PostgreSQL started on 127.0.0.1:5432, the Kafka jars, daprd and the Dapr scheduler built from their Go module,
 # kubectl and the policy scanners, axe-core for the browser tests. Reuses what is already there; .ci/run runs it
 # before the tests, and `sudo deploy/ci/prerequisites.sh` does the same on a developer's machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-# Debian packages: what the browser checks (Chromium, npm) and Apache Kafka (Java 17+, Maven to
-# fetch it) use.
+# Debian packages: what the browser checks (Chromium, npm), Apache Kafka (Java 17+, Maven to fetch it) and
+# the benchmarks' smoke test (wrk, a C HTTP load generator) use.
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v npm >/dev/null || missing+=(nodejs npm)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
+command -v wrk >/dev/null || missing+=(wrk)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null

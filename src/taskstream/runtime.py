@@ -134,10 +134,11 @@ class Runtime:
         self.clock = clock or SystemClock()
         self.tracing = Tracing(list(self.services))  # off unless OTEL_* variables ask for traces
         private_dir(settings.data_dir)  # before anything (the SQLite file, the JWT key) is made in it
+        pool_size, max_overflow = settings.pool_of_one_process()
         self.engine: AsyncEngine = create_engine(
             settings.resolved_database_url(),
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
             pool_timeout_s=settings.db_pool_timeout_s,
         )
         self.uow = UnitOfWorkFactory(self.engine)

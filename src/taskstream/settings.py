@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(10, ge=1)
     db_max_overflow: int = Field(10, ge=0)
     db_pool_timeout_s: float = Field(5.0, gt=0)
+    workers: int = Field(1, ge=1, le=64, description="api processes sharing the port (serve api --workers)")
 
     bus: Literal["memory", "kafka", "dapr"] = "memory"
     kafka_bootstrap: str | None = None
@@ -163,6 +164,12 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{self.data_dir / 'taskstream.db'}"
+
+    def pool_of_one_process(self) -> tuple[int, int]:
+        """(pool_size, max_overflow) of one process: db_pool_size and db_max_overflow are the totals of
+        the api's `workers` processes, shared out evenly (at least 2 and 0 each), so adding workers does
+        not multiply the connections PostgreSQL has to hold."""
+        return max(2, -(-self.db_pool_size // self.workers)), -(-self.db_max_overflow // self.workers)
 
     def resolved_jwt_secret(self) -> str:
         """The signing key: the setting, else a random key created once in the data dir (mode 0600)."""

@@ -121,7 +121,7 @@ def configure_logging(settings: Settings) -> None:
     )
 
 
-def server_config(settings: Settings, app: ASGIApp) -> uvicorn.Config:
+def server_config(settings: Settings, app: ASGIApp | str) -> uvicorn.Config:
     """uvicorn's settings for a taskstream process: WebSocket messages bounded, pinged every 20 s."""
     return uvicorn.Config(
         app,
@@ -141,9 +141,43 @@ def _serve(settings: Settings, services: tuple[str, ...]) -> None:
     runtime = Runtime(settings, services=services)
     server = uvicorn.Server(server_config(settings, runtime.build_app(freeze_heap=True)))
     structlog.get_logger("taskstream").info(
-        "taskstream listening", url=f"http://{settings.host}:{settings.port}", data_dir=str(settings.data_dir)
+        "taskstream listening",
+        url=f"http://{settings.host}:{settings.port}",
+        data_dir=str(settings.data_dir),
     )
     asyncio.run(server.serve())
+
+
+def api_worker_app() -> ASGIApp:
+    """The app of one of `serve api --workers N`'s processes: uvicorn imports and calls this in each
+    (spawned, so the settings come from the environment)."""
+    from taskstream.runtime import Runtime
+
+    settings = load_settings()
+    configure_logging(settings)
+    structlog.get_logger("taskstream").info("api worker starting", pid=os.getpid())
+    return Runtime(settings, services=("api",)).build_app(freeze_heap=True)
+
+
+def _serve_workers(settings: Settings) -> None:
+    """`serve api --workers N`: the port bound once here, N api processes accepting on it (uvicorn's
+    supervisor starts them, starts again one that dies, and stops them all on SIGINT/SIGTERM)."""
+    from uvicorn.supervisors import Multiprocess
+
+    if settings.resolved_database_url().startswith("sqlite"):
+        typer.secho(
+            "--workers needs PostgreSQL (TASKSTREAM_DATABASE_URL): SQLite has one writer", fg="red", err=True
+        )
+        raise typer.Exit(2)
+    configure_logging(settings)
+    settings.resolved_jwt_secret()  # a generated key is written once, before the workers read it
+    os.environ |= {"TASKSTREAM_PORT": str(settings.port), "TASKSTREAM_WORKERS": str(settings.workers)}
+    config = server_config(settings, "taskstream.cli.main:api_worker_app")
+    config.factory, config.workers = True, settings.workers
+    structlog.get_logger("taskstream").info(
+        "taskstream listening", url=f"http://{settings.host}:{settings.port}", workers=settings.workers
+    )
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 
 @app.command()
@@ -188,13 +222,22 @@ def up(
 def serve(
     service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}")],
     port: Annotated[int | None, typer.Option(help="HTTP port for health, metrics (and the API)")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="api only, PostgreSQL only: processes sharing the port (TASKSTREAM_WORKERS)"),
+    ] = None,
 ) -> None:
     """Run one service in this process (settings from TASKSTREAM_* variables)."""
     if service not in SERVICES:
         raise typer.BadParameter(f"unknown service {service!r}; choose one of {', '.join(SERVICES)}")
-    settings = load_settings(port=port)
+    settings = load_settings(port=port, workers=workers)
+    if settings.workers > 1 and service != "api":
+        raise typer.BadParameter("only the api runs in several processes", param_hint="--workers")
     require_free_port(settings.host, settings.port)
-    _serve(settings, (service,))
+    if settings.workers > 1:
+        _serve_workers(settings)
+    else:
+        _serve(settings, (service,))
 
 
 @app.command()
