@@ -167,9 +167,9 @@ class Settings(BaseSettings):
 
     def pool_of_one_process(self) -> tuple[int, int]:
         """(pool_size, max_overflow) of one process: db_pool_size and db_max_overflow are the totals of
-        the api's `workers` processes, shared out evenly (at least 2 and 0 each), so adding workers does
+        the api's `workers` processes, shared out evenly (rounded up), so adding workers does
         not multiply the connections PostgreSQL has to hold."""
-        return max(2, -(-self.db_pool_size // self.workers)), -(-self.db_max_overflow // self.workers)
+        return -(-self.db_pool_size // self.workers), -(-self.db_max_overflow // self.workers)
 
     def resolved_jwt_secret(self) -> str:
         """The signing key: the setting, else a random key created once in the data dir (mode 0600)."""
