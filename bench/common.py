@@ -103,17 +103,20 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
+def children(pid: int) -> list[int]:
+    """The child processes of `pid` (none when it is gone)."""
+    try:
+        return [int(k) for k in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def tree_rss_mb(pid: int) -> float | None:
     """RSS of `pid` plus all of its descendants, MiB (the kafka mode runs one process per service)."""
     total = rss_mb(pid)
     if total is None:
         return None
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    try:
-        kids = [int(k) for k in children.read_text().split()]
-    except OSError:
-        kids = []
-    for kid in kids:
+    for kid in children(pid):
         total += tree_rss_mb(kid) or 0.0
     return total
 

@@ -10,6 +10,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.common import children
+
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 _PERCENTILE = re.compile(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s|m)\s*$", re.MULTILINE)
 
@@ -38,42 +40,27 @@ def available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def _stat(pid: int) -> list[str]:
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-
-
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of `pid` (its threads included) and of its living child processes (workers),
-    seconds, from /proc/<pid>/stat."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                children.setdefault(int(_stat(int(entry.name))[1]), []).append(int(entry.name))
-            except (OSError, IndexError):
-                continue  # gone meanwhile
-    total, todo = 0, [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            fields = _stat(current)
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-        todo += children.get(current, [])
-    return total / os.sysconf("SC_CLK_TCK")
+    """utime + stime of `pid` (its threads included) and of its descendants (workers), seconds, from
+    /proc/<pid>/stat; 0 for a process that is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(kid) for kid in children(pid))
 
 
 async def settle(pid: int, *, idle_ms_per_s: float = 40.0, timeout_s: float = 15.0) -> None:
     """Wait until the process tree `pid` burns less than `idle_ms_per_s` CPU per second over a quarter
     second (its relay and consumers have caught up), or `timeout_s` passed."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
+    deadline, period_s = loop.time() + timeout_s, 0.25
     before = cpu_seconds(pid)
     while loop.time() < deadline:
-        await asyncio.sleep(0.25)
+        await asyncio.sleep(period_s)
         now = cpu_seconds(pid)
-        if (now - before) * 1000 / 0.25 < idle_ms_per_s:
+        if (now - before) * 1000 / period_s < idle_ms_per_s:
             return
         before = now
 

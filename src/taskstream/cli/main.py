@@ -141,9 +141,7 @@ def _serve(settings: Settings, services: tuple[str, ...]) -> None:
     runtime = Runtime(settings, services=services)
     server = uvicorn.Server(server_config(settings, runtime.build_app(freeze_heap=True)))
     structlog.get_logger("taskstream").info(
-        "taskstream listening",
-        url=f"http://{settings.host}:{settings.port}",
-        data_dir=str(settings.data_dir),
+        "taskstream listening", url=f"http://{settings.host}:{settings.port}", data_dir=str(settings.data_dir)
     )
     asyncio.run(server.serve())
 
