@@ -1,4 +1,4 @@
-"""TaskRepository.find: due-ordered walks and SQLite's search plans give the same pages as a plain sort."""
+"""TaskViews.find: due-ordered walks and SQLite's search plans give the same pages as a plain sort."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sqlalchemy import event, make_url, select, text
 
 from taskstream.domain.tasks import Sort
 from taskstream.features.tasks.query import TaskQuery
-from taskstream.features.tasks.repository import FAR_FUTURE, FAR_PAST, TaskRepository
+from taskstream.features.tasks.reads import FAR_FUTURE, FAR_PAST, TaskViews
 from taskstream.features.tasks.search import (
     PostgresSearch,
     SearchLimits,
@@ -166,13 +166,13 @@ async def _pages(runtime: Runtime, query: TaskQuery, plans: Iterator[None] | Non
         if plans is not None:
             next(plans)
         async with runtime.uow.reader() as uow:
-            rows = await uow.tasks.find(query)
+            rows = await uow.views.find(query)
         more = len(rows) > query.limit
         seen += [task.id for task in rows[: query.limit]]
         if not more:
             return seen
         last = rows[query.limit - 1]
-        query.after = (TaskRepository.sort_value(last, query.sort), last.id)
+        query.after = (TaskViews.sort_value(last, query.sort), last.id)
 
 
 @contextmanager
@@ -229,7 +229,7 @@ async def test_due_pages_match_a_plain_sort(runtime: Runtime, sort: Sort) -> Non
         )
         whole = TaskQuery(user_id=user_id, sort=sort, limit=200, **fields)
         async with runtime.uow.reader() as uow:
-            assert [t.id for t in await uow.tasks.find(whole)] == expected, fields
+            assert [t.id for t in await uow.views.find(whole)] == expected, fields
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # PostgreSQL's planner chooses there
@@ -270,7 +270,7 @@ async def test_other_users_tasks_never_match(runtime: Runtime) -> None:
     for fields in QUERIES:
         for sort in ("due", "-due", "priority", "title", "created"):
             async with runtime.uow.reader() as uow:
-                found = await uow.tasks.find(TaskQuery(user_id=user_id, sort=sort, limit=200, **fields))
+                found = await uow.views.find(TaskQuery(user_id=user_id, sort=sort, limit=200, **fields))
             assert {t.id for t in found} <= mine
 
 
@@ -321,7 +321,7 @@ async def test_postgres_word_list_follows_inserts_and_edits(runtime: Runtime) ->
 
     async def search(q: str) -> list[str]:
         async with runtime.uow.reader() as uow:
-            return [t.id for t in await uow.tasks.find(TaskQuery(user_id=user_id, q=q, limit=200))]
+            return [t.id for t in await uow.views.find(TaskQuery(user_id=user_id, q=q, limit=200))]
 
     assert await search("zep") == [task.id]  # the edit's words, added by the update trigger
     assert await search("ping") == []  # the old title's words are gone from the vocabulary
@@ -380,7 +380,7 @@ async def test_upgrade_from_0002_keeps_existing_tasks_searchable(database_url: s
         factory = UnitOfWorkFactory(engine)
         async with factory.reader() as uow:
             for fields in ({"q": "zep"}, {"q": "lic ren"}, {"tags": ["air"], "priorities": [2]}):
-                found = await uow.tasks.find(TaskQuery(user_id="u1", **fields))
+                found = await uow.views.find(TaskQuery(user_id="u1", **fields))
                 assert [t.id for t in found] == ["t1"], fields
     finally:
         await engine.dispose()
@@ -400,7 +400,7 @@ async def test_postgres_search_matches_plain_prefixes_where_the_parser_splits_wo
     for q in ("3e7f1c2", "3e7f", "revert 3e7f", "1e5x", "1e5", "1e", "inv", "invoice inv", "3e7f zzz"):
         terms = search_terms(q)
         async with runtime.uow.reader() as uow:
-            found = {t.id for t in await uow.tasks.find(TaskQuery(user_id=user_id, q=q, limit=200))}
+            found = {t.id for t in await uow.views.find(TaskQuery(user_id=user_id, q=q, limit=200))}
             expected = set(
                 await uow.session.scalars(
                     select(Task.id).where(
@@ -441,9 +441,9 @@ async def test_sqlite_index_follows_edits_and_deletes_of_tasks_and_users(runtime
             mine = await connection.scalar(text("SELECT rowid FROM users WHERE id = :id"), {"id": user_id})
             assert list(owners) == [mine]  # the other user's entries went with their tasks
         async with runtime.uow.reader() as uow:
-            assert [t.id for t in await uow.tasks.find(TaskQuery(user_id=user_id, q="zep tick"))] == [edited]
+            assert [t.id for t in await uow.views.find(TaskQuery(user_id=user_id, q="zep tick"))] == [edited]
             for q in ("team", "inv"):
-                found = {t.id for t in await uow.tasks.find(TaskQuery(user_id=user_id, q=q, limit=200))}
+                found = {t.id for t in await uow.views.find(TaskQuery(user_id=user_id, q=q, limit=200))}
                 kept = [row for row in rows if row[0].id not in (edited, deleted)]
                 assert found == set(_expected(kept, TaskQuery(user_id, q))), q
 

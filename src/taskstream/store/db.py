@@ -27,7 +27,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 MIGRATION_LOCK_KEY = 0x7A5C_0001
 # Set on every PostgreSQL connection. asyncpg prepares each statement once per connection; after five runs
 # PostgreSQL may keep one generic plan for every user and search term, which walks the due index for a rare
-# term or bitmaps every match of a common one (TaskRepository.find). Plan each statement for its own values.
+# term or bitmaps every match of a common one (TaskViews.find). Plan each statement for its own values.
 PG_SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 
 

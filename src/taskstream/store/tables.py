@@ -116,7 +116,7 @@ class Task(Base):
         UniqueConstraint("series_id", "occurrence_key"),
         Index("ix_tasks_user_completed_due", "user_id", "completed", "due_at"),
         Index("ix_tasks_user_created", "user_id", "created_at"),
-        # Lists and searches in due order walk this (TaskRepository._find_by_due in features/tasks);
+        # Lists and searches in due order walk this (TaskViews._find_by_due in features/tasks);
         # priority is there so a priority filter is checked on the index entry (migration 0004).
         Index("ix_tasks_user_due_sort", "user_id", "due_sort", "id", "priority"),
     )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from taskstream.features.accounts.repository import UserRepository
 from taskstream.features.accounts.throttle import ThrottleRepository
 from taskstream.features.audit.repository import AuditRepository
 from taskstream.features.notifications.repository import NotificationRepository
+from taskstream.features.tasks.reads import TaskViews
 from taskstream.features.tasks.repository import ReminderRepository, TaskRepository
 from taskstream.features.tasks.search import SearchPlanner, planner_for
 from taskstream.features.tasks.trash import TrashRepository
@@ -90,7 +92,8 @@ class UnitOfWork:
         self.session = self._session_factory()
         self.users = UserRepository(self.session)
         self.throttle = ThrottleRepository(self.session, self._profile)
-        self.tasks = TaskRepository(self.session, self._profile, self._search)
+        self.tasks = TaskRepository(self.session, self._profile)
+        self.views = TaskViews(self.session, self._profile, self._search)
         self.reminders = ReminderRepository(self.session, self._profile)
         self.trash = TrashRepository(self.session)
         self.notifications = NotificationRepository(self.session)
@@ -148,9 +151,8 @@ class UnitOfWorkFactory:
         self.search = search or planner_for(self.profile)
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.profile.single_writer else None
-        self.read_sessions = async_sessionmaker(
-            engine.execution_options(**{READ_ONLY: True}, **self.profile.read_options), expire_on_commit=False
-        )
+        self.read_engine = engine.execution_options(**{READ_ONLY: True}, **self.profile.read_options)
+        self.read_sessions = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._listeners: list[Callable[[], None]] = []
         self._group_commit: GroupCommitter | None = None
 
@@ -200,6 +202,19 @@ class UnitOfWorkFactory:
             on_commit=self.outbox_committed,
             write_lock=self._write_lock,
         )
+
+    @asynccontextmanager
+    async def views(self) -> AsyncIterator[TaskViews]:
+        """Task views on one read connection, without an ORM session (SQLite: one WAL snapshot for all its
+        statements). Database failures raise DependencyUnavailable, as a unit of work's do."""
+        try:
+            async with self.read_engine.connect() as connection:
+                yield TaskViews(connection, self.profile, self.search)
+        except Exception as error:
+            unavailable = as_unavailable(error)
+            if unavailable is None:
+                raise
+            raise unavailable from error
 
     def reader(self) -> UnitOfWork:
         """A unit of work for reads only: on SQLite it waits for no writer (WAL snapshot); never commit it."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import cast
+from typing import Any, cast
+
+from sqlalchemy import Row
 
 from taskstream.domain.durations import Offset
 from taskstream.domain.task import ReminderKind, ReminderState, Task, TaskReminder
@@ -13,8 +16,9 @@ from taskstream.store.tables import Task as TaskRow
 from taskstream.tracing import current_traceparent
 
 
-def to_entity(row: TaskRow, tags: list[str], reminders: list[Reminder]) -> Task:
-    """The entity of a stored task with its tags (in name order) and reminder rows (in position order)."""
+def to_entity(row: TaskRow | Row[Any], tags: Sequence[str], reminders: Sequence[Reminder | Row[Any]]) -> Task:
+    """The entity of a stored task with its tags (in name order) and reminder rows (in position order):
+    ORM objects or Core rows of the same tables."""
     return Task(
         id=row.id,
         user_id=row.user_id,
@@ -103,7 +107,7 @@ def parse_anchor(text: str) -> datetime | date:
     return datetime.fromisoformat(text) if "T" in text else date.fromisoformat(text)
 
 
-def _reminder(row: Reminder) -> TaskReminder:
+def _reminder(row: Reminder | Row[Any]) -> TaskReminder:
     before = Offset.parse(row.duration) if row.kind == "before" and row.duration is not None else None
     return TaskReminder(
         id=row.id,

@@ -19,7 +19,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from taskstream.features.tasks.search_postgres import PostgresSearch
 from taskstream.features.tasks.search_sqlite import SqliteSearch
@@ -27,6 +27,7 @@ from taskstream.store.profile import DatabaseProfile
 
 __all__ = [
     "MAX_SEARCH_TERMS",
+    "Executor",
     "PostgresSearch",
     "SearchLimits",
     "SearchPlanner",
@@ -34,6 +35,8 @@ __all__ = [
     "planner_for",
     "search_terms",
 ]
+
+Executor = AsyncConnection | AsyncSession  # what a plan reads through: both execute Core statements
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -72,7 +75,7 @@ class SearchPlanner(Protocol):
     """Turns search terms into a condition on the owner's tasks."""
 
     async def condition(
-        self, session: AsyncSession, terms: list[str], owner: str, *, by_due: bool
+        self, session: Executor, terms: list[str], owner: str, *, by_due: bool
     ) -> tuple[Any, bool] | None:
         """(condition, walk the due index?) for `terms` over `owner`'s tasks; None when nothing matches."""
         ...

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 if TYPE_CHECKING:
-    from taskstream.features.tasks.search import SearchLimits
+    from taskstream.features.tasks.search import Executor, SearchLimits
 
 # Sorts after every word that starts with a given prefix: a noncharacter, never part of a lexeme.
 _AFTER = "\U0010ffff"
@@ -58,7 +57,7 @@ class PostgresSearch:
         self._limits = limits
 
     async def condition(
-        self, session: AsyncSession, terms: list[str], owner: str, *, by_due: bool
+        self, session: Executor, terms: list[str], owner: str, *, by_due: bool
     ) -> tuple[Any, bool] | None:
         """See SearchPlanner; `owner` is already a condition of the list statement.
 
@@ -79,7 +78,7 @@ class PostgresSearch:
         few = query.upper is not None and query.upper <= self._limits.sort_max
         return and_(*conditions), by_due and not few
 
-    async def query(self, session: AsyncSession, terms: list[str], owner: str) -> SearchQuery | None:
+    async def query(self, session: Executor, terms: list[str], owner: str) -> SearchQuery | None:
         """The tsquery of `owner`'s search for `terms` (every term a prefix), or None when nothing can match.
 
         A term is read as to_tsquery('simple', 'term:*') reads it: its lexemes in order, each a prefix

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import TextClause, text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 if TYPE_CHECKING:
-    from taskstream.features.tasks.search import SearchLimits
+    from taskstream.features.tasks.search import Executor, SearchLimits
 
 _PLAIN_TERM = re.compile(r"[a-z0-9]+")  # unicode61 keeps such a term as it is: one token, the term itself
 # Sorts after every word that starts with a given prefix: a noncharacter, never inside a unicode61 token.
@@ -40,7 +39,7 @@ class SqliteSearch:
         self._limits = limits
 
     async def condition(
-        self, session: AsyncSession, terms: list[str], owner: str, *, by_due: bool
+        self, session: Executor, terms: list[str], owner: str, *, by_due: bool
     ) -> tuple[TextClause, bool] | None:
         """SQLite FTS5: (condition, walk the due index?) for a search, or None when it cannot match anything.
 
@@ -75,7 +74,7 @@ class SqliteSearch:
         return await self._due_plan(session, expression, owner_key, expanded)
 
     async def _due_plan(
-        self, session: AsyncSession, expression: str, owner_key: int, expanded: list[_Term]
+        self, session: Executor, expression: str, owner_key: int, expanded: list[_Term]
     ) -> tuple[TextClause, bool]:
         """The shape of a due-ordered search (see condition) for the FTS5 `expression` of its terms."""
         limits = self._limits
@@ -112,7 +111,7 @@ class SqliteSearch:
         return None
 
     async def _vocabulary(
-        self, session: AsyncSession, tokens: dict[str, list[str]], owner: str
+        self, session: Executor, tokens: dict[str, list[str]], owner: str
     ) -> tuple[int, list[_Term]] | None:
         """(the owner's users.rowid, each term with the owner's words) in one statement, or None when there
         is no such user or a term that none of the owner's words starts with.

@@ -16,7 +16,7 @@ from taskstream.domain.tasks import ALL_DAY_AT
 from taskstream.events import topics
 from taskstream.features.tasks.mapping import new_rows
 from taskstream.features.tasks.query import TaskQuery
-from taskstream.features.tasks.repository import TaskRepository
+from taskstream.features.tasks.reads import TaskViews
 from taskstream.features.tasks.schemas import TaskOut
 from taskstream.features.tasks.views import task_event, task_out
 from taskstream.store.uow import UnitOfWork, UnitOfWorkFactory
@@ -53,33 +53,36 @@ class TaskService:
 
     async def get(self, user_id: str, task_id: str) -> TaskOut:
         """The caller's task; NotFound when missing or another user's."""
-        async with self._uow.reader() as uow:
-            return task_out(await _owned(uow, user_id, task_id))
+        async with self._uow.views() as views:
+            task = await views.task(task_id, user_id=user_id)
+        if task is None:
+            raise NotFound("task not found", field="id")
+        return task_out(task)
 
     async def find(self, query: TaskQuery) -> Page:
         """One page of the caller's tasks (see TaskQuery)."""
-        async with self._uow.reader() as uow:
-            rows = await uow.tasks.find(query)
+        async with self._uow.views() as views:
+            rows = await views.find(query)
             more = len(rows) > query.limit
             rows = rows[: query.limit]
-            items = [task_out(task) for task in await uow.tasks.entities(rows)]
-            cursor = (TaskRepository.sort_value(rows[-1], query.sort), rows[-1].id) if more and rows else None
-            return Page(items=items, next_cursor=cursor)
+            tasks = await views.entities(rows)
+        cursor = (TaskViews.sort_value(rows[-1], query.sort), rows[-1].id) if more and rows else None
+        return Page(items=[task_out(task) for task in tasks], next_cursor=cursor)
 
     async def export(self, user_id: str) -> list[TaskOut]:
         """Every task of the user, open and completed, oldest first (their data export)."""
-        async with self._uow.reader() as uow:
-            return [task_out(t) for t in await uow.tasks.entities(await uow.tasks.all_of(user_id))]
+        async with self._uow.views() as views:
+            return [task_out(t) for t in await views.all_of(user_id)]
 
     async def counts(self, queries: dict[str, TaskQuery], *, cap: int) -> dict[str, int]:
-        """How many tasks each query's filters match (at most `cap` each), in one read transaction."""
-        async with self._uow.reader() as uow:
-            return {name: await uow.tasks.count(query, cap=cap) for name, query in queries.items()}
+        """How many tasks each query's filters match (at most `cap` each), on one read connection."""
+        async with self._uow.views() as views:
+            return {name: await views.count(query, cap=cap) for name, query in queries.items()}
 
     async def tags(self, user_id: str) -> list[tuple[str, int, int]]:
         """(tag, open-task count, all-task count) for the user's tags, by name."""
-        async with self._uow.reader() as uow:
-            return await uow.tasks.tag_counts(user_id)
+        async with self._uow.views() as views:
+            return await views.tag_counts(user_id)
 
     async def update(
         self,

@@ -1,0 +1,259 @@
+"""Reads of the caller's tasks as the API shows them: one task, a page of a list or search, counts, tags.
+
+Views in the command-query sense: Core statements on the tables (the fixed ones built once, with bound
+parameters), rows straight to the entity and on to the API's shape; no ORM session, identity map or unit of
+work. They run on a connection (`UnitOfWorkFactory.views()`) or, in tests, inside a reader's session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import ARRAY, Row, and_, bindparam, func, literal, or_, select
+
+from taskstream.domain.task import Task as TaskEntity
+from taskstream.features.tasks.mapping import to_entity
+from taskstream.features.tasks.query import TaskQuery
+from taskstream.features.tasks.search import Executor, SearchPlanner, search_terms
+from taskstream.store.profile import DatabaseProfile
+from taskstream.store.tables import Reminder, Task, TaskTag, UTCDateTime
+
+FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
+FAR_PAST = datetime(1, 1, 2, tzinfo=UTC)
+_ZONE_MARGIN = timedelta(days=2)  # more than any UTC offset: 00:00 of a date in any zone is within it
+
+_TASKS = Task.__table__
+_TAGS = TaskTag.__table__
+_REMINDERS = Reminder.__table__
+
+# One task of its owner, with its tags (name order) and reminders (position order; snoozes last).
+_ONE = select(_TASKS).where(_TASKS.c.id == bindparam("task_id"), _TASKS.c.user_id == bindparam("user_id"))
+_TAGS_ORDER = (_TAGS.c.tag,)
+_REMINDERS_ORDER = (_REMINDERS.c.position, _REMINDERS.c.id)
+_TAGS_OF_ONE = select(_TAGS.c.tag).where(_TAGS.c.task_id == bindparam("task_id")).order_by(*_TAGS_ORDER)
+_REMINDERS_OF_ONE = (
+    select(_REMINDERS).where(_REMINDERS.c.task_id == bindparam("task_id")).order_by(*_REMINDERS_ORDER)
+)
+
+
+def _of_ids(column: Any, *, array: bool) -> Any:
+    """`column` is one of the bound `ids`: `= ANY(array)` where the database takes arrays (PostgreSQL: one
+    statement text and one prepared plan whatever the number), else an expanding IN."""
+    if array:
+        return column == func.any(bindparam("ids", type_=ARRAY(column.type)))
+    return column.in_(bindparam("ids", expanding=True))
+
+
+# Tags and reminders of the bound `ids`, per profile.array_parameters.
+_TAGS_OF = {
+    array: select(_TAGS.c.task_id, _TAGS.c.tag)
+    .where(_of_ids(_TAGS.c.task_id, array=array))
+    .order_by(*_TAGS_ORDER)
+    for array in (False, True)
+}
+_REMINDERS_OF = {
+    array: select(_REMINDERS).where(_of_ids(_REMINDERS.c.task_id, array=array)).order_by(*_REMINDERS_ORDER)
+    for array in (False, True)
+}
+
+
+async def tags_of(db: Executor, profile: DatabaseProfile, task_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Tags per task id, in name order (one statement)."""
+    result: dict[str, list[str]] = {tid: [] for tid in task_ids}
+    if task_ids:
+        for task_id, tag in await db.execute(_TAGS_OF[profile.array_parameters], {"ids": list(task_ids)}):
+            result[task_id].append(tag)
+    return result
+
+
+def _due_sort_bound(instant: datetime, day: date, *, upper: bool) -> datetime:
+    """A due_sort bound implied by `due_at vs instant OR due_date vs day` (all-day: 00:00 in its zone)."""
+    midnight = datetime.combine(day, time(0), UTC)
+    return max(instant, midnight + _ZONE_MARGIN) if upper else min(instant, midnight - _ZONE_MARGIN)
+
+
+class TaskViews:
+    """The caller's tasks read on one connection (or session): a task, pages of lists and searches (the
+    search through the planner), counts and tag counts. Task rows are Core rows, their attributes named as
+    the columns."""
+
+    def __init__(self, db: Executor, profile: DatabaseProfile, search: SearchPlanner) -> None:
+        self._db = db
+        self._profile = profile
+        self._search = search
+        self._reminders_of = _REMINDERS_OF[profile.array_parameters]
+
+    async def task(self, task_id: str, *, user_id: str) -> TaskEntity | None:
+        """The caller's task with its tags and reminders, or None (another user's task is None too)."""
+        row = (await self._db.execute(_ONE, {"task_id": task_id, "user_id": user_id})).first()
+        if row is None:
+            return None
+        ids = {"task_id": task_id}
+        tags = (await self._db.execute(_TAGS_OF_ONE, ids)).scalars().all()
+        reminders = (await self._db.execute(_REMINDERS_OF_ONE, ids)).all()
+        return to_entity(row, list(tags), list(reminders))
+
+    async def entities(self, rows: Sequence[Row[Any]]) -> list[TaskEntity]:
+        """The entities of task rows, with their tags and reminders (two statements for all of them)."""
+        if not rows:
+            return []
+        ids = {"ids": [row.id for row in rows]}
+        tags = await self.tags_of(ids["ids"])
+        reminders: dict[str, list[Row[Any]]] = {row.id: [] for row in rows}
+        for reminder in (await self._db.execute(self._reminders_of, ids)).all():
+            reminders[reminder.task_id].append(reminder)
+        return [to_entity(row, tags[row.id], reminders[row.id]) for row in rows]
+
+    async def tags_of(self, task_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Tags per task id, in name order."""
+        return await tags_of(self._db, self._profile, task_ids)
+
+    async def all_of(self, user_id: str) -> list[TaskEntity]:
+        """Every task of the user, open and completed, oldest first (their data export)."""
+        stmt = select(_TASKS).where(_TASKS.c.user_id == user_id).order_by(_TASKS.c.created_at, _TASKS.c.id)
+        return await self.entities((await self._db.execute(stmt)).all())
+
+    async def tag_counts(self, user_id: str) -> list[tuple[str, int, int]]:
+        """(tag, open-task count, all-task count) for the user's tags, by name."""
+        rows = await self._db.execute(
+            select(TaskTag.tag, func.count().filter(Task.completed.is_(False)), func.count())
+            .join(Task, Task.id == TaskTag.task_id)
+            .where(TaskTag.user_id == user_id)
+            .group_by(TaskTag.tag)
+            .order_by(TaskTag.tag)
+        )
+        return [(tag, int(n_open), int(n_all)) for tag, n_open, n_all in rows]
+
+    async def find(self, query: TaskQuery) -> list[Row[Any]]:
+        """One page of the caller's task rows matching `query`, in sort order (limit + 1 to detect more)."""
+        filtered = await self._conditions(query)
+        if filtered is None:
+            return []
+        conditions, due_filtered, by_due = filtered
+        if by_due:
+            return await self._find_by_due(conditions, query, with_undated=not due_filtered)
+        key, descending = self._sort_key(query.sort)
+        if query.after is not None:
+            value, last_id = query.after
+            if descending:
+                conditions.append(or_(key < value, and_(key == value, Task.id > last_id)))
+            else:
+                conditions.append(or_(key > value, and_(key == value, Task.id > last_id)))
+        order = [key.desc() if descending else key.asc(), Task.id.asc()]
+        stmt = select(_TASKS).where(*conditions).order_by(*order).limit(query.limit + 1)
+        return list((await self._db.execute(stmt)).all())
+
+    async def count(self, query: TaskQuery, *, cap: int) -> int:
+        """How many of the caller's tasks match `query`'s filters (its sort and page aside), at most `cap`."""
+        filtered = await self._conditions(query)
+        if filtered is None:
+            return 0
+        matching = select(Task.id).where(*filtered[0]).limit(cap).subquery()
+        return int((await self._db.execute(select(func.count()).select_from(matching))).scalar() or 0)
+
+    async def _conditions(self, query: TaskQuery) -> tuple[list[Any], bool, bool] | None:
+        """(WHERE conditions, filtered by due?, walk by due?) of `query`; None when nothing can match."""
+        conditions: list[Any] = [Task.user_id == query.user_id]
+        if query.completed is not None:
+            conditions.append(Task.completed.is_(query.completed))
+        if query.priorities:
+            conditions.append(Task.priority.in_(query.priorities))
+        for tag in query.tags:
+            conditions.append(
+                Task.id.in_(
+                    select(TaskTag.task_id).where(TaskTag.user_id == query.user_id, TaskTag.tag == tag)
+                )
+            )
+        # Timed tasks compare instants; all-day tasks compare dates (they float: never shifted by a zone).
+        # Each due filter also bounds due_sort (implied by it, see _due_sort_bound) so an index serves it.
+        due_filtered = False
+        if query.due_before is not None:
+            instant, day = query.due_before
+            conditions.append(or_(Task.due_at < instant, Task.due_date < day))
+            conditions.append(Task.due_sort < _due_sort_bound(instant, day, upper=True))
+            due_filtered = True
+        if query.due_after is not None:
+            instant, day = query.due_after
+            conditions.append(or_(Task.due_at >= instant, Task.due_date >= day))
+            conditions.append(Task.due_sort >= _due_sort_bound(instant, day, upper=False))
+            due_filtered = True
+        if query.overdue_at is not None:
+            now, today = query.overdue_at
+            conditions.append(Task.completed.is_(False))
+            conditions.append(or_(Task.due_at < now, Task.due_date < today))
+            conditions.append(Task.due_sort < _due_sort_bound(now, today, upper=True))
+            due_filtered = True
+        by_due = query.sort in ("due", "-due")
+        if query.q:
+            terms = search_terms(query.q)
+            if not terms:
+                return None
+            match = await self._search.condition(self._db, terms, query.user_id, by_due=by_due)
+            if match is None:
+                return None
+            condition, by_due = match
+            conditions.append(condition)
+        return conditions, due_filtered, by_due
+
+    async def _find_by_due(
+        self, conditions: list[Any], query: TaskQuery, *, with_undated: bool
+    ) -> list[Row[Any]]:
+        """The page in due order as two index walks on (user_id, due_sort, id): dated tasks, then undated.
+
+        Same order as `_sort_key("due" | "-due")` (coalesce to a sentinel, then id), but each part is a range
+        of ix_tasks_user_due_sort, so the database stops after limit + 1 rows instead of sorting every match.
+        """
+        descending = query.sort == "-due"
+        sentinel = FAR_PAST if descending else FAR_FUTURE
+        want = query.limit + 1
+        dated = [*conditions, Task.due_sort.is_not(None)]
+        undated = [*conditions, Task.due_sort.is_(None)]
+        rows: list[Row[Any]] = []
+        if query.after is not None:
+            value, last_id = query.after
+            if value == sentinel:  # the cursor is already among the undated tasks
+                dated = []
+                undated.append(Task.id > last_id)
+            elif descending:
+                dated += [Task.due_sort <= value, or_(Task.due_sort < value, Task.id > last_id)]
+            else:
+                dated += [Task.due_sort >= value, or_(Task.due_sort > value, Task.id > last_id)]
+        if dated:
+            due_order = Task.due_sort.desc() if descending else Task.due_sort.asc()
+            stmt = select(_TASKS).where(*dated).order_by(due_order, Task.id.asc()).limit(want)
+            rows = list((await self._db.execute(stmt)).all())
+        if len(rows) < want and with_undated:
+            stmt = (
+                select(_TASKS).where(*undated).order_by(Task.due_sort, Task.id.asc()).limit(want - len(rows))
+            )
+            rows += (await self._db.execute(stmt)).all()
+        return rows
+
+    @staticmethod
+    def _sort_key(sort: str) -> tuple[Any, bool]:
+        """(sort expression, descending?) — tasks without a due date sort last either way."""
+        far_future = literal(FAR_FUTURE, UTCDateTime())
+        far_past = literal(FAR_PAST, UTCDateTime())
+        keys: dict[str, tuple[Any, bool]] = {
+            "due": (func.coalesce(Task.due_sort, far_future), False),
+            "-due": (func.coalesce(Task.due_sort, far_past), True),
+            "priority": (Task.priority, False),  # ascending, as every field: least pressing first
+            "-priority": (Task.priority, True),  # descending: most pressing first
+            "title": (func.lower(Task.title), False),
+            "created": (Task.created_at, False),
+            "-created": (Task.created_at, True),
+        }
+        return keys[sort]
+
+    @staticmethod
+    def sort_value(task: Row[Any], sort: str) -> object:
+        """The value of a task row under `sort`, as stored in a cursor."""
+        if sort in ("due", "-due"):
+            return task.due_sort or (FAR_FUTURE if sort == "due" else FAR_PAST)
+        if sort in ("priority", "-priority"):
+            return task.priority
+        if sort == "title":
+            return task.title.lower()
+        return task.created_at
