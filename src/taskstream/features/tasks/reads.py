@@ -17,6 +17,7 @@ from taskstream.domain.task import Task as TaskEntity
 from taskstream.features.tasks.mapping import to_entity
 from taskstream.features.tasks.query import TaskQuery
 from taskstream.features.tasks.search import Executor, SearchPlanner, search_terms
+from taskstream.features.tasks.views import task_json
 from taskstream.store.profile import DatabaseProfile
 from taskstream.store.tables import Reminder, Task, TaskTag, UTCDateTime
 
@@ -85,26 +86,36 @@ class TaskViews:
         self._search = search
         self._reminders_of = _REMINDERS_OF[profile.array_parameters]
 
-    async def task(self, task_id: str, *, user_id: str) -> TaskEntity | None:
-        """The caller's task with its tags and reminders, or None (another user's task is None too)."""
+    async def task(self, task_id: str, *, user_id: str) -> dict[str, Any] | None:
+        """The caller's task as TaskOut's JSON fields (views.task_json), or None (another user's task too)."""
         row = (await self._db.execute(_ONE, {"task_id": task_id, "user_id": user_id})).first()
         if row is None:
             return None
         ids = {"task_id": task_id}
         tags = (await self._db.execute(_TAGS_OF_ONE, ids)).scalars().all()
         reminders = (await self._db.execute(_REMINDERS_OF_ONE, ids)).all()
-        return to_entity(row, list(tags), list(reminders))
+        return task_json(row, list(tags), reminders)
+
+    async def shown(self, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+        """Task rows as TaskOut's JSON fields, with their tags and reminders (two statements for all)."""
+        tags, reminders = await self._children(rows)
+        return [task_json(row, tags[row.id], reminders[row.id]) for row in rows]
 
     async def entities(self, rows: Sequence[Row[Any]]) -> list[TaskEntity]:
         """The entities of task rows, with their tags and reminders (two statements for all of them)."""
-        if not rows:
-            return []
-        ids = {"ids": [row.id for row in rows]}
-        tags = await self.tags_of(ids["ids"])
-        reminders: dict[str, list[Row[Any]]] = {row.id: [] for row in rows}
-        for reminder in (await self._db.execute(self._reminders_of, ids)).all():
-            reminders[reminder.task_id].append(reminder)
+        tags, reminders = await self._children(rows)
         return [to_entity(row, tags[row.id], reminders[row.id]) for row in rows]
+
+    async def _children(
+        self, rows: Sequence[Row[Any]]
+    ) -> tuple[dict[str, list[str]], dict[str, list[Row[Any]]]]:
+        """(tags, reminder rows) per task id of `rows`."""
+        ids = [row.id for row in rows]
+        reminders: dict[str, list[Row[Any]]] = {task_id: [] for task_id in ids}
+        if ids:
+            for reminder in await self._db.execute(self._reminders_of, {"ids": ids}):
+                reminders[reminder.task_id].append(reminder)
+        return await self.tags_of(ids), reminders
 
     async def tags_of(self, task_ids: Sequence[str]) -> dict[str, list[str]]:
         """Tags per task id, in name order."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, time
+from typing import Any
 
 from taskstream.domain.clock import Clock
 from taskstream.domain.errors import Conflict, NotFound, PreconditionFailed
@@ -28,7 +29,7 @@ _TOPICS = (topics.TASK_EVENTS, topics.TASK_UPDATES)
 class Page:
     """One page of a list: items and the opaque cursor of the next page (None at the end)."""
 
-    items: list[TaskOut]
+    items: list[dict[str, Any]]  # TaskOut's JSON fields (views.task_json)
     next_cursor: tuple[object, str] | None = None
 
 
@@ -51,13 +52,13 @@ class TaskService:
         await self._uow.insert_only(new_rows(event.task), [(task_event(event, now=now), _TOPICS)])
         return task_out(event.task)
 
-    async def get(self, user_id: str, task_id: str) -> TaskOut:
-        """The caller's task; NotFound when missing or another user's."""
+    async def get(self, user_id: str, task_id: str) -> dict[str, Any]:
+        """The caller's task as TaskOut's JSON fields; NotFound when missing or another user's."""
         async with self._uow.views() as views:
             task = await views.task(task_id, user_id=user_id)
         if task is None:
             raise NotFound("task not found", field="id")
-        return task_out(task)
+        return task
 
     async def find(self, query: TaskQuery) -> Page:
         """One page of the caller's tasks (see TaskQuery)."""
@@ -65,9 +66,9 @@ class TaskService:
             rows = await views.find(query)
             more = len(rows) > query.limit
             rows = rows[: query.limit]
-            tasks = await views.entities(rows)
+            items = await views.shown(rows)
         cursor = (TaskViews.sort_value(rows[-1], query.sort), rows[-1].id) if more and rows else None
-        return Page(items=[task_out(task) for task in tasks], next_cursor=cursor)
+        return Page(items=items, next_cursor=cursor)
 
     async def export(self, user_id: str) -> list[TaskOut]:
         """Every task of the user, open and completed, oldest first (their data export)."""

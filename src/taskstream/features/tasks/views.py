@@ -1,12 +1,15 @@
 """The shapes built from the task entity: the API's TaskOut, the events' TaskView and their CloudEvent, and
-the entity back from an event (for the recurring consumer)."""
+the entity back from an event (for the recurring consumer); and TaskOut's JSON fields straight from stored
+rows, for reads."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from pydantic import TypeAdapter
+from sqlalchemy import Row
 
 from taskstream.domain.durations import Offset
 from taskstream.domain.task import Task, TaskEvent, TaskReminder
@@ -24,6 +27,7 @@ from taskstream.features.tasks.mapping import anchor_text, parse_anchor
 from taskstream.features.tasks.schemas import ReminderOut, TaskOut
 
 _DURATION = TypeAdapter(timedelta)
+_LABELS = {int(p): p.label for p in Priority}
 
 
 def _fields(task: Task) -> dict[str, Any]:
@@ -68,6 +72,40 @@ def task_out(task: Task) -> TaskOut:
         ReminderOut.model_construct(**_reminder_fields(r)) for r in task.reminders if r.kind != "snooze"
     ]
     return TaskOut.model_construct(**_fields(task), reminders=reminders)
+
+
+def task_json(row: Row[Any], tags: list[str], reminders: Sequence[Row[Any]]) -> dict[str, Any]:
+    """TaskOut's fields, in its order, from a task's Core rows (tasks, and reminders in position order): what
+    task_out(to_entity(...)) shows, built without either (on a page of 50, building the entity and the model
+    was a third of the server's time). Values are the rows' (UTC datetimes, dates): encoded as TaskOut's."""
+    return {
+        "id": row.id,
+        "user_id": row.user_id,
+        "title": row.title,
+        "description": row.description,
+        "priority": _LABELS[row.priority],
+        "tags": tags,
+        "due_at": row.due_at,
+        "due_date": row.due_date,
+        "timezone": row.timezone,
+        "recurrence": row.recurrence,
+        "repeat_from": row.repeat_from,
+        "keep_missed": row.keep_missed,
+        "series_id": row.series_id,
+        "completed": row.completed,
+        "completed_at": row.completed_at,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "version": row.version,
+        "reminders": [_reminder_json(r) for r in reminders if r.kind != "snooze"],
+        "estimate_minutes": row.estimate_minutes,
+    }
+
+
+def _reminder_json(r: Row[Any]) -> dict[str, Any]:
+    before = r.kind == "before"
+    return {"id": r.id, "before": r.duration if before else None, "at": None if before else r.at,
+            "fire_at": r.fire_at, "state": r.state}  # fmt: skip
 
 
 def task_payload(task: Task) -> TaskView:
