@@ -1,8 +1,9 @@
 """Reads of the caller's tasks as the API shows them: one task, a page of a list or search, counts, tags.
 
-Views in the command-query sense: Core statements on the tables (the fixed ones built once, with bound
-parameters), rows straight to the entity and on to the API's shape; no ORM session, identity map or unit of
-work. They run on a connection (`UnitOfWorkFactory.views()`) or, in tests, inside a reader's session.
+Views in the command-query sense: statements on the tables (Core, and the hottest fixed ones written once
+and run on the driver: store/raw.py), rows straight to the API's JSON fields (or to the entity, for the
+export); no ORM session, identity map or unit of work. They run on a connection (`UnitOfWorkFactory.views()`)
+or, in tests, inside a reader's session.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ARRAY, Row, and_, bindparam, func, literal, or_, select
+from sqlalchemy import Row, and_, func, literal, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from taskstream.domain.task import Task as TaskEntity
 from taskstream.features.tasks.mapping import to_entity
@@ -19,52 +21,35 @@ from taskstream.features.tasks.query import TaskQuery
 from taskstream.features.tasks.search import Executor, SearchPlanner, search_terms
 from taskstream.features.tasks.views import task_json
 from taskstream.store.profile import DatabaseProfile
-from taskstream.store.tables import Reminder, Task, TaskTag, UTCDateTime
+from taskstream.store.raw import RawSelect
+from taskstream.store.tables import Base, Task, TaskTag, UTCDateTime
 
 FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
 FAR_PAST = datetime(1, 1, 2, tzinfo=UTC)
 _ZONE_MARGIN = timedelta(days=2)  # more than any UTC offset: 00:00 of a date in any zone is within it
 
-_TASKS = Task.__table__
-_TAGS = TaskTag.__table__
-_REMINDERS = Reminder.__table__
+_TASKS = Base.metadata.tables["tasks"]
+_TAGS = Base.metadata.tables["task_tags"]
+_REMINDERS = Base.metadata.tables["reminders"]
 
-# One task of its owner, with its tags (name order) and reminders (position order; snoozes last).
-_ONE = select(_TASKS).where(_TASKS.c.id == bindparam("task_id"), _TASKS.c.user_id == bindparam("user_id"))
-_TAGS_ORDER = (_TAGS.c.tag,)
-_REMINDERS_ORDER = (_REMINDERS.c.position, _REMINDERS.c.id)
-_TAGS_OF_ONE = select(_TAGS.c.tag).where(_TAGS.c.task_id == bindparam("task_id")).order_by(*_TAGS_ORDER)
-_REMINDERS_OF_ONE = (
-    select(_REMINDERS).where(_REMINDERS.c.task_id == bindparam("task_id")).order_by(*_REMINDERS_ORDER)
-)
-
-
-def _of_ids(column: Any, *, array: bool) -> Any:
-    """`column` is one of the bound `ids`: `= ANY(array)` where the database takes arrays (PostgreSQL: one
-    statement text and one prepared plan whatever the number), else an expanding IN."""
-    if array:
-        return column == func.any(bindparam("ids", type_=ARRAY(column.type)))
-    return column.in_(bindparam("ids", expanding=True))
+# One task of its owner, with its tags (name order) and reminders (position order; snoozes last); the tags
+# and reminders of a page of tasks. The hottest reads: run as fixed statements (store/raw.py).
+_ONE = RawSelect(_TASKS, where="id = $1 AND user_id = $2")
+_TAGS_OF_ONE = RawSelect(_TAGS, ["tag"], where="task_id = $1", order="tag")
+_REMINDERS_OF_ONE = RawSelect(_REMINDERS, where="task_id = $1", order="position, id")
+_TAGS_OF = RawSelect(_TAGS, ["task_id", "tag"], where="task_id = ANY($1)", order="tag")
+_REMINDERS_OF = RawSelect(_REMINDERS, where="task_id = ANY($1)", order="position, id")
 
 
-# Tags and reminders of the bound `ids`, per profile.array_parameters.
-_TAGS_OF = {
-    array: select(_TAGS.c.task_id, _TAGS.c.tag)
-    .where(_of_ids(_TAGS.c.task_id, array=array))
-    .order_by(*_TAGS_ORDER)
-    for array in (False, True)
-}
-_REMINDERS_OF = {
-    array: select(_REMINDERS).where(_of_ids(_REMINDERS.c.task_id, array=array)).order_by(*_REMINDERS_ORDER)
-    for array in (False, True)
-}
+async def _connection(db: Executor) -> AsyncConnection:
+    return db if isinstance(db, AsyncConnection) else await db.connection()
 
 
-async def tags_of(db: Executor, profile: DatabaseProfile, task_ids: Sequence[str]) -> dict[str, list[str]]:
+async def tags_of(db: Executor, task_ids: Sequence[str]) -> dict[str, list[str]]:
     """Tags per task id, in name order (one statement)."""
     result: dict[str, list[str]] = {tid: [] for tid in task_ids}
     if task_ids:
-        for task_id, tag in await db.execute(_TAGS_OF[profile.array_parameters], {"ids": list(task_ids)}):
+        for task_id, tag in await _TAGS_OF.rows(await _connection(db), list(task_ids)):
             result[task_id].append(tag)
     return result
 
@@ -84,17 +69,15 @@ class TaskViews:
         self._db = db
         self._profile = profile
         self._search = search
-        self._reminders_of = _REMINDERS_OF[profile.array_parameters]
 
     async def task(self, task_id: str, *, user_id: str) -> dict[str, Any] | None:
         """The caller's task as TaskOut's JSON fields (views.task_json), or None (another user's task too)."""
-        row = (await self._db.execute(_ONE, {"task_id": task_id, "user_id": user_id})).first()
-        if row is None:
+        connection = await _connection(self._db)
+        found = await _ONE.rows(connection, task_id, user_id)
+        if not found:
             return None
-        ids = {"task_id": task_id}
-        tags = (await self._db.execute(_TAGS_OF_ONE, ids)).scalars().all()
-        reminders = (await self._db.execute(_REMINDERS_OF_ONE, ids)).all()
-        return task_json(row, list(tags), reminders)
+        tags = [tag for (tag,) in await _TAGS_OF_ONE.rows(connection, task_id)]
+        return task_json(found[0], tags, await _REMINDERS_OF_ONE.rows(connection, task_id))
 
     async def shown(self, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
         """Task rows as TaskOut's JSON fields, with their tags and reminders (two statements for all)."""
@@ -113,13 +96,13 @@ class TaskViews:
         ids = [row.id for row in rows]
         reminders: dict[str, list[Row[Any]]] = {task_id: [] for task_id in ids}
         if ids:
-            for reminder in await self._db.execute(self._reminders_of, {"ids": ids}):
+            for reminder in await _REMINDERS_OF.rows(await _connection(self._db), ids):
                 reminders[reminder.task_id].append(reminder)
         return await self.tags_of(ids), reminders
 
     async def tags_of(self, task_ids: Sequence[str]) -> dict[str, list[str]]:
         """Tags per task id, in name order."""
-        return await tags_of(self._db, self._profile, task_ids)
+        return await tags_of(self._db, task_ids)
 
     async def all_of(self, user_id: str) -> list[TaskEntity]:
         """Every task of the user, open and completed, oldest first (their data export)."""

@@ -49,7 +49,7 @@ class TaskRepository:
     async def entities(self, rows: Sequence[Task]) -> list[TaskEntity]:
         """The entities of task rows, with their tags and reminders (two queries for all of them)."""
         ids = [row.id for row in rows]
-        tags = await tags_of(self.session, self._profile, ids)
+        tags = await tags_of(self.session, ids)
         reminders = await ReminderRepository(self.session, self._profile).of_tasks(ids)
         self._loaded |= {row.id: (row, tags[row.id], reminders[row.id]) for row in rows}
         return [to_entity(row, tags[row.id], reminders[row.id]) for row in rows]
