@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Row, and_, func, literal, or_, select
+from sqlalchemy import Select, and_, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from taskstream.domain.task import Task as TaskEntity
@@ -27,6 +27,8 @@ from taskstream.store.tables import Base, Task, TaskTag, UTCDateTime
 FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
 FAR_PAST = datetime(1, 1, 2, tzinfo=UTC)
 _ZONE_MARGIN = timedelta(days=2)  # more than any UTC offset: 00:00 of a date in any zone is within it
+
+Record = Any  # a row as a named tuple of its columns (RawSelect.record)
 
 _TASKS = Base.metadata.tables["tasks"]
 _TAGS = Base.metadata.tables["task_tags"]
@@ -79,22 +81,20 @@ class TaskViews:
         tags = [tag for (tag,) in await _TAGS_OF_ONE.rows(connection, task_id)]
         return task_json(found[0], tags, await _REMINDERS_OF_ONE.rows(connection, task_id))
 
-    async def shown(self, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
+    async def shown(self, rows: Sequence[Record]) -> list[dict[str, Any]]:
         """Task rows as TaskOut's JSON fields, with their tags and reminders (two statements for all)."""
         tags, reminders = await self._children(rows)
         return [task_json(row, tags[row.id], reminders[row.id]) for row in rows]
 
-    async def entities(self, rows: Sequence[Row[Any]]) -> list[TaskEntity]:
+    async def entities(self, rows: Sequence[Record]) -> list[TaskEntity]:
         """The entities of task rows, with their tags and reminders (two statements for all of them)."""
         tags, reminders = await self._children(rows)
         return [to_entity(row, tags[row.id], reminders[row.id]) for row in rows]
 
-    async def _children(
-        self, rows: Sequence[Row[Any]]
-    ) -> tuple[dict[str, list[str]], dict[str, list[Row[Any]]]]:
+    async def _children(self, rows: Sequence[Record]) -> tuple[dict[str, list[str]], dict[str, list[Record]]]:
         """(tags, reminder rows) per task id of `rows`."""
         ids = [row.id for row in rows]
-        reminders: dict[str, list[Row[Any]]] = {task_id: [] for task_id in ids}
+        reminders: dict[str, list[Record]] = {task_id: [] for task_id in ids}
         if ids:
             for reminder in await _REMINDERS_OF.rows(await _connection(self._db), ids):
                 reminders[reminder.task_id].append(reminder)
@@ -120,7 +120,7 @@ class TaskViews:
         )
         return [(tag, int(n_open), int(n_all)) for tag, n_open, n_all in rows]
 
-    async def find(self, query: TaskQuery) -> list[Row[Any]]:
+    async def find(self, query: TaskQuery) -> list[Record]:
         """One page of the caller's task rows matching `query`, in sort order (limit + 1 to detect more)."""
         filtered = await self._conditions(query)
         if filtered is None:
@@ -137,7 +137,7 @@ class TaskViews:
                 conditions.append(or_(key > value, and_(key == value, Task.id > last_id)))
         order = [key.desc() if descending else key.asc(), Task.id.asc()]
         stmt = select(_TASKS).where(*conditions).order_by(*order).limit(query.limit + 1)
-        return list((await self._db.execute(stmt)).all())
+        return await self._tasks(stmt)
 
     async def count(self, query: TaskQuery, *, cap: int) -> int:
         """How many of the caller's tasks match `query`'s filters (its sort and page aside), at most `cap`."""
@@ -193,7 +193,7 @@ class TaskViews:
 
     async def _find_by_due(
         self, conditions: list[Any], query: TaskQuery, *, with_undated: bool
-    ) -> list[Row[Any]]:
+    ) -> list[Record]:
         """The page in due order as two index walks on (user_id, due_sort, id): dated tasks, then undated.
 
         Same order as `_sort_key("due" | "-due")` (coalesce to a sentinel, then id), but each part is a range
@@ -204,7 +204,7 @@ class TaskViews:
         want = query.limit + 1
         dated = [*conditions, Task.due_sort.is_not(None)]
         undated = [*conditions, Task.due_sort.is_(None)]
-        rows: list[Row[Any]] = []
+        rows: list[Record] = []
         if query.after is not None:
             value, last_id = query.after
             if value == sentinel:  # the cursor is already among the undated tasks
@@ -217,13 +217,18 @@ class TaskViews:
         if dated:
             due_order = Task.due_sort.desc() if descending else Task.due_sort.asc()
             stmt = select(_TASKS).where(*dated).order_by(due_order, Task.id.asc()).limit(want)
-            rows = list((await self._db.execute(stmt)).all())
+            rows = await self._tasks(stmt)
         if len(rows) < want and with_undated:
             stmt = (
                 select(_TASKS).where(*undated).order_by(Task.due_sort, Task.id.asc()).limit(want - len(rows))
             )
-            rows += (await self._db.execute(stmt)).all()
+            rows += await self._tasks(stmt)
         return rows
+
+    async def _tasks(self, stmt: Select[Any]) -> list[Any]:
+        """The task rows of a SELECT of every column of tasks, as the fixed statements' records (their
+        attributes read ten times faster than a SQLAlchemy Row's: a page reads twenty of each of 50 rows)."""
+        return [_ONE.record._make(row) for row in await self._db.execute(stmt)]
 
     @staticmethod
     def _sort_key(sort: str) -> tuple[Any, bool]:
@@ -242,7 +247,7 @@ class TaskViews:
         return keys[sort]
 
     @staticmethod
-    def sort_value(task: Row[Any], sort: str) -> object:
+    def sort_value(task: Record, sort: str) -> object:
         """The value of a task row under `sort`, as stored in a cursor."""
         if sort in ("due", "-due"):
             return task.due_sort or (FAR_FUTURE if sort == "due" else FAR_PAST)

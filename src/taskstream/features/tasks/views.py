@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from pydantic import TypeAdapter
-from sqlalchemy import Row
 
 from taskstream.domain.durations import Offset
 from taskstream.domain.task import Task, TaskEvent, TaskReminder
@@ -74,10 +73,11 @@ def task_out(task: Task) -> TaskOut:
     return TaskOut.model_construct(**_fields(task), reminders=reminders)
 
 
-def task_json(row: Row[Any], tags: list[str], reminders: Sequence[Row[Any]]) -> dict[str, Any]:
-    """TaskOut's fields, in its order, from a task's Core rows (tasks, and reminders in position order): what
-    task_out(to_entity(...)) shows, built without either (on a page of 50, building the entity and the model
-    was a third of the server's time). Values are the rows' (UTC datetimes, dates): encoded as TaskOut's."""
+def task_json(row: Any, tags: list[str], reminders: Sequence[Any]) -> dict[str, Any]:
+    """TaskOut's fields, in its order, from a task's rows (tasks, and reminders in position order; rows with
+    the columns as attributes): what task_out(to_entity(...)) shows, built without either (on a page of 50,
+    building the entity and the model was a third of the server's time). Values are the rows' (UTC
+    datetimes, dates): encoded as TaskOut's."""
     return {
         "id": row.id,
         "user_id": row.user_id,
@@ -102,7 +102,7 @@ def task_json(row: Row[Any], tags: list[str], reminders: Sequence[Row[Any]]) -> 
     }
 
 
-def _reminder_json(r: Row[Any]) -> dict[str, Any]:
+def _reminder_json(r: Any) -> dict[str, Any]:
     before = r.kind == "before"
     return {"id": r.id, "before": r.duration if before else None, "at": None if before else r.at,
             "fire_at": r.fire_at, "state": r.state}  # fmt: skip
