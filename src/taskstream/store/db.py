@@ -18,7 +18,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from taskstream.store.files import private_file
-from taskstream.store.uow import READ_ONLY, is_connection_error
+from taskstream.store.uow import EACH_STATEMENT, READ_ONLY, is_connection_error
 
 log = structlog.get_logger(__name__)
 
@@ -85,8 +85,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_begin(connection: Any) -> None:
     # Readers take no lock (WAL gives them a snapshot); writers take the write lock up front.
-    read_only = connection.get_execution_options().get(READ_ONLY, False)
-    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+    options = connection.get_execution_options()
+    if options.get(EACH_STATEMENT, False):
+        return  # sqlite3 runs each statement on its own then (isolation_level None); the ROLLBACK is a no-op
+    connection.exec_driver_sql("BEGIN" if options.get(READ_ONLY, False) else "BEGIN IMMEDIATE")
 
 
 def alembic_config() -> Config:
