@@ -47,11 +47,17 @@ class RawSelect:
     of them would be.
 
     `where` and `order` are SQL text in PostgreSQL's spelling (see the module); `= ANY($n)` makes
-    parameter n a list.
+    parameter n a list. `for_update`: PostgreSQL locks the rows read until the transaction ends.
     """
 
     def __init__(
-        self, table: Table, names: Sequence[str] | None = None, *, where: str, order: str | None = None
+        self,
+        table: Table,
+        names: Sequence[str] | None = None,
+        *,
+        where: str,
+        order: str | None = None,
+        for_update: bool = False,
     ) -> None:
         columns = [table.c[name] for name in names] if names is not None else list(table.c)
         self.record: Any = namedtuple(f"{table.name}_row", [c.name for c in columns])  # type: ignore[misc]
@@ -60,7 +66,9 @@ class RawSelect:
         ordered = f" ORDER BY {order}" if order else ""
         postgres = f"SELECT {selected} FROM {table.name} WHERE {where}{ordered}"
         sqlite = _ANY.sub(r"IN (SELECT value FROM json_each($\1))", postgres)
-        self._sql = {"postgresql": postgres, "sqlite": sqlite.replace("$", "?")}
+        # SQLite has no row locks: its writers hold the database's write lock from BEGIN IMMEDIATE.
+        locked = " FOR UPDATE" if for_update else ""
+        self._sql = {"postgresql": postgres + locked, "sqlite": sqlite.replace("$", "?")}
         self._readers = [(i, r) for i, c in enumerate(columns) if (r := _sqlite_reader(c)) is not None]
 
     async def rows(self, connection: AsyncConnection, *params: Any) -> list[Any]:

@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Row
-
 from taskstream.domain.durations import Offset
 from taskstream.domain.task import ReminderKind, ReminderState, Task, TaskReminder
 from taskstream.domain.tasks import Due, Priority, zone
@@ -16,9 +14,9 @@ from taskstream.store.tables import Task as TaskRow
 from taskstream.tracing import current_traceparent
 
 
-def to_entity(row: TaskRow | Row[Any], tags: Sequence[str], reminders: Sequence[Reminder | Row[Any]]) -> Task:
+def to_entity(row: Any, tags: Sequence[str], reminders: Sequence[Any]) -> Task:
     """The entity of a stored task with its tags (in name order) and reminder rows (in position order):
-    ORM objects or Core rows of the same tables."""
+    any rows with the columns as attributes (ORM objects, Core rows, records of store/raw.py)."""
     return Task(
         id=row.id,
         user_id=row.user_id,
@@ -46,55 +44,66 @@ def to_entity(row: TaskRow | Row[Any], tags: Sequence[str], reminders: Sequence[
 
 def new_rows(task: Task) -> list[Base]:
     """The rows of a new task: the task, its tags, its reminders (in that order for one flush)."""
-    row = TaskRow(id=task.id)
-    copy_to_row(task, row)
+    row = TaskRow(id=task.id, **task_values(task))
     tags: list[Base] = [TaskTag(task_id=task.id, tag=tag, user_id=task.user_id) for tag in task.tags]
     return [row, *tags, *(reminder_row(task, r) for r in task.reminders)]
 
 
-def copy_to_row(task: Task, row: TaskRow) -> None:
-    """Set every column of `row` from `task` (SQLAlchemy writes only the ones that differ)."""
-    row.user_id = task.user_id
-    row.series_id = task.series_id
-    row.occurrence_key = task.occurrence_key
-    row.title = task.title
-    row.description = task.description
-    row.priority = int(task.priority)
-    row.due_at, row.due_date = task.due.at, task.due.on
-    row.due_sort = task.due.sort_key(zone(task.timezone))
-    row.timezone = task.timezone
-    row.recurrence = task.recurrence
-    row.repeat_from = task.repeat_from
-    row.keep_missed = task.keep_missed
-    row.series_anchor = anchor_text(task.series_anchor)
-    row.completed = task.completed
-    row.completed_at = task.completed_at
-    row.created_at = task.created_at
-    row.updated_at = task.updated_at
-    row.version = task.version
-    row.estimate_minutes = task.estimate_minutes
+def task_values(task: Task) -> dict[str, Any]:
+    """Every column of the task's tasks row but its id, from the entity."""
+    return {
+        "user_id": task.user_id,
+        "series_id": task.series_id,
+        "occurrence_key": task.occurrence_key,
+        "title": task.title,
+        "description": task.description,
+        "priority": int(task.priority),
+        "due_at": task.due.at,
+        "due_date": task.due.on,
+        "due_sort": task.due.sort_key(zone(task.timezone)),
+        "timezone": task.timezone,
+        "recurrence": task.recurrence,
+        "repeat_from": task.repeat_from,
+        "keep_missed": task.keep_missed,
+        "series_anchor": anchor_text(task.series_anchor),
+        "completed": task.completed,
+        "completed_at": task.completed_at,
+        "created_at": task.created_at,
+        "updated_at": task.updated_at,
+        "version": task.version,
+        "estimate_minutes": task.estimate_minutes,
+    }
 
 
 def reminder_row(task: Task, reminder: TaskReminder) -> Reminder:
     """A new reminders row for one reminder of `task`."""
-    row = Reminder(id=reminder.id, task_id=task.id, user_id=task.user_id)
-    copy_reminder(reminder, row)
-    return row
+    return Reminder(**new_reminder_values(task, reminder))
 
 
-def copy_reminder(reminder: TaskReminder, row: Reminder, *, schedule_only: bool = False) -> None:
-    """Set the columns of a reminders row from the entity's reminder; with schedule_only, leave the state and
-    fired_at to the caller (the scheduler writes them too)."""
-    row.kind = reminder.kind
-    row.duration = reminder.before.iso if reminder.before is not None else None
-    row.at = reminder.at
-    row.position = reminder.position
-    if row.fire_at != reminder.fire_at:  # scheduled anew: its firing's trace links to this one
-        row.traceparent = current_traceparent()
-    row.fire_at = reminder.fire_at
-    if not schedule_only:
-        row.state = reminder.state
-        row.fired_at = reminder.fired_at
+def new_reminder_values(task: Task, reminder: TaskReminder) -> dict[str, Any]:
+    """Every column of a new reminders row for one reminder of `task` (its firing's trace links to this
+    one)."""
+    return {
+        "id": reminder.id,
+        "task_id": task.id,
+        "user_id": task.user_id,
+        **schedule_values(reminder),
+        "state": reminder.state,
+        "fired_at": reminder.fired_at,
+        "traceparent": current_traceparent(),
+    }
+
+
+def schedule_values(reminder: TaskReminder) -> dict[str, Any]:
+    """The columns of a reminders row that say when it fires (state and fired_at aside: the scheduler
+    writes them too)."""
+    return {
+        "kind": reminder.kind,
+        "duration": reminder.before.iso if reminder.before is not None else None,
+        "at": reminder.at,
+        "position": reminder.position,
+        "fire_at": reminder.fire_at,
+    }
 
 
 def anchor_text(anchor: datetime | date | None) -> str | None:
@@ -107,7 +116,7 @@ def parse_anchor(text: str) -> datetime | date:
     return datetime.fromisoformat(text) if "T" in text else date.fromisoformat(text)
 
 
-def _reminder(row: Reminder | Row[Any]) -> TaskReminder:
+def _reminder(row: Any) -> TaskReminder:
     before = Offset.parse(row.duration) if row.kind == "before" and row.duration is not None else None
     return TaskReminder(
         id=row.id,

@@ -30,17 +30,18 @@ _ZONE_MARGIN = timedelta(days=2)  # more than any UTC offset: 00:00 of a date in
 
 Record = Any  # a row as a named tuple of its columns (RawSelect.record)
 
-_TASKS = Base.metadata.tables["tasks"]
-_TAGS = Base.metadata.tables["task_tags"]
-_REMINDERS = Base.metadata.tables["reminders"]
+TASKS = Base.metadata.tables["tasks"]
+TASK_TAGS = Base.metadata.tables["task_tags"]
+REMINDERS = Base.metadata.tables["reminders"]
 
 # One task of its owner, with its tags (name order) and reminders (position order; snoozes last); the tags
 # and reminders of a page of tasks. The hottest reads: run as fixed statements (store/raw.py).
-_ONE = RawSelect(_TASKS, where="id = $1 AND user_id = $2")
-_TAGS_OF_ONE = RawSelect(_TAGS, ["tag"], where="task_id = $1", order="tag")
-_REMINDERS_OF_ONE = RawSelect(_REMINDERS, where="task_id = $1", order="position, id")
-_TAGS_OF = RawSelect(_TAGS, ["task_id", "tag"], where="task_id = ANY($1)", order="tag")
-_REMINDERS_OF = RawSelect(_REMINDERS, where="task_id = ANY($1)", order="position, id")
+TASK = RawSelect(TASKS, where="id = $1 AND user_id = $2")
+TASK_FOR_UPDATE = RawSelect(TASKS, where="id = $1 AND user_id = $2", for_update=True)
+TAGS_OF_TASK = RawSelect(TASK_TAGS, ["tag"], where="task_id = $1", order="tag")
+REMINDERS_OF_TASK = RawSelect(REMINDERS, where="task_id = $1", order="position, id")
+TAGS_OF_TASKS = RawSelect(TASK_TAGS, ["task_id", "tag"], where="task_id = ANY($1)", order="tag")
+REMINDERS_OF_TASKS = RawSelect(REMINDERS, where="task_id = ANY($1)", order="position, id")
 
 
 async def _connection(db: Executor) -> AsyncConnection:
@@ -51,7 +52,7 @@ async def tags_of(db: Executor, task_ids: Sequence[str]) -> dict[str, list[str]]
     """Tags per task id, in name order (one statement)."""
     result: dict[str, list[str]] = {tid: [] for tid in task_ids}
     if task_ids:
-        for task_id, tag in await _TAGS_OF.rows(await _connection(db), list(task_ids)):
+        for task_id, tag in await TAGS_OF_TASKS.rows(await _connection(db), list(task_ids)):
             result[task_id].append(tag)
     return result
 
@@ -75,11 +76,11 @@ class TaskViews:
     async def task(self, task_id: str, *, user_id: str) -> dict[str, Any] | None:
         """The caller's task as TaskOut's JSON fields (views.task_json), or None (another user's task too)."""
         connection = await _connection(self._db)
-        found = await _ONE.rows(connection, task_id, user_id)
+        found = await TASK.rows(connection, task_id, user_id)
         if not found:
             return None
-        tags = [tag for (tag,) in await _TAGS_OF_ONE.rows(connection, task_id)]
-        return task_json(found[0], tags, await _REMINDERS_OF_ONE.rows(connection, task_id))
+        tags = [tag for (tag,) in await TAGS_OF_TASK.rows(connection, task_id)]
+        return task_json(found[0], tags, await REMINDERS_OF_TASK.rows(connection, task_id))
 
     async def shown(self, rows: Sequence[Record]) -> list[dict[str, Any]]:
         """Task rows as TaskOut's JSON fields, with their tags and reminders (two statements for all)."""
@@ -96,7 +97,7 @@ class TaskViews:
         ids = [row.id for row in rows]
         reminders: dict[str, list[Record]] = {task_id: [] for task_id in ids}
         if ids:
-            for reminder in await _REMINDERS_OF.rows(await _connection(self._db), ids):
+            for reminder in await REMINDERS_OF_TASKS.rows(await _connection(self._db), ids):
                 reminders[reminder.task_id].append(reminder)
         return await self.tags_of(ids), reminders
 
@@ -106,8 +107,8 @@ class TaskViews:
 
     async def all_of(self, user_id: str) -> list[TaskEntity]:
         """Every task of the user, open and completed, oldest first (their data export)."""
-        stmt = select(_TASKS).where(_TASKS.c.user_id == user_id).order_by(_TASKS.c.created_at, _TASKS.c.id)
-        return await self.entities((await self._db.execute(stmt)).all())
+        stmt = select(TASKS).where(TASKS.c.user_id == user_id).order_by(TASKS.c.created_at, TASKS.c.id)
+        return await self.entities(await self._tasks(stmt))
 
     async def tag_counts(self, user_id: str) -> list[tuple[str, int, int]]:
         """(tag, open-task count, all-task count) for the user's tags, by name."""
@@ -136,7 +137,7 @@ class TaskViews:
             else:
                 conditions.append(or_(key > value, and_(key == value, Task.id > last_id)))
         order = [key.desc() if descending else key.asc(), Task.id.asc()]
-        stmt = select(_TASKS).where(*conditions).order_by(*order).limit(query.limit + 1)
+        stmt = select(TASKS).where(*conditions).order_by(*order).limit(query.limit + 1)
         return await self._tasks(stmt)
 
     async def count(self, query: TaskQuery, *, cap: int) -> int:
@@ -216,11 +217,11 @@ class TaskViews:
                 dated += [Task.due_sort >= value, or_(Task.due_sort > value, Task.id > last_id)]
         if dated:
             due_order = Task.due_sort.desc() if descending else Task.due_sort.asc()
-            stmt = select(_TASKS).where(*dated).order_by(due_order, Task.id.asc()).limit(want)
+            stmt = select(TASKS).where(*dated).order_by(due_order, Task.id.asc()).limit(want)
             rows = await self._tasks(stmt)
         if len(rows) < want and with_undated:
             stmt = (
-                select(_TASKS).where(*undated).order_by(Task.due_sort, Task.id.asc()).limit(want - len(rows))
+                select(TASKS).where(*undated).order_by(Task.due_sort, Task.id.asc()).limit(want - len(rows))
             )
             rows += await self._tasks(stmt)
         return rows
@@ -228,7 +229,7 @@ class TaskViews:
     async def _tasks(self, stmt: Select[Any]) -> list[Any]:
         """The task rows of a SELECT of every column of tasks, as the fixed statements' records (their
         attributes read ten times faster than a SQLAlchemy Row's: a page reads twenty of each of 50 rows)."""
-        return [_ONE.record._make(row) for row in await self._db.execute(stmt)]
+        return [TASK.record._make(row) for row in await self._db.execute(stmt)]
 
     @staticmethod
     def _sort_key(sort: str) -> tuple[Any, bool]:

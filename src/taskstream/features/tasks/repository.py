@@ -5,15 +5,31 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskstream.domain.task import Task as TaskEntity
-from taskstream.features.tasks.mapping import copy_reminder, copy_to_row, new_rows, reminder_row, to_entity
-from taskstream.features.tasks.reads import tags_of
+from taskstream.domain.task import TaskReminder
+from taskstream.features.tasks.mapping import (
+    new_reminder_values,
+    new_rows,
+    schedule_values,
+    task_values,
+    to_entity,
+)
+from taskstream.features.tasks.reads import (
+    REMINDERS,
+    REMINDERS_OF_TASK,
+    TAGS_OF_TASK,
+    TASK,
+    TASK_FOR_UPDATE,
+    TASK_TAGS,
+    TASKS,
+)
 from taskstream.store.profile import DatabaseProfile
-from taskstream.store.tables import Reminder, Task, TaskTag
+from taskstream.store.tables import Reminder, Task
 from taskstream.tracing import current_traceparent
 
 SNOOZE_POSITION = 1000  # after any of a task's own reminders (at most REMINDERS_MAX of them)
@@ -25,10 +41,9 @@ class TaskRepository:
     def __init__(self, session: AsyncSession, profile: DatabaseProfile) -> None:
         self.session = session
         self._profile = profile
-        # Per task loaded as an entity: its row, tags and reminder rows as read. Held, so save() finds them
-        # without reading again (the session's identity map holds objects weakly) and knows each reminder's
-        # state as read.
-        self._loaded: dict[str, tuple[Task, list[str], list[Reminder]]] = {}
+        # Per task loaded as an entity: its row, tags and reminder rows as read (records, store/raw.py), so
+        # save() writes only what changed and knows each reminder's state as read.
+        self._loaded: dict[str, tuple[Any, list[str], list[Any]]] = {}
 
     def add(self, task: Task) -> None:
         """Stage a new task."""
@@ -42,50 +57,67 @@ class TaskRepository:
         return await self.session.scalar(stmt)
 
     async def entity(self, task_id: str, *, user_id: str, for_update: bool = False) -> TaskEntity | None:
-        """The caller's task with its tags and reminders, or None (another user's task is None too)."""
-        row = await self.get(task_id, user_id=user_id, for_update=for_update)
-        return (await self.entities([row]))[0] if row is not None else None
-
-    async def entities(self, rows: Sequence[Task]) -> list[TaskEntity]:
-        """The entities of task rows, with their tags and reminders (two queries for all of them)."""
-        ids = [row.id for row in rows]
-        tags = await tags_of(self.session, ids)
-        reminders = await ReminderRepository(self.session, self._profile).of_tasks(ids)
-        self._loaded |= {row.id: (row, tags[row.id], reminders[row.id]) for row in rows}
-        return [to_entity(row, tags[row.id], reminders[row.id]) for row in rows]
+        """The caller's task with its tags and reminders, or None (another user's task is None too);
+        `for_update` locks its row until the transaction ends (PostgreSQL; SQLite's writers hold the
+        database). One statement per table, run as fixed statements (store/raw.py)."""
+        connection = await self.session.connection()
+        found = await (TASK_FOR_UPDATE if for_update else TASK).rows(connection, task_id, user_id)
+        if not found:
+            return None
+        tags = [tag for (tag,) in await TAGS_OF_TASK.rows(connection, task_id)]
+        reminders = await REMINDERS_OF_TASK.rows(connection, task_id)
+        self._loaded[task_id] = (found[0], tags, reminders)
+        return to_entity(found[0], tags, reminders)
 
     def insert(self, task: TaskEntity) -> None:
         """Stage a new task with its tags and reminders."""
         self.session.add_all(new_rows(task))
 
     async def save(self, task: TaskEntity) -> None:
-        """Write a task loaded by entity()/entities() back: its row, tags and reminders (rows of removed
-        reminders are deleted), comparing with what was read instead of reading again."""
+        """Write a task loaded by entity() back: the columns that differ from what was read, its tags when
+        they changed, its reminders (rows of removed ones deleted); one statement per table changed, no
+        reading again. A reminder's state moves only from the state it was read in (the scheduler may have
+        fired it meanwhile)."""
         row, tags, reminder_rows = self._loaded[task.id]
-        copy_to_row(task, row)
+        values = task_values(task)
+        changed = {name: value for name, value in values.items() if getattr(row, name) != value}
+        if changed:
+            await self.session.execute(update(TASKS).where(TASKS.c.id == task.id).values(changed))
         if tags != task.tags:
-            await self.set_tags(row, task.tags)
+            await self.session.execute(delete(TASK_TAGS).where(TASK_TAGS.c.task_id == task.id))
+            if task.tags:
+                rows = [{"task_id": task.id, "tag": tag, "user_id": task.user_id} for tag in task.tags]
+                await self.session.execute(insert(TASK_TAGS), rows)
         stored = {r.id: r for r in reminder_rows}
+        new = [new_reminder_values(task, r) for r in task.reminders if r.id not in stored]
+        if new:
+            await self.session.execute(insert(REMINDERS), new)
         for reminder in task.reminders:
             existing = stored.pop(reminder.id, None)
-            if existing is None:
-                self.session.add(reminder_row(task, reminder))
-            else:
-                read_state = existing.state  # as read: copy_reminder leaves the state to this method
-                copy_reminder(reminder, existing, schedule_only=True)
-                if reminder.state != read_state:
-                    # Only from the state it was read in: the scheduler may have fired it meanwhile.
-                    await self.session.execute(
-                        update(Reminder)
-                        .where(Reminder.id == reminder.id, Reminder.state == read_state)
-                        .values(state=reminder.state)
-                    )
-        for gone in stored.values():
-            await self.session.delete(gone)
+            if existing is not None:
+                await self._save_reminder(reminder, existing)
+        if stored:
+            await self.session.execute(delete(REMINDERS).where(REMINDERS.c.id.in_(list(stored))))
+
+    async def _save_reminder(self, reminder: TaskReminder, existing: Any) -> None:
+        schedule = {k: v for k, v in schedule_values(reminder).items() if getattr(existing, k) != v}
+        if "fire_at" in schedule:  # scheduled anew: its firing's trace links to this one
+            schedule["traceparent"] = current_traceparent()
+        if reminder.state != existing.state:
+            await self.session.execute(
+                update(REMINDERS)
+                .where(REMINDERS.c.id == reminder.id, REMINDERS.c.state == existing.state)
+                .values(state=reminder.state)
+            )
+        if schedule:
+            await self.session.execute(
+                update(REMINDERS).where(REMINDERS.c.id == reminder.id).values(schedule)
+            )
 
     async def remove(self, task: TaskEntity) -> None:
-        """Delete a task loaded by entity()/entities() with its tags and reminders."""
-        await self.session.delete(self._loaded.pop(task.id)[0])
+        """Delete a task loaded by entity() with its tags and reminders (the database cascades)."""
+        self._loaded.pop(task.id)
+        await self.session.execute(delete(TASKS).where(TASKS.c.id == task.id))
 
     async def get_any(self, task_id: str) -> Task | None:
         """The task with this id whoever owns it (for services acting on events)."""
@@ -110,11 +142,6 @@ class TaskRepository:
     async def delete(self, task: Task) -> None:
         """Delete a task (its tags and reminders go with it)."""
         await self.session.delete(task)
-
-    async def set_tags(self, task: Task, tags: list[str]) -> None:
-        """Replace the task's tags."""
-        await self.session.execute(delete(TaskTag).where(TaskTag.task_id == task.id))
-        self.session.add_all(TaskTag(task_id=task.id, tag=tag, user_id=task.user_id) for tag in tags)
 
 
 class ReminderRepository:
