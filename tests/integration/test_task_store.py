@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from taskstream.domain.clock import FixedClock
 from taskstream.runtime import Runtime
@@ -41,5 +41,6 @@ async def test_a_reminder_fired_while_its_task_is_completed_stays_fired(
         await uow.commit()
 
     async with runtime.uow.reader() as uow:
-        states = {r.id: r.state for r in (await uow.reminders.of_tasks([task["id"]]))[task["id"]]}
+        query = select(Reminder.id, Reminder.state).where(Reminder.task_id == task["id"])
+        states = {reminder_id: state for reminder_id, state in await uow.session.execute(query)}
     assert states == {first: "fired", second: "cancelled"}

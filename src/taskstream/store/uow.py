@@ -95,9 +95,9 @@ class UnitOfWork:
         self.session = self._session_factory()
         self.users = UserRepository(self.session)
         self.throttle = ThrottleRepository(self.session, self._profile)
-        self.tasks = TaskRepository(self.session, self._profile)
-        self.views = TaskViews(self.session, self._profile, self._search)
-        self.reminders = ReminderRepository(self.session, self._profile)
+        self.tasks = TaskRepository(self.session)
+        self.views = TaskViews(self.session, self._search)
+        self.reminders = ReminderRepository(self.session)
         self.trash = TrashRepository(self.session)
         self.notifications = NotificationRepository(self.session)
         self.audit = AuditRepository(self.session)
@@ -215,7 +215,7 @@ class UnitOfWorkFactory:
         DependencyUnavailable, as a unit of work's do."""
         try:
             async with self._view_engine.connect() as connection:
-                yield TaskViews(connection, self.profile, self.search)
+                yield TaskViews(connection, self.search)
         except Exception as error:
             unavailable = as_unavailable(error)
             if unavailable is None:

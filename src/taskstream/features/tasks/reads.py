@@ -20,7 +20,6 @@ from taskstream.features.tasks.mapping import to_entity
 from taskstream.features.tasks.query import TaskQuery
 from taskstream.features.tasks.search import Executor, SearchPlanner, search_terms
 from taskstream.features.tasks.views import task_json
-from taskstream.store.profile import DatabaseProfile
 from taskstream.store.raw import RawSelect
 from taskstream.store.tables import Base, Task, TaskTag, UTCDateTime
 
@@ -48,15 +47,6 @@ async def _connection(db: Executor) -> AsyncConnection:
     return db if isinstance(db, AsyncConnection) else await db.connection()
 
 
-async def tags_of(db: Executor, task_ids: Sequence[str]) -> dict[str, list[str]]:
-    """Tags per task id, in name order (one statement)."""
-    result: dict[str, list[str]] = {tid: [] for tid in task_ids}
-    if task_ids:
-        for task_id, tag in await TAGS_OF_TASKS.rows(await _connection(db), list(task_ids)):
-            result[task_id].append(tag)
-    return result
-
-
 def _due_sort_bound(instant: datetime, day: date, *, upper: bool) -> datetime:
     """A due_sort bound implied by `due_at vs instant OR due_date vs day` (all-day: 00:00 in its zone)."""
     midnight = datetime.combine(day, time(0), UTC)
@@ -65,12 +55,11 @@ def _due_sort_bound(instant: datetime, day: date, *, upper: bool) -> datetime:
 
 class TaskViews:
     """The caller's tasks read on one connection (or session): a task, pages of lists and searches (the
-    search through the planner), counts and tag counts. Task rows are Core rows, their attributes named as
-    the columns."""
+    search through the planner), counts and tag counts. Task rows are records (store/raw.py): named tuples
+    of the columns."""
 
-    def __init__(self, db: Executor, profile: DatabaseProfile, search: SearchPlanner) -> None:
+    def __init__(self, db: Executor, search: SearchPlanner) -> None:
         self._db = db
-        self._profile = profile
         self._search = search
 
     async def task(self, task_id: str, *, user_id: str) -> dict[str, Any] | None:
@@ -95,15 +84,15 @@ class TaskViews:
     async def _children(self, rows: Sequence[Record]) -> tuple[dict[str, list[str]], dict[str, list[Record]]]:
         """(tags, reminder rows) per task id of `rows`."""
         ids = [row.id for row in rows]
+        tags: dict[str, list[str]] = {task_id: [] for task_id in ids}
         reminders: dict[str, list[Record]] = {task_id: [] for task_id in ids}
         if ids:
-            for reminder in await REMINDERS_OF_TASKS.rows(await _connection(self._db), ids):
+            connection = await _connection(self._db)
+            for task_id, tag in await TAGS_OF_TASKS.rows(connection, ids):
+                tags[task_id].append(tag)
+            for reminder in await REMINDERS_OF_TASKS.rows(connection, ids):
                 reminders[reminder.task_id].append(reminder)
-        return await self.tags_of(ids), reminders
-
-    async def tags_of(self, task_ids: Sequence[str]) -> dict[str, list[str]]:
-        """Tags per task id, in name order."""
-        return await tags_of(self._db, task_ids)
+        return tags, reminders
 
     async def all_of(self, user_id: str) -> list[TaskEntity]:
         """Every task of the user, open and completed, oldest first (their data export)."""

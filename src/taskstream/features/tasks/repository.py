@@ -28,7 +28,6 @@ from taskstream.features.tasks.reads import (
     TASK_TAGS,
     TASKS,
 )
-from taskstream.store.profile import DatabaseProfile
 from taskstream.store.tables import Reminder, Task
 from taskstream.tracing import current_traceparent
 
@@ -38,9 +37,8 @@ SNOOZE_POSITION = 1000  # after any of a task's own reminders (at most REMINDERS
 class TaskRepository:
     """Tasks with their tags and reminders as entities to change and save (reads for display: reads.py)."""
 
-    def __init__(self, session: AsyncSession, profile: DatabaseProfile) -> None:
+    def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self._profile = profile
         # Per task loaded as an entity: its row, tags and reminder rows as read (records, store/raw.py), so
         # save() writes only what changed and knows each reminder's state as read.
         self._loaded: dict[str, tuple[Any, list[str], list[Any]]] = {}
@@ -147,9 +145,8 @@ class TaskRepository:
 class ReminderRepository:
     """Reminder rows of tasks: written with their task, claimed by the scheduler when due."""
 
-    def __init__(self, session: AsyncSession, profile: DatabaseProfile) -> None:
+    def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self._profile = profile
         # The tasks of the rows claim_due returned, held so the identity map keeps them (it holds weakly).
         self._claimed_tasks: list[Task] = []
 
@@ -175,19 +172,6 @@ class ReminderRepository:
                 traceparent=current_traceparent(),
             )
         )
-
-    async def of_tasks(self, task_ids: Sequence[str]) -> dict[str, list[Reminder]]:
-        """Reminder rows per task id, in position order (snoozes last)."""
-        result: dict[str, list[Reminder]] = {tid: [] for tid in task_ids}
-        if task_ids:
-            rows = await self.session.scalars(
-                select(Reminder)
-                .where(self._profile.one_of(Reminder.task_id, task_ids))
-                .order_by(Reminder.position, Reminder.id)
-            )
-            for row in rows:
-                result[row.task_id].append(row)
-        return result
 
     async def get(self, reminder_id: str) -> Reminder | None:
         """The reminder row, or None."""
