@@ -117,8 +117,8 @@ async def capture_sql(url: str, fields: dict[str, Any]) -> list[tuple[str, Any]]
 
     event.listen(engine.sync_engine, "before_cursor_execute", grab)
     try:
-        async with UnitOfWorkFactory(engine)() as uow:
-            await uow.views.find(TaskQuery(user_id=seed.user_id(0), limit=LIMIT, **fields))
+        async with UnitOfWorkFactory(engine).views() as views:
+            await views.find(TaskQuery(user_id=seed.user_id(0), limit=LIMIT, **fields))
     finally:
         await engine.dispose()
     return seen

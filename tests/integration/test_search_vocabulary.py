@@ -217,8 +217,8 @@ async def test_searches_match_as_the_index_matches_prefixes(database_url: str, l
                         await connection.scalars(text(statement), {"owner": OWNER, "q": reference})
                     )
             for sort in ("due", "title"):
-                async with factory.reader() as uow:
-                    found = await uow.views.find(TaskQuery(user_id=OWNER, q=q, sort=sort, limit=200))
+                async with factory.views() as views:
+                    found = await views.find(TaskQuery(user_id=OWNER, q=q, sort=sort, limit=200))
                 assert {t.id for t in found} == expected, (q, sort)
             assert bool(expected) == (q not in NO_MATCH[engine.dialect.name]), q  # the test is not vacuous
     finally:
@@ -355,8 +355,8 @@ async def test_a_search_reads_nothing_of_another_users_words(
             for q in SEARCHES:
                 for sort in ("due", "title"):
                     with _statements(engine) as sent:
-                        async with factory.reader() as uow:
-                            found = await uow.views.find(TaskQuery(user_id=OWNER, q=q, sort=sort))
+                        async with factory.views() as views:
+                            found = await views.find(TaskQuery(user_id=OWNER, q=q, sort=sort))
                     reads_tasks = [s for s, _ in sent if re.search(r"\bFROM tasks\b|tasks_fts", s)]
                     assert bool(reads_tasks) == (q not in ("qzv", "qzvxkwlo")), (q, sent)
                     if engine.dialect.name == "sqlite":

@@ -165,8 +165,8 @@ async def _pages(runtime: Runtime, query: TaskQuery, plans: Iterator[None] | Non
     while True:
         if plans is not None:
             next(plans)
-        async with runtime.uow.reader() as uow:
-            rows = await uow.views.find(query)
+        async with runtime.uow.views() as views:
+            rows = await views.find(query)
         more = len(rows) > query.limit
         seen += [task.id for task in rows[: query.limit]]
         if not more:
@@ -228,8 +228,8 @@ async def test_due_pages_match_a_plain_sort(runtime: Runtime, sort: Sort) -> Non
             fields
         )
         whole = TaskQuery(user_id=user_id, sort=sort, limit=200, **fields)
-        async with runtime.uow.reader() as uow:
-            assert [t.id for t in await uow.views.find(whole)] == expected, fields
+        async with runtime.uow.views() as views:
+            assert [t.id for t in await views.find(whole)] == expected, fields
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # PostgreSQL's planner chooses there
@@ -269,8 +269,8 @@ async def test_other_users_tasks_never_match(runtime: Runtime) -> None:
     mine = {task.id for task, _ in rows}
     for fields in QUERIES:
         for sort in ("due", "-due", "priority", "title", "created"):
-            async with runtime.uow.reader() as uow:
-                found = await uow.views.find(TaskQuery(user_id=user_id, sort=sort, limit=200, **fields))
+            async with runtime.uow.views() as views:
+                found = await views.find(TaskQuery(user_id=user_id, sort=sort, limit=200, **fields))
             assert {t.id for t in found} <= mine
 
 
@@ -320,8 +320,8 @@ async def test_postgres_word_list_follows_inserts_and_edits(runtime: Runtime) ->
         await uow.commit()
 
     async def search(q: str) -> list[str]:
-        async with runtime.uow.reader() as uow:
-            return [t.id for t in await uow.views.find(TaskQuery(user_id=user_id, q=q, limit=200))]
+        async with runtime.uow.views() as views:
+            return [t.id for t in await views.find(TaskQuery(user_id=user_id, q=q, limit=200))]
 
     assert await search("zep") == [task.id]  # the edit's words, added by the update trigger
     assert await search("ping") == []  # the old title's words are gone from the vocabulary
@@ -378,9 +378,9 @@ async def test_upgrade_from_0002_keeps_existing_tasks_searchable(database_url: s
             )
         await migrate(engine)
         factory = UnitOfWorkFactory(engine)
-        async with factory.reader() as uow:
+        async with factory.views() as views:
             for fields in ({"q": "zep"}, {"q": "lic ren"}, {"tags": ["air"], "priorities": [2]}):
-                found = await uow.views.find(TaskQuery(user_id="u1", **fields))
+                found = await views.find(TaskQuery(user_id="u1", **fields))
                 assert [t.id for t in found] == ["t1"], fields
     finally:
         await engine.dispose()
@@ -399,8 +399,9 @@ async def test_postgres_search_matches_plain_prefixes_where_the_parser_splits_wo
         await uow.commit()
     for q in ("3e7f1c2", "3e7f", "revert 3e7f", "1e5x", "1e5", "1e", "inv", "invoice inv", "3e7f zzz"):
         terms = search_terms(q)
+        async with runtime.uow.views() as views:
+            found = {t.id for t in await views.find(TaskQuery(user_id=user_id, q=q, limit=200))}
         async with runtime.uow.reader() as uow:
-            found = {t.id for t in await uow.views.find(TaskQuery(user_id=user_id, q=q, limit=200))}
             expected = set(
                 await uow.session.scalars(
                     select(Task.id).where(
@@ -440,10 +441,10 @@ async def test_sqlite_index_follows_edits_and_deletes_of_tasks_and_users(runtime
             owners = await connection.scalars(text("SELECT DISTINCT rowid >> 32 FROM tasks_fts"))
             mine = await connection.scalar(text("SELECT rowid FROM users WHERE id = :id"), {"id": user_id})
             assert list(owners) == [mine]  # the other user's entries went with their tasks
-        async with runtime.uow.reader() as uow:
-            assert [t.id for t in await uow.views.find(TaskQuery(user_id=user_id, q="zep tick"))] == [edited]
+        async with runtime.uow.views() as views:
+            assert [t.id for t in await views.find(TaskQuery(user_id=user_id, q="zep tick"))] == [edited]
             for q in ("team", "inv"):
-                found = {t.id for t in await uow.views.find(TaskQuery(user_id=user_id, q=q, limit=200))}
+                found = {t.id for t in await views.find(TaskQuery(user_id=user_id, q=q, limit=200))}
                 kept = [row for row in rows if row[0].id not in (edited, deleted)]
                 assert found == set(_expected(kept, TaskQuery(user_id, q))), q
 

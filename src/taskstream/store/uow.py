@@ -96,7 +96,6 @@ class UnitOfWork:
         self.users = UserRepository(self.session)
         self.throttle = ThrottleRepository(self.session, self._profile)
         self.tasks = TaskRepository(self.session)
-        self.views = TaskViews(self.session, self._search)
         self.reminders = ReminderRepository(self.session)
         self.trash = TrashRepository(self.session)
         self.notifications = NotificationRepository(self.session)

@@ -2,8 +2,8 @@
 
 Views in the command-query sense: statements on the tables (Core, and the hottest fixed ones written once
 and run on the driver: store/raw.py), rows straight to the API's JSON fields (or to the entity, for the
-export); no ORM session, identity map or unit of work. They run on a connection (`UnitOfWorkFactory.views()`)
-or, in tests, inside a reader's session.
+export); no ORM session, identity map or unit of work. They run on a connection of
+`UnitOfWorkFactory.views()`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from taskstream.domain.task import Task as TaskEntity
 from taskstream.features.tasks.mapping import to_entity
 from taskstream.features.tasks.query import TaskQuery
-from taskstream.features.tasks.search import Executor, SearchPlanner, search_terms
+from taskstream.features.tasks.search import SearchPlanner, search_terms
 from taskstream.features.tasks.views import task_json
 from taskstream.store.raw import RawSelect
 from taskstream.store.tables import Base, Task, TaskTag, UTCDateTime
@@ -43,10 +43,6 @@ TAGS_OF_TASKS = RawSelect(TASK_TAGS, ["task_id", "tag"], where="task_id = ANY($1
 REMINDERS_OF_TASKS = RawSelect(REMINDERS, where="task_id = ANY($1)", order="position, id")
 
 
-async def _connection(db: Executor) -> AsyncConnection:
-    return db if isinstance(db, AsyncConnection) else await db.connection()
-
-
 def _due_sort_bound(instant: datetime, day: date, *, upper: bool) -> datetime:
     """A due_sort bound implied by `due_at vs instant OR due_date vs day` (all-day: 00:00 in its zone)."""
     midnight = datetime.combine(day, time(0), UTC)
@@ -54,22 +50,21 @@ def _due_sort_bound(instant: datetime, day: date, *, upper: bool) -> datetime:
 
 
 class TaskViews:
-    """The caller's tasks read on one connection (or session): a task, pages of lists and searches (the
+    """The caller's tasks read on one connection: a task, pages of lists and searches (the
     search through the planner), counts and tag counts. Task rows are records (store/raw.py): named tuples
     of the columns."""
 
-    def __init__(self, db: Executor, search: SearchPlanner) -> None:
-        self._db = db
+    def __init__(self, connection: AsyncConnection, search: SearchPlanner) -> None:
+        self._connection = connection
         self._search = search
 
     async def task(self, task_id: str, *, user_id: str) -> dict[str, Any] | None:
         """The caller's task as TaskOut's JSON fields (views.task_json), or None (another user's task too)."""
-        connection = await _connection(self._db)
-        found = await TASK.rows(connection, task_id, user_id)
+        found = await TASK.rows(self._connection, task_id, user_id)
         if not found:
             return None
-        tags = [tag for (tag,) in await TAGS_OF_TASK.rows(connection, task_id)]
-        return task_json(found[0], tags, await REMINDERS_OF_TASK.rows(connection, task_id))
+        tags = [tag for (tag,) in await TAGS_OF_TASK.rows(self._connection, task_id)]
+        return task_json(found[0], tags, await REMINDERS_OF_TASK.rows(self._connection, task_id))
 
     async def shown(self, rows: Sequence[Record]) -> list[dict[str, Any]]:
         """Task rows as TaskOut's JSON fields, with their tags and reminders (two statements for all)."""
@@ -87,10 +82,9 @@ class TaskViews:
         tags: dict[str, list[str]] = {task_id: [] for task_id in ids}
         reminders: dict[str, list[Record]] = {task_id: [] for task_id in ids}
         if ids:
-            connection = await _connection(self._db)
-            for task_id, tag in await TAGS_OF_TASKS.rows(connection, ids):
+            for task_id, tag in await TAGS_OF_TASKS.rows(self._connection, ids):
                 tags[task_id].append(tag)
-            for reminder in await REMINDERS_OF_TASKS.rows(connection, ids):
+            for reminder in await REMINDERS_OF_TASKS.rows(self._connection, ids):
                 reminders[reminder.task_id].append(reminder)
         return tags, reminders
 
@@ -101,7 +95,7 @@ class TaskViews:
 
     async def tag_counts(self, user_id: str) -> list[tuple[str, int, int]]:
         """(tag, open-task count, all-task count) for the user's tags, by name."""
-        rows = await self._db.execute(
+        rows = await self._connection.execute(
             select(TaskTag.tag, func.count().filter(Task.completed.is_(False)), func.count())
             .join(Task, Task.id == TaskTag.task_id)
             .where(TaskTag.user_id == user_id)
@@ -135,7 +129,7 @@ class TaskViews:
         if filtered is None:
             return 0
         matching = select(Task.id).where(*filtered[0]).limit(cap).subquery()
-        return int((await self._db.execute(select(func.count()).select_from(matching))).scalar() or 0)
+        return int((await self._connection.execute(select(func.count()).select_from(matching))).scalar() or 0)
 
     async def _conditions(self, query: TaskQuery) -> tuple[list[Any], bool, bool] | None:
         """(WHERE conditions, filtered by due?, walk by due?) of `query`; None when nothing can match."""
@@ -174,7 +168,7 @@ class TaskViews:
             terms = search_terms(query.q)
             if not terms:
                 return None
-            match = await self._search.condition(self._db, terms, query.user_id, by_due=by_due)
+            match = await self._search.condition(self._connection, terms, query.user_id, by_due=by_due)
             if match is None:
                 return None
             condition, by_due = match
@@ -218,7 +212,7 @@ class TaskViews:
     async def _tasks(self, stmt: Select[Any]) -> list[Any]:
         """The task rows of a SELECT of every column of tasks, as the fixed statements' records (their
         attributes read ten times faster than a SQLAlchemy Row's: a page reads twenty of each of 50 rows)."""
-        return [TASK.record._make(row) for row in await self._db.execute(stmt)]
+        return [TASK.record._make(row) for row in await self._connection.execute(stmt)]
 
     @staticmethod
     def _sort_key(sort: str) -> tuple[Any, bool]:
