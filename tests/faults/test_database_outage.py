@@ -96,9 +96,18 @@ async def test_postgres_unreachable_for_5s_gives_503_then_recovers(
     try:
         client = api_client(runtime)
         _, headers = await sign_up(client, "outage@example.com")
+        first = (await client.post("/api/v1/tasks", json={"title": "first"}, headers=headers)).json()
         phase = "before"
         results: list[tuple[str, int, dict[str, object], float]] = []
+        reads: list[tuple[str, int, object]] = []
         stop = asyncio.Event()
+
+        async def reader() -> None:  # the views: one task and a page, through the driver's own connection
+            while not stop.is_set():
+                for path in (f"/api/v1/tasks/{first['id']}", "/api/v1/tasks"):
+                    response = await client.get(path, headers=headers)
+                    reads.append((phase, response.status_code, response.json()))
+                await asyncio.sleep(0.02)
 
         async def writer(worker: int) -> None:
             n = 0
@@ -111,7 +120,7 @@ async def test_postgres_unreachable_for_5s_gives_503_then_recovers(
                 results.append((phase, response.status_code, response.json(), sent_at))
                 await asyncio.sleep(0.02)
 
-        workers = [asyncio.create_task(writer(w)) for w in range(4)]
+        workers = [asyncio.create_task(writer(w)) for w in range(4)] + [asyncio.create_task(reader())]
         await asyncio.sleep(1.5)
         phase = "outage"
         await proxy.cut()
@@ -141,6 +150,7 @@ async def test_postgres_unreachable_for_5s_gives_503_then_recovers(
             p: Counter(code for ph, code, _, _ in results if ph == p) for p in ("before", "outage", "after")
         }
         unavailable = [body for _, code, body, _ in results if code == 503]
+        read_codes = {p: Counter(code for ph, code, _ in reads if ph == p) for p in by_phase}
         async with runtime.uow() as uow:
             tasks = set(await uow.session.scalars(select(Task.id)))
             rows = list(await uow.session.execute(select(OutboxRow.topic, OutboxRow.payload)))
@@ -155,13 +165,19 @@ async def test_postgres_unreachable_for_5s_gives_503_then_recovers(
             f"after={ready_after}; first 201 {recovered_after}s after restore; tasks={len(tasks)}, "
             f"accepted={len(accepted)}, outbox task-events={sum(events[TASK_EVENTS].values())} "
             f"task-updates={sum(events[TASK_UPDATES].values())}; first 503 body={unavailable[:1]}; "
-            f"outage lasted {restored_at - cut_at:.1f}s; took {time.monotonic() - started:.1f}s"
+            f"outage lasted {restored_at - cut_at:.1f}s; took {time.monotonic() - started:.1f}s; "
+            f"reads {read_codes}"
         )
         assert set(by_phase["outage"]) <= {201, 503} and by_phase["outage"][503] > 0
         assert set(by_phase["before"]) == {201} and by_phase["after"][201] > 0
         assert set(by_phase["after"]) <= {201, 503}
         assert all("database" in str(body["message"]) for body in unavailable)
         assert ready_during == 503 and ready_after == 200
+        # Reads answer 503 during the outage, never 500, and are served again after it.
+        assert set(read_codes["before"]) == {200} and read_codes["after"][200] > 0
+        assert set(read_codes["outage"]) <= {200, 503} and read_codes["outage"][503] > 0
+        assert set(read_codes["after"]) <= {200, 503}
+        assert all("database" in str(body["message"]) for _, code, body in reads if code == 503)
         assert recovered_after is not None and recovered_after < 10
         # No half-written change: every task has exactly its created event on both topics, and no event
         # exists without its task. A request cut mid-commit may have committed; it is then complete too.

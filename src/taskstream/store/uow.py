@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -61,10 +62,15 @@ def is_connection_error(error: BaseException) -> bool:
         return True
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
+    # The drivers' own errors, as store/raw.py raises them: sqlite3's OperationalError (what SQLAlchemy's
+    # OperationalError wraps), PostgreSQL's connection exceptions (SQLSTATE class 08) and shutdowns (57P0x).
+    if isinstance(error, sqlite3.OperationalError):
+        return True
+    if str(getattr(error, "sqlstate", "") or "").startswith(("08", "57P")):
+        return True
     text = f"{type(error).__name__} {error}".lower()
-    return any(
-        w in text for w in ("connection refused", "connection was closed", "cannot connect", "timeout")
-    )
+    words = ("connection refused", "connection was closed", "connection is closed", "cannot connect")
+    return any(w in text for w in (*words, "timeout"))
 
 
 class UnitOfWork:
