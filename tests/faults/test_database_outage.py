@@ -99,7 +99,7 @@ async def test_postgres_unreachable_for_5s_gives_503_then_recovers(
         first = (await client.post("/api/v1/tasks", json={"title": "first"}, headers=headers)).json()
         phase = "before"
         results: list[tuple[str, int, dict[str, object], float]] = []
-        reads: list[tuple[str, int, object]] = []
+        reads: list[tuple[str, int, dict[str, object]]] = []
         stop = asyncio.Event()
 
         async def reader() -> None:  # the views: one task and a page, through the driver's own connection
