@@ -15,36 +15,20 @@ import json
 import re
 from collections import namedtuple
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Date, Table
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from taskstream.store.tables import UTCDateTime
-
+Processor = Callable[[Any], Any]  # a column's value as the driver returns it → its Python type
 _ANY = re.compile(r"= ANY\(\$(\d+)\)")  # a list parameter's test: `task_id = ANY($1)`
-
-
-def _utc(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=UTC)  # SQLite keeps UTCDateTime as naive UTC text
-
-
-def _sqlite_reader(column: Column[Any]) -> Callable[[Any], Any] | None:
-    """How a value SQLite returns becomes the column's Python type (None: as it comes)."""
-    if isinstance(column.type, UTCDateTime):
-        return _utc
-    if isinstance(column.type, Date):
-        return date.fromisoformat
-    if isinstance(column.type, Boolean):
-        return bool
-    return None
 
 
 class RawSelect:
     """`SELECT names FROM table WHERE where [ORDER BY order]` (every column without `names`) with positional
-    parameters; rows come back as named tuples of the columns' names and Python types, as SQLAlchemy's rows
-    of them would be.
+    parameters; rows come back as named tuples of the columns' names and Python types, converted by the
+    result processors SQLAlchemy itself applies to those columns on that dialect (SQLite's text datetimes,
+    dates and 0/1 booleans; UTCDateTime's UTC).
 
     `where` and `order` are SQL text in PostgreSQL's spelling (see the module); `= ANY($n)` makes
     parameter n a list. `for_update`: PostgreSQL locks the rows read until the transaction ends.
@@ -69,22 +53,32 @@ class RawSelect:
         # SQLite has no row locks: its writers hold the database's write lock from BEGIN IMMEDIATE.
         locked = " FOR UPDATE" if for_update else ""
         self._sql = {"postgresql": postgres + locked, "sqlite": sqlite.replace("$", "?")}
-        self._readers = [(i, r) for i, c in enumerate(columns) if (r := _sqlite_reader(c)) is not None]
+        self._columns = columns
+        self._processors: dict[str, list[tuple[int, Processor]]] = {}  # per dialect, made on first use
 
     async def rows(self, connection: AsyncConnection, *params: Any) -> list[Any]:
         """The rows for `params` (lists as Python lists), read on `connection`'s driver connection. Errors
         are the driver's own (uow.as_unavailable reads them too); a connection broken meanwhile fails the
         pool's reset when it is returned, which discards it (PostgreSQL's pre-ping would too)."""
         driver: Any = (await connection.get_raw_connection()).driver_connection
-        dialect = connection.dialect.name
-        if dialect == "postgresql":
-            return [self.record._make(r) for r in await driver.fetch(self._sql[dialect], *params)]
-        values = [json.dumps(p) if i + 1 in self._lists else p for i, p in enumerate(params)]
-        return [self._sqlite_row(row) for row in await driver.execute_fetchall(self._sql[dialect], values)]
+        dialect = connection.dialect
+        sql = self._sql[dialect.name]
+        if dialect.name == "postgresql":
+            found = await driver.fetch(sql, *params)
+        else:
+            values = [json.dumps(p) if i + 1 in self._lists else p for i, p in enumerate(params)]
+            found = await driver.execute_fetchall(sql, values)
+        processors = self._processors.get(dialect.name)
+        if processors is None:
+            processors = self._processors[dialect.name] = [
+                (i, process)
+                for i, column in enumerate(self._columns)
+                if (process := column.type.dialect_impl(dialect).result_processor(dialect, None)) is not None
+            ]
+        return [self._record(row, processors) for row in found]
 
-    def _sqlite_row(self, row: Sequence[Any]) -> Any:
+    def _record(self, row: Sequence[Any], processors: list[tuple[int, Processor]]) -> Any:
         values = list(row)
-        for i, read in self._readers:
-            if values[i] is not None:
-                values[i] = read(values[i])
+        for i, process in processors:
+            values[i] = process(values[i])
         return self.record._make(values)
