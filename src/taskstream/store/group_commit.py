@@ -28,7 +28,7 @@ from taskstream.events.envelope import CloudEvent
 from taskstream.messaging.outbox import outbox_rows
 from taskstream.store.db import create_sqlite_writer_engine
 from taskstream.store.tables import Base
-from taskstream.store.uow import UnitOfWorkFactory, as_unavailable
+from taskstream.store.uow import UnitOfWorkFactory, raising_unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -137,14 +137,9 @@ class SqliteWriter:
         """
         lock = self._uow.write_lock
         assert lock is not None  # an SQLite factory always has one
-        try:
+        with raising_unavailable():
             async with lock:
                 await asyncio.get_running_loop().run_in_executor(self._thread, self._insert, rows)
-        except Exception as error:
-            unavailable = as_unavailable(error)
-            if unavailable is not None:
-                raise unavailable from error
-            raise
         self._uow.outbox_committed()
 
     def _insert(self, rows: Sequence[Base]) -> None:

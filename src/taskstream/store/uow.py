@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -54,6 +54,19 @@ def as_unavailable(error: BaseException) -> DependencyUnavailable | None:
     if not is_connection_error(error):
         return None
     return DependencyUnavailable("the database is unreachable; nothing was changed, try again")
+
+
+@contextmanager
+def raising_unavailable() -> Iterator[None]:
+    """A database failure inside the block is raised as the DependencyUnavailable it stands for
+    (as_unavailable), from it; other errors go through as they are."""
+    try:
+        yield
+    except Exception as error:
+        unavailable = as_unavailable(error)
+        if unavailable is None:
+            raise
+        raise unavailable from error
 
 
 def is_connection_error(error: BaseException) -> bool:
@@ -218,14 +231,9 @@ class UnitOfWorkFactory:
         the newest commit (a page and its tags may straddle a concurrent change, on either database; on
         SQLite this saves the BEGIN, three hops to its thread). Database failures raise
         DependencyUnavailable, as a unit of work's do."""
-        try:
+        with raising_unavailable():
             async with self._view_engine.connect() as connection:
                 yield TaskViews(connection, self.search)
-        except Exception as error:
-            unavailable = as_unavailable(error)
-            if unavailable is None:
-                raise
-            raise unavailable from error
 
     def reader(self) -> UnitOfWork:
         """A unit of work for reads only: on SQLite it waits for no writer (WAL snapshot); never commit it."""
