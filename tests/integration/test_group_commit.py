@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from taskstream.domain.errors import DependencyUnavailable
+from taskstream.features.tasks.mapping import TASKS
 from taskstream.runtime import Runtime
 from taskstream.store.group_commit import GroupCommitter, SqliteWriter
 from taskstream.store.tables import OutboxRow, Task, TaskTag
@@ -49,16 +50,15 @@ async def test_a_failing_change_fails_alone(client: httpx.AsyncClient, runtime: 
     committer: GroupCommitter = runtime.uow.group_commit
     async with runtime.uow.reader() as uow:
         user_id = first["user_id"]
-        clash = Task(
-            **{c.key: getattr(await uow.tasks.get_any(first["id"]), c.key) for c in Task.__table__.c}
-        )
+        stored = await uow.tasks.get_any(first["id"])
+        clash = {TASKS: [{c.key: getattr(stored, c.key) for c in TASKS.c}]}
 
     async def create(n: int) -> httpx.Response:
         return await client.post("/api/v1/tasks", json={"title": f"Good {n}"}, headers=headers)
 
     # The clashing insert (same primary key) is queued together with good creates.
     results = await asyncio.gather(
-        *(create(n) for n in range(5)), committer.insert([clash], []), return_exceptions=True
+        *(create(n) for n in range(5)), committer.insert(clash, []), return_exceptions=True
     )
     assert [getattr(r, "status_code", None) for r in results[:5]] == [201] * 5
     assert isinstance(results[5], Exception) and not isinstance(results[5], DependencyUnavailable)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskstream.events.envelope import CloudEvent
 from taskstream.store.profile import DatabaseProfile
+from taskstream.store.rows import insert_rows
 from taskstream.store.tables import OutboxRow
 
 RELAY_LOCK_KEY = 0x7A5C_0002  # PostgreSQL advisory lock key: held by the relay that publishes right now
@@ -25,13 +26,21 @@ class Pending(NamedTuple):
     payload: str
 
 
-def outbox_rows(event: CloudEvent, topics: Sequence[str]) -> list[OutboxRow]:
-    """The outbox rows of `event`, one per topic, keyed by its partition key (the JSON encoded once)."""
+OUTBOX = OutboxRow.metadata.tables["outbox"]
+
+
+def outbox_rows(event: CloudEvent, topics: Sequence[str]) -> list[dict[str, Any]]:
+    """The outbox rows of `event` as column values, one per topic, keyed by its partition key (the JSON
+    encoded once)."""
     payload = event.to_json().decode()
     return [
-        OutboxRow(
-            event_id=event.id, topic=topic, key=event.partitionkey, payload=payload, created_at=event.time
-        )
+        {
+            "event_id": event.id,
+            "topic": topic,
+            "key": event.partitionkey,
+            "payload": payload,
+            "created_at": event.time,
+        }
         for topic in topics
     ]
 
@@ -45,11 +54,18 @@ class OutboxRepository:
         self.session = session
         self._profile = profile
         self._on_append = on_append
+        self._appended: list[dict[str, Any]] = []
 
     def append(self, event: CloudEvent, *topics: str) -> None:
-        """Add `event` once per topic in `topics`, keyed by its partition key; committed with the change."""
-        self.session.add_all(outbox_rows(event, topics))
+        """Add `event` once per topic in `topics`, keyed by its partition key; inserted by write_appended()
+        when the change commits (UnitOfWork.commit), in one statement for all."""
+        self._appended += outbox_rows(event, topics)
         self._on_append()
+
+    async def write_appended(self) -> None:
+        """INSERT the rows appended since the last call (before the commit of their change)."""
+        rows, self._appended = self._appended, []
+        await insert_rows(self.session, {OUTBOX: rows})
 
     async def try_lead(self) -> bool:
         """PostgreSQL: take the relay leader lock until this transaction ends (False: another relay has it).

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from taskstream.store.rows import insert_rows
 from taskstream.store.tables import DeadLetter, InboxRow
+
+INBOX = InboxRow.metadata.tables["inbox"]
 
 
 class InboxRepository:
@@ -17,6 +21,7 @@ class InboxRepository:
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self._recorded: list[dict[str, Any]] = []
 
     async def seen(self, consumer: str, event_id: str) -> bool:
         """True when `consumer` already processed `event_id`."""
@@ -31,14 +36,22 @@ class InboxRepository:
         return set(rows)
 
     def record_unflushed(self, consumer: str, event_id: str, at: datetime) -> None:
-        """Stage the inbox row; the commit fails on the primary key if another delivery won the race."""
-        self.session.add(InboxRow(consumer=consumer, event_id=event_id, processed_at=at))
+        """Stage the inbox row, inserted by write_recorded() when the change commits (UnitOfWork.commit),
+        in one statement for all; the commit fails on the primary key if another delivery won the race."""
+        self._recorded.append({"consumer": consumer, "event_id": event_id, "processed_at": at})
+
+    async def write_recorded(self) -> None:
+        """INSERT the rows staged since the last call (before the commit of their change)."""
+        rows, self._recorded = self._recorded, []
+        await insert_rows(self.session, {INBOX: rows})
 
     async def record(self, consumer: str, event_id: str, at: datetime) -> None:
-        """Record the event as processed (same transaction as the effect); flushes to hit the key early."""
-        self.session.add(InboxRow(consumer=consumer, event_id=event_id, processed_at=at))
+        """Record the event as processed (same transaction as the effect), at once: AlreadyProcessed when
+        another delivery recorded it first (the primary key)."""
         try:
-            await self.session.flush()
+            await insert_rows(
+                self.session, {INBOX: [{"consumer": consumer, "event_id": event_id, "processed_at": at}]}
+            )
         except IntegrityError as error:
             raise AlreadyProcessed(event_id) from error
 

@@ -22,12 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import structlog
-from sqlalchemy.orm import sessionmaker
 
 from taskstream.events.envelope import CloudEvent
-from taskstream.messaging.outbox import outbox_rows
+from taskstream.messaging.outbox import OUTBOX, outbox_rows
 from taskstream.store.db import create_sqlite_writer_engine
-from taskstream.store.tables import Base
+from taskstream.store.rows import NewRows, insert_rows, insert_rows_sync, merged
 from taskstream.store.uow import UnitOfWorkFactory, raising_unavailable
 
 log = structlog.get_logger(__name__)
@@ -35,9 +34,9 @@ log = structlog.get_logger(__name__)
 
 @dataclass
 class Inserts:
-    """One change: rows to add (parents before children) and events for the outbox with their topics."""
+    """One change: rows to add (store/rows.py) and events for the outbox with their topics."""
 
-    rows: Sequence[Base]
+    rows: NewRows
     events: Sequence[tuple[CloudEvent, tuple[str, ...]]] = ()
     done: asyncio.Future[None] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
@@ -64,9 +63,7 @@ class GroupCommitter:
         if self._sqlite is not None:
             self._sqlite.close()
 
-    async def insert(
-        self, rows: Sequence[Base], events: Sequence[tuple[CloudEvent, tuple[str, ...]]]
-    ) -> None:
+    async def insert(self, rows: NewRows, events: Sequence[tuple[CloudEvent, tuple[str, ...]]]) -> None:
         """Add `rows` and append `events` in a transaction shared with concurrent submissions; returns once
         committed. Raises what the transaction raised (DependencyUnavailable when the database is down)."""
         change = Inserts(rows, events)
@@ -100,18 +97,16 @@ class GroupCommitter:
                 _settle(batch, None)
 
     async def _write(self, batch: list[Inserts]) -> None:
+        rows = merged([change.rows for change in batch])  # one statement per table for the whole batch
+        events = [(event, topics) for change in batch for event, topics in change.events]
         if self._sqlite is not None:
-            rows = [row for change in batch for row in change.rows]
-            for change in batch:
-                for event, topics in change.events:
-                    rows += outbox_rows(event, topics)
+            rows[OUTBOX] = [row for event, topics in events for row in outbox_rows(event, topics)]
             await self._sqlite.insert(rows)
         else:
             async with self._uow() as uow:
-                for change in batch:
-                    uow.session.add_all(change.rows)
-                    for event, topics in change.events:
-                        uow.outbox.append(event, *topics)
+                await insert_rows(uow.session, rows)
+                for event, topics in events:
+                    uow.outbox.append(event, *topics)
                 await uow.commit()
         self.transactions += 1
 
@@ -126,11 +121,10 @@ class SqliteWriter:
     def __init__(self, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
         self._engine = create_sqlite_writer_engine(uow.engine.url)
-        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
 
-    async def insert(self, rows: Sequence[Base]) -> None:
-        """Add `rows` (parents before children) and commit, on the writer thread; returns once committed.
+    async def insert(self, rows: NewRows) -> None:
+        """Insert `rows` and commit, on the writer thread; returns once committed.
 
         Raises DependencyUnavailable when the database cannot be written (locked by another process for
         longer than the busy timeout, disk errors), or what the insert raised (IntegrityError).
@@ -142,9 +136,9 @@ class SqliteWriter:
                 await asyncio.get_running_loop().run_in_executor(self._thread, self._insert, rows)
         self._uow.outbox_committed()
 
-    def _insert(self, rows: Sequence[Base]) -> None:
-        with self._sessions.begin() as session:
-            session.add_all(rows)
+    def _insert(self, rows: NewRows) -> None:
+        with self._engine.begin() as connection:
+            insert_rows_sync(connection, rows)
 
     def close(self) -> None:
         """Stop the thread (after the transaction it may be writing) and close the connection."""

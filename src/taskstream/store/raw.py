@@ -25,10 +25,10 @@ _ANY = re.compile(r"= ANY\(\$(\d+)\)")  # a list parameter's test: `task_id = AN
 
 
 class RawSelect:
-    """`SELECT names FROM table WHERE where [ORDER BY order]` (every column without `names`) with positional
-    parameters; rows come back as named tuples of the columns' names and Python types, converted by the
-    result processors SQLAlchemy itself applies to those columns on that dialect (SQLite's text datetimes,
-    dates and 0/1 booleans; UTCDateTime's UTC).
+    """`SELECT names FROM table WHERE where [ORDER BY order] [LIMIT limit]` (every column without `names`)
+    with positional parameters; rows come back as named tuples of the columns' names and Python types,
+    converted by the result processors SQLAlchemy itself applies to those columns on that dialect (SQLite's
+    text datetimes, dates and 0/1 booleans; UTCDateTime's UTC).
 
     `where` and `order` are SQL text in PostgreSQL's spelling (see the module); `= ANY($n)` makes
     parameter n a list. `for_update`: PostgreSQL locks the rows read until the transaction ends.
@@ -41,6 +41,7 @@ class RawSelect:
         *,
         where: str,
         order: str | None = None,
+        limit: int | None = None,
         for_update: bool = False,
     ) -> None:
         columns = [table.c[name] for name in names] if names is not None else list(table.c)
@@ -48,7 +49,8 @@ class RawSelect:
         selected = ", ".join(c.name for c in columns)
         self._lists = frozenset(int(n) for n in _ANY.findall(where))
         ordered = f" ORDER BY {order}" if order else ""
-        postgres = f"SELECT {selected} FROM {table.name} WHERE {where}{ordered}"
+        limited = f" LIMIT {int(limit)}" if limit is not None else ""
+        postgres = f"SELECT {selected} FROM {table.name} WHERE {where}{ordered}{limited}"
         sqlite = _ANY.sub(r"IN (SELECT value FROM json_each($\1))", postgres)
         # SQLite has no row locks: its writers hold the database's write lock from BEGIN IMMEDIATE.
         locked = " FOR UPDATE" if for_update else ""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from taskstream.domain.errors import DependencyUnavailable, OutOfSpace
 from taskstream.features.accounts.repository import UserRepository
@@ -31,7 +31,7 @@ from taskstream.store.space import DISK_FULL_MESSAGE, OUT_OF_SPACE, is_disk_full
 if TYPE_CHECKING:
     from taskstream.events.envelope import CloudEvent
     from taskstream.store.group_commit import GroupCommitter
-    from taskstream.store.tables import Base
+    from taskstream.store.rows import NewRows
 
 OUTBOX_CHANNEL = "taskstream_outbox"  # PostgreSQL LISTEN/NOTIFY channel: "outbox rows were committed"
 
@@ -144,7 +144,10 @@ class UnitOfWork:
             raise unavailable from exc
 
     async def commit(self) -> None:
-        """Commit; wakes the outbox relay when events were written (PostgreSQL: NOTIFY, other processes)."""
+        """Insert the staged outbox and inbox rows, then commit; wakes the outbox relay when events were
+        written (PostgreSQL: NOTIFY, other processes)."""
+        await self.outbox.write_appended()
+        await self.inbox.write_recorded()
         if self.outbox_written and self._profile.listen_notify:
             # NOTIFY is transactional: listeners hear it only if this commit succeeds, right after it.
             await self.session.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
@@ -202,11 +205,9 @@ class UnitOfWorkFactory:
             self._group_commit = GroupCommitter(self)
         return self._group_commit
 
-    async def insert_only(
-        self, rows: Sequence[Base], events: Sequence[tuple[CloudEvent, tuple[str, ...]]]
-    ) -> None:
-        """Add `rows` (parents first) and append `events` (each with its topics) in a transaction shared with
-        concurrent insert-only changes; returns once committed. Raises DependencyUnavailable when the
+    async def insert_only(self, rows: NewRows, events: Sequence[tuple[CloudEvent, tuple[str, ...]]]) -> None:
+        """Insert `rows` (store/rows.py) and append `events` (each with its topics) in a transaction shared
+        with concurrent insert-only changes; returns once committed. Raises DependencyUnavailable when the
         database is down, else what the change's own transaction raised."""
         await self.group_commit.insert(rows, events)
 
@@ -226,14 +227,20 @@ class UnitOfWorkFactory:
         )
 
     @asynccontextmanager
-    async def views(self) -> AsyncIterator[TaskViews]:
-        """Task views on one read connection, without an ORM session or a transaction: each statement reads
-        the newest commit (a page and its tags may straddle a concurrent change, on either database; on
-        SQLite this saves the BEGIN, three hops to its thread). Database failures raise
+    async def read_connection(self) -> AsyncIterator[AsyncConnection]:
+        """One pooled read connection, without an ORM session or a transaction: each statement reads the
+        newest commit (on SQLite this saves the BEGIN, three hops to its thread). Database failures raise
         DependencyUnavailable, as a unit of work's do."""
         with raising_unavailable():
             async with self._view_engine.connect() as connection:
-                yield TaskViews(connection, self.search)
+                yield connection
+
+    @asynccontextmanager
+    async def views(self) -> AsyncIterator[TaskViews]:
+        """Task views on one read_connection() (a page and its tags may straddle a concurrent change, on
+        either database)."""
+        async with self.read_connection() as connection:
+            yield TaskViews(connection, self.search)
 
     def reader(self) -> UnitOfWork:
         """A unit of work for reads only: on SQLite it waits for no writer (WAL snapshot); never commit it."""

@@ -14,6 +14,7 @@ from taskstream.domain.tasks import Due
 from taskstream.events import topics
 from taskstream.events.envelope import make_event
 from taskstream.events.payloads import REMINDER_DUE, ReminderDueData
+from taskstream.features.tasks.repository import next_fire_at
 from taskstream.metrics import REMINDER_LATENESS, REMINDERS_FIRED
 from taskstream.store.uow import UnitOfWorkFactory
 from taskstream.tracing import NO_TRACER, linked_root
@@ -72,8 +73,8 @@ class ReminderScheduler:
 
     async def _until_next(self) -> float:
         """Seconds until the earliest pending reminder, at most poll_s (0 when one is due)."""
-        async with self._uow.reader() as uow:
-            nxt = await uow.reminders.next_fire_at()
+        async with self._uow.read_connection() as connection:
+            nxt = await next_fire_at(connection)
         if nxt is None:
             return self._poll_s
         return max(0.0, min(self._poll_s, (nxt - self._clock.now()).total_seconds()))

@@ -9,9 +9,13 @@ from typing import Any, cast
 from taskstream.domain.durations import Offset
 from taskstream.domain.task import ReminderKind, ReminderState, Task, TaskReminder
 from taskstream.domain.tasks import Due, Priority, zone
-from taskstream.store.tables import Base, Reminder, TaskTag
-from taskstream.store.tables import Task as TaskRow
+from taskstream.store.rows import NewRows
+from taskstream.store.tables import Base
 from taskstream.tracing import current_traceparent
+
+TASKS = Base.metadata.tables["tasks"]
+TASK_TAGS = Base.metadata.tables["task_tags"]
+REMINDERS = Base.metadata.tables["reminders"]
 
 
 def to_entity(row: Any, tags: Sequence[str], reminders: Sequence[Any]) -> Task:
@@ -42,11 +46,13 @@ def to_entity(row: Any, tags: Sequence[str], reminders: Sequence[Any]) -> Task:
     )
 
 
-def new_rows(task: Task) -> list[Base]:
-    """The rows of a new task: the task, its tags, its reminders (in that order for one flush)."""
-    row = TaskRow(id=task.id, **task_values(task))
-    tags: list[Base] = [TaskTag(task_id=task.id, tag=tag, user_id=task.user_id) for tag in task.tags]
-    return [row, *tags, *(reminder_row(task, r) for r in task.reminders)]
+def new_rows(task: Task) -> NewRows:
+    """The rows of a new task as column values: its tasks row, tags and reminders (tables in that order)."""
+    return {
+        TASKS: [{"id": task.id, **task_values(task)}],
+        TASK_TAGS: [{"task_id": task.id, "tag": tag, "user_id": task.user_id} for tag in task.tags],
+        REMINDERS: [new_reminder_values(task, r) for r in task.reminders],
+    }
 
 
 def task_values(task: Task) -> dict[str, Any]:
@@ -73,11 +79,6 @@ def task_values(task: Task) -> dict[str, Any]:
         "version": task.version,
         "estimate_minutes": task.estimate_minutes,
     }
-
-
-def reminder_row(task: Task, reminder: TaskReminder) -> Reminder:
-    """A new reminders row for one reminder of `task`."""
-    return Reminder(**new_reminder_values(task, reminder))
 
 
 def new_reminder_values(task: Task, reminder: TaskReminder) -> dict[str, Any]:

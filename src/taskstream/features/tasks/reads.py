@@ -16,22 +16,18 @@ from sqlalchemy import Select, and_, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from taskstream.domain.task import Task as TaskEntity
-from taskstream.features.tasks.mapping import to_entity
+from taskstream.features.tasks.mapping import REMINDERS, TASK_TAGS, TASKS, to_entity
 from taskstream.features.tasks.query import TaskQuery
 from taskstream.features.tasks.search import SearchPlanner, search_terms
 from taskstream.features.tasks.views import task_json
 from taskstream.store.raw import RawSelect
-from taskstream.store.tables import Base, Task, TaskTag, UTCDateTime
+from taskstream.store.tables import Task, TaskTag, UTCDateTime
 
 FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
 FAR_PAST = datetime(1, 1, 2, tzinfo=UTC)
 _ZONE_MARGIN = timedelta(days=2)  # more than any UTC offset: 00:00 of a date in any zone is within it
 
 Record = Any  # a row as a named tuple of its columns (RawSelect.record)
-
-TASKS = Base.metadata.tables["tasks"]
-TASK_TAGS = Base.metadata.tables["task_tags"]
-REMINDERS = Base.metadata.tables["reminders"]
 
 # One task of its owner, with its tags (name order) and reminders (position order; snoozes last); the tags
 # and reminders of a page of tasks. The hottest reads: run as fixed statements (store/raw.py).

@@ -7,27 +7,24 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from taskstream.domain.task import Task as TaskEntity
 from taskstream.domain.task import TaskReminder
 from taskstream.features.tasks.mapping import (
+    REMINDERS,
+    TASK_TAGS,
+    TASKS,
     new_reminder_values,
     new_rows,
     schedule_values,
     task_values,
     to_entity,
 )
-from taskstream.features.tasks.reads import (
-    REMINDERS,
-    REMINDERS_OF_TASK,
-    TAGS_OF_TASK,
-    TASK,
-    TASK_FOR_UPDATE,
-    TASK_TAGS,
-    TASKS,
-)
+from taskstream.features.tasks.reads import REMINDERS_OF_TASK, TAGS_OF_TASK, TASK, TASK_FOR_UPDATE
+from taskstream.store.raw import RawSelect
+from taskstream.store.rows import insert_rows
 from taskstream.store.tables import Reminder, Task
 from taskstream.tracing import current_traceparent
 
@@ -67,9 +64,9 @@ class TaskRepository:
         self._loaded[task_id] = (found[0], tags, reminders)
         return to_entity(found[0], tags, reminders)
 
-    def insert(self, task: TaskEntity) -> None:
-        """Stage a new task with its tags and reminders."""
-        self.session.add_all(new_rows(task))
+    async def insert(self, task: TaskEntity) -> None:
+        """Insert a new task with its tags and reminders (one statement per table)."""
+        await insert_rows(self.session, new_rows(task))
 
     async def save(self, task: TaskEntity) -> None:
         """Write a task loaded by entity() back: the columns that differ from what was read, its tags when
@@ -142,6 +139,19 @@ class TaskRepository:
         await self.session.delete(task)
 
 
+# The earliest pending fire time (the scheduler reads it at every wake-up): a range of
+# ix_reminders_state_fire_at.
+NEXT_FIRE = RawSelect(
+    REMINDERS, ["fire_at"], where="state = 'pending' AND fire_at IS NOT NULL", order="fire_at", limit=1
+)
+
+
+async def next_fire_at(connection: AsyncConnection) -> datetime | None:
+    """The earliest fire time of a pending reminder, or None (one fixed statement)."""
+    found = await NEXT_FIRE.rows(connection)
+    return found[0].fire_at if found else None
+
+
 class ReminderRepository:
     """Reminder rows of tasks: written with their task, claimed by the scheduler when due."""
 
@@ -203,9 +213,3 @@ class ReminderRepository:
             )
         )
         return {row.id: row.fire_at for row in rows if row.fire_at is not None}
-
-    async def next_fire_at(self) -> datetime | None:
-        """The earliest pending fire time, or None."""
-        return await self.session.scalar(
-            select(func.min(Reminder.fire_at)).where(Reminder.state == "pending")
-        )

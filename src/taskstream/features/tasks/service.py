@@ -141,7 +141,7 @@ class TaskService:
                 raise Conflict("the series has this occurrence again; restore is not possible", field="id")
             now = self._clock.now()
             event = task.restore(now=now)
-            uow.tasks.insert(task)
+            await uow.tasks.insert(task)
             uow.outbox.append(task_event(event, now=now), *_TOPICS)
             await uow.commit()
             return task_out(task)
@@ -158,7 +158,7 @@ class TaskService:
         assert key is not None
         if await uow.tasks.occurrence_exists(previous.series_id, key):
             return None
-        uow.tasks.insert(event.task)
+        await uow.tasks.insert(event.task)
         uow.outbox.append(task_event(event, now=now), *_TOPICS)
         return event.task
 

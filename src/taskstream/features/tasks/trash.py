@@ -15,15 +15,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from taskstream.domain.task import Task as TaskEntity
-from taskstream.features.tasks.mapping import new_rows, to_entity
-from taskstream.store.tables import Base, DeletedTask, Reminder, TaskTag, UTCDateTime
+from taskstream.features.tasks.mapping import REMINDERS, TASK_TAGS, TASKS, new_rows, to_entity
+from taskstream.store.tables import Base, DeletedTask, Reminder, UTCDateTime
 from taskstream.store.tables import Task as TaskRow
 
 R = TypeVar("R", bound=Base)
 
 
-def _columns(row: Base) -> dict[str, Any]:
-    values = {c.key: getattr(row, c.key) for c in row.__table__.columns}
+def _columns(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, date) else v for k, v in values.items()}  # datetime is a date
 
 
@@ -50,9 +49,9 @@ class TrashRepository:
         """Stage the copy of a task about to be deleted."""
         rows = new_rows(task)
         snapshot = {
-            "task": _columns(rows[0]),
-            "tags": [_columns(r) for r in rows if isinstance(r, TaskTag)],
-            "reminders": [_columns(r) for r in rows if isinstance(r, Reminder)],
+            "task": _columns(rows[TASKS][0]),
+            "tags": [_columns(r) for r in rows[TASK_TAGS]],
+            "reminders": [_columns(r) for r in rows[REMINDERS]],
         }
         self.session.add(
             DeletedTask(task_id=task.id, user_id=task.user_id, deleted_at=now, snapshot=snapshot)
