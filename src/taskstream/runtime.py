@@ -18,7 +18,7 @@ from taskstream.api.deps import ApiContext
 from taskstream.api.metrics import MetricsServer
 from taskstream.domain.clock import Clock, SystemClock
 from taskstream.events import topics
-from taskstream.events.payloads import TASK_COMPLETED
+from taskstream.events.envelope import CloudEvent
 from taskstream.features.accounts.passwords import Passwords
 from taskstream.features.accounts.service import AccountService, AuthLimits
 from taskstream.features.accounts.tokens import Tokens
@@ -196,7 +196,7 @@ class Runtime:
         self,
         name: str,
         handle: TransactionalHandler,
-        types: frozenset[str] | None = None,
+        acts_on: Callable[[CloudEvent], bool] | None = None,
         prefetch: Prefetch | None = None,
     ) -> Consumer:
         return Consumer(
@@ -206,7 +206,7 @@ class Runtime:
             clock=self.clock,
             dead_letters=self._dead_letters,
             policy=RetryPolicy(self.settings.consumer_max_attempts, self.settings.consumer_backoff_s),
-            types=types,
+            acts_on=acts_on,
             prefetch=prefetch,
             tracer=self._tracer(name),
             messaging_system=self._messaging_system,
@@ -251,7 +251,7 @@ class Runtime:
 
     def _wire_recurring(self) -> None:
         handlers = RecurringHandlers(self.tasks)
-        consumer = self._consumer("recurring", handlers.handle, frozenset({TASK_COMPLETED}))
+        consumer = self._consumer("recurring", handlers.handle, RecurringHandlers.acts_on)
         self.bus.subscribe(topics.TASK_EVENTS, group="recurring", handler=consumer)
 
     def _wire_audit(self) -> None:
@@ -260,7 +260,7 @@ class Runtime:
 
     def _wire_notifications(self) -> None:
         notes = NotificationHandlers(self.clock)
-        consumer = self._consumer("notifications", notes.handle, prefetch=notes.prefetch)
+        consumer = self._consumer("notifications", notes.handle, NotificationHandlers.acts_on, notes.prefetch)
         self.bus.subscribe(topics.REMINDERS, group="notifications", handler=consumer)
         self.uow.on_outbox_commit(self.scheduler.wake)
         self._wakes.append(self.scheduler.wake)

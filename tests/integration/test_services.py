@@ -310,7 +310,6 @@ async def test_a_batch_with_a_poison_event_falls_back_to_one_by_one(runtime: Run
 async def test_a_batch_a_consumer_ignores_takes_no_transaction(runtime: Runtime) -> None:
     """recurring acts on `completed` only: a batch of `created` events is acknowledged without opening a
     unit of work, so on SQLite it does not queue behind the writer (held here for the whole test)."""
-    from taskstream.events.payloads import TASK_COMPLETED
     from taskstream.features.tasks.recurring import RecurringHandlers
     from taskstream.messaging.inbox import Consumer, DeadLetters, RetryPolicy
 
@@ -321,7 +320,7 @@ async def test_a_batch_a_consumer_ignores_takes_no_transaction(runtime: Runtime)
         clock=runtime.clock,
         dead_letters=DeadLetters(runtime.uow, runtime.bus, runtime.clock),
         policy=RetryPolicy(3, 0.0),
-        types=frozenset({TASK_COMPLETED}),
+        acts_on=RecurringHandlers.acts_on,
     )
     created = [Message("task-events", "u1", _hand_made(f"c-{n}", "created", GOOD_DATA)) for n in range(3)]
     async with runtime.uow() as writer:
@@ -329,6 +328,26 @@ async def test_a_batch_a_consumer_ignores_takes_no_transaction(runtime: Runtime)
         outcomes = await asyncio.wait_for(consumer.handle_batch(created), timeout=2.0)
     assert outcomes == [Outcome.PROCESSED] * 3
     assert await _count(runtime, InboxRow) == 0
+
+
+async def test_consumers_record_only_the_events_they_act_on(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """Audit keeps every task event; recurring records a completion only when the task repeats, and
+    notifications none of the task events on the reminders topic: no inbox row, no transaction for them."""
+    headers = await sign_up(client)
+    once = (await client.post("/api/v1/tasks", json={"title": "Once"}, headers=headers)).json()
+    body = {"title": "Daily", "due_at": "2030-01-01T09:00:00Z", "recurrence": "FREQ=DAILY"}
+    daily = (await client.post("/api/v1/tasks", json=body, headers=headers)).json()
+    for task in (once, daily):
+        assert (await client.post(f"/api/v1/tasks/{task['id']}/complete", headers=headers)).status_code == 200
+    await runtime.drain()
+    async with runtime.uow() as uow:
+        rows = await uow.session.execute(select(InboxRow.consumer, func.count()).group_by(InboxRow.consumer))
+        recorded = {consumer: n for consumer, n in rows}
+    # created ×2, completed ×2 and the next occurrence's created: five task events.
+    assert recorded == {"audit": 5, "recurring": 1}
+    assert await _count(runtime, Task, Task.series_id == daily["id"]) == 2
 
 
 async def test_a_batch_of_reminders_loads_their_tasks_in_one_query(

@@ -107,7 +107,7 @@ class Consumer:
         clock: Clock,
         dead_letters: DeadLetters,
         policy: RetryPolicy,
-        types: frozenset[str] | None = None,
+        acts_on: Callable[[CloudEvent], bool] | None = None,
         prefetch: Prefetch | None = None,
         tracer: Tracer = NO_TRACER,
         messaging_system: str = "unknown",
@@ -117,7 +117,8 @@ class Consumer:
         self._tracer = tracer
         self._system = messaging_system
         self._prefetch = prefetch
-        self._types = types  # event types the handler acts on; others are acknowledged without a transaction
+        self._acts_on = acts_on  # the events the handler acts on (None: all); others are acknowledged without
+        # a transaction or an inbox row
         self._uow = uow
         self._clock = clock
         self._dead_letters = dead_letters
@@ -141,7 +142,7 @@ class Consumer:
                 message, consumer=self.name, error=f"malformed event: {error}", attempts=0
             )
             return Outcome.MALFORMED
-        if self._types is not None and event.type not in self._types:
+        if self._acts_on is not None and not self._acts_on(event):
             return Outcome.PROCESSED  # nothing to do, so nothing to record in the inbox
         with consuming(self._tracer, self._system, message.topic, self.name, event.id, event.traceparent):
             return await self._with_retries(message, event)
@@ -199,7 +200,8 @@ class Consumer:
         return outcomes
 
     async def _batch_once(self, events: list[CloudEvent], topic: str) -> list[Outcome]:
-        relevant = [e for e in events if self._types is None or e.type in self._types]
+        relevant = [e for e in events if self._acts_on is None or self._acts_on(e)]
+        ids = {e.id for e in relevant}
         if not relevant:
             return [Outcome.PROCESSED] * len(events)  # as one by one: no transaction, no inbox rows
         async with self._uow() as uow:
@@ -214,7 +216,7 @@ class Consumer:
             # the batch goes the one-by-one way.
             with uow.session.no_autoflush:
                 for event in events:
-                    if self._types is not None and event.type not in self._types:
+                    if event.id not in ids:
                         outcomes.append(Outcome.PROCESSED)
                     elif event.id in done:
                         outcomes.append(Outcome.DUPLICATE)

@@ -35,6 +35,12 @@ class NotificationHandlers:
         ids = [str(e.data["task_id"]) for e in events if e.type == REMINDER_DUE and "task_id" in e.data]
         return await uow.tasks.load(ids)
 
+    @staticmethod
+    def acts_on(event: CloudEvent) -> bool:
+        """The events `handle` acts on: reminder.due and account.deleted (the task events on the reminders
+        topic need no transaction)."""
+        return event.type in (REMINDER_DUE, ACCOUNT_DELETED)
+
     async def handle(self, uow: UnitOfWork, event: CloudEvent) -> None:
         """Dispatch by type; other types are ignored."""
         if event.type == REMINDER_DUE:

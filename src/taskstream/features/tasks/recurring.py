@@ -17,6 +17,15 @@ class RecurringHandlers:
     def __init__(self, tasks: TaskService) -> None:
         self._tasks = tasks
 
+    @staticmethod
+    def acts_on(event: CloudEvent) -> bool:
+        """A completion of a task that may repeat: any task.completed but one whose task_data says it has
+        no recurrence (the others need no transaction; malformed data still reaches `handle`)."""
+        if event.type != TASK_COMPLETED:
+            return False
+        task = event.data.get("task_data")
+        return not (isinstance(task, dict) and "recurrence" in task and task["recurrence"] is None)
+
     async def handle(self, uow: UnitOfWork, event: CloudEvent) -> None:
         """Dispatch by type; other types are ignored."""
         if event.type == TASK_COMPLETED:
