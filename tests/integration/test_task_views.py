@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
+from sqlalchemy import event, select
 
 from taskstream.domain.clock import FixedClock
+from taskstream.features.tasks.mapping import TASKS
 from taskstream.features.tasks.views import task_out
 from taskstream.runtime import Runtime
+from taskstream.store.raw import CompiledSelects
+from taskstream.store.tables import Task
 from tests.conftest import sign_up
 
 
@@ -58,3 +63,58 @@ async def test_get_and_list_give_the_bytes_of_the_entitys_task_out(
     order = [item["id"] for item in page.json()["items"]]  # created at one instant: by id
     assert order == sorted(ids)
     assert page.content == b'{"items":[' + b",".join(expected[t] for t in order) + b'],"next_cursor":null}'
+
+
+async def test_compiled_page_statements_read_what_sqlalchemy_reads(
+    client: httpx.AsyncClient, runtime: Runtime, clock: FixedClock
+) -> None:
+    """A shape compiled once serves other values (another user, other bounds, another limit); a list to
+    expand at execution goes through SQLAlchemy; observed statements take SQLAlchemy's exec_driver_sql. Each
+    way gives the rows SQLAlchemy's own execution gives, with the columns' Python types."""
+    due = clock.now() + timedelta(days=1)
+    users = []
+    for n in range(2):
+        headers = await sign_up(client, email=f"user{n}@example.com")
+        for i in range(3):
+            body = {
+                "title": f"u{n} t{i}",
+                "due_at": (due + timedelta(hours=i)).isoformat(),
+                "priority": "low",
+            }
+            assert (await client.post("/api/v1/tasks", json=body, headers=headers)).status_code == 201
+        items = (await client.get("/api/v1/tasks", headers=headers)).json()["items"]
+        users.append(items[0]["user_id"])
+
+    def page(user_id: str, before: datetime, limit: int, *, priorities: list[int] | None = None) -> Any:
+        stmt = select(TASKS).where(Task.user_id == user_id, Task.due_sort < before)
+        if priorities is not None:
+            stmt = stmt.where(Task.priority.in_(priorities))
+        return stmt.order_by(Task.due_sort, Task.id).limit(limit)
+
+    pages = CompiledSelects(TASKS)
+    statements = [
+        page(users[0], due + timedelta(hours=5), 10),
+        page(users[1], due + timedelta(hours=1, minutes=30), 10),
+        page(users[1], due + timedelta(hours=5), 2),
+        page(users[0], due + timedelta(hours=5), 10, priorities=[0, 1]),  # expanding: through SQLAlchemy
+    ]
+    sent: list[str] = []
+    async with runtime.uow.read_connection() as connection:
+        expected = [[tuple(row) for row in await connection.execute(stmt)] for stmt in statements]
+        driver = [await pages.rows(connection, stmt) for stmt in statements]
+
+        def grab(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            sent.append(statement)
+
+        event.listen(runtime.engine.sync_engine, "before_cursor_execute", grab)
+        try:
+            observed = [await pages.rows(connection, stmt) for stmt in statements]
+        finally:
+            event.remove(runtime.engine.sync_engine, "before_cursor_execute", grab)
+    assert [len(rows) for rows in expected] == [3, 2, 2, 3]
+    assert [[tuple(r) for r in rows] for rows in driver] == expected
+    assert [[tuple(r) for r in rows] for rows in observed] == expected
+    assert driver[0][0].due_at.tzinfo is UTC and driver[0][0].completed is False
+    # One shape serves the first three (user, bound and limit are values); the expanding one is remembered
+    # as going through SQLAlchemy.
+    assert len(sent) == 4 and sorted(shape is None for shape in pages._shapes.values()) == [False, True]
