@@ -9,7 +9,6 @@ from collections.abc import Callable
 
 import structlog
 from fastapi import FastAPI
-from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,12 +24,12 @@ _POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'; connect-src 'self'"
 )
-_FIXED_HEADERS = {
-    "x-content-type-options": "nosniff",
-    "x-frame-options": "DENY",
-    "referrer-policy": "no-referrer",
-}
-_HSTS = "max-age=31536000; includeSubDomains"
+_FIXED = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+]
+_HSTS = b"max-age=31536000; includeSubDomains"
 # A Host header that can be named in the policy: a DNS name or an IP literal, with an optional port.
 _HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?")
 
@@ -43,63 +42,23 @@ def content_security_policy(host: str | None) -> str:
     return _POLICY
 
 
-class SecurityHeaders:
-    """Adds Content-Security-Policy, X-Content-Type-Options, X-Frame-Options and Referrer-Policy to every HTTP
-    answer, and Strict-Transport-Security to those sent over TLS; a header the app set itself stays."""
+class HttpEdge:
+    """The edge of every HTTP request, in one layer (one send wrapper, the request's headers read once):
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    - 413 before anything is read for a request whose Content-Length is over `max_body_size` (None: no
+      limit here), in the error body of every answer, and the connection closed. (A body without a length,
+      or longer than it says, is counted as it arrives by FastAPI's max_body_size; errors.install answers
+      that 413 alike.)
+    - Content-Security-Policy, X-Content-Type-Options, X-Frame-Options and Referrer-Policy on every answer,
+      and Strict-Transport-Security on those sent over TLS; a header the app set itself stays.
+    - One observation of taskstream_http_request_duration_seconds labelled by the route template, and one
+      log line — `request` at info, `request failed` at error for a 5xx — with method, route, path (no
+      query string), status and duration_ms. Probes and scrapes are not logged.
+    """
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers.setdefault(
-                    "content-security-policy", content_security_policy(Headers(scope=scope).get("host"))
-                )
-                for name, value in _FIXED_HEADERS.items():
-                    headers.setdefault(name, value)
-                if scope.get("scheme") == "https":
-                    headers.setdefault("strict-transport-security", _HSTS)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-class DeclaredLengthLimit:
-    """413 before anything is read for a request whose Content-Length is over `max_body_size`, in the error
-    body of every answer, and the connection closed. (A body without a length, or longer than it says, is
-    counted as it arrives by FastAPI's max_body_size; errors.install answers that 413 alike.)"""
-
-    def __init__(self, app: ASGIApp, max_body_size: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_size: int | None = None) -> None:
         self.app = app
         self.max_body_size = max_body_size
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = Headers(scope=scope).get("content-length", "")
-            if length.isdigit() and int(length) > self.max_body_size:
-                response = JSONResponse(
-                    error_body(body_too_large(self.max_body_size), None),
-                    status_code=413,
-                    headers={"Connection": "close"},
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-class RequestFigures:
-    """Per HTTP request: one observation of taskstream_http_request_duration_seconds labelled by the route
-    template, and one log line — `request` at info, `request failed` at error for a 5xx — with method,
-    route, path (no query string), status and duration_ms. Probes and scrapes are not logged."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -107,15 +66,35 @@ class RequestFigures:
             return
         started = time.perf_counter()
         status = 500  # unless an answer starts
+        host, length = None, ""
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host = value.decode("latin-1")
+            elif name == b"content-length":
+                length = value.decode("latin-1")
+        added = [(b"content-security-policy", content_security_policy(host).encode()), *_FIXED]
+        if scope.get("scheme") == "https":
+            added.append((b"strict-transport-security", _HSTS))
 
-        async def noting_send(message: Message) -> None:
+        async def edge_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                headers = message["headers"] = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers.extend(header for header in added if header[0] not in present)
             await send(message)
 
         try:
-            await self.app(scope, receive, noting_send)
+            if self.max_body_size is not None and length.isdigit() and int(length) > self.max_body_size:
+                response = JSONResponse(
+                    error_body(body_too_large(self.max_body_size), None),
+                    status_code=413,
+                    headers={"Connection": "close"},
+                )
+                await response(scope, receive, edge_send)
+            else:
+                await self.app(scope, receive, edge_send)
         finally:
             elapsed = time.perf_counter() - started
             route = route_template(scope) or "unmatched"
@@ -138,18 +117,15 @@ def _fields(scope: Scope, route: str, status: int, elapsed: float) -> dict[str, 
 
 
 class HardenedApp(FastAPI):
-    """FastAPI with SecurityHeaders around the whole stack, so even the answers of the framework's outermost
-    error handler (500) carry the headers, and DeclaredLengthLimit inside them when a body limit is set;
-    RequestFigures around those. `outer_middleware` wraps all of it, last added outermost (tracing: the
-    server span times everything, and the request's log line is written inside it)."""
+    """FastAPI with HttpEdge around the whole stack, so even the answers of the framework's outermost error
+    handler (500) carry the security headers and are counted. `outer_middleware` wraps all of it, last added
+    outermost (tracing: the server span times everything, and the request's log line is written inside
+    it)."""
 
     outer_middleware: list[Callable[[ASGIApp], ASGIApp]]
 
     def build_middleware_stack(self) -> ASGIApp:
-        stack = super().build_middleware_stack()
-        if self.max_body_size is not None:
-            stack = DeclaredLengthLimit(stack, self.max_body_size)
-        stack = RequestFigures(SecurityHeaders(stack))
+        stack: ASGIApp = HttpEdge(super().build_middleware_stack(), self.max_body_size)
         for wrap in getattr(self, "outer_middleware", []):
             stack = wrap(stack)
         return stack
