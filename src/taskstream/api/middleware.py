@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from functools import lru_cache
 
 import structlog
 from fastapi import FastAPI
@@ -32,6 +33,11 @@ _FIXED = [
 _HSTS = b"max-age=31536000; includeSubDomains"
 # A Host header that can be named in the policy: a DNS name or an IP literal, with an optional port.
 _HOST = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?")
+
+
+@lru_cache(maxsize=64)  # per Host header: a server is reached under a few names
+def _policy_header(host: str | None) -> bytes:
+    return content_security_policy(host).encode()
 
 
 def content_security_policy(host: str | None) -> str:
@@ -72,7 +78,7 @@ class HttpEdge:
                 host = value.decode("latin-1")
             elif name == b"content-length":
                 length = value.decode("latin-1")
-        added = [(b"content-security-policy", content_security_policy(host).encode()), *_FIXED]
+        added = [(b"content-security-policy", _policy_header(host)), *_FIXED]
         if scope.get("scheme") == "https":
             added.append((b"strict-transport-security", _HSTS))
 

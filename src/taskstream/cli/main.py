@@ -118,6 +118,7 @@ def configure_logging(settings: Settings) -> None:
         processors=[*shared, *renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,  # else every call on a module's logger builds its logger anew
     )
 
 
