@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import MutableMapping
+from collections.abc import Coroutine, MutableMapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -144,7 +144,18 @@ def _serve(settings: Settings, services: tuple[str, ...]) -> None:
     structlog.get_logger("taskstream").info(
         "taskstream listening", url=f"http://{settings.host}:{settings.port}", data_dir=str(settings.data_dir)
     )
-    asyncio.run(server.serve())
+    run_on_fastest_loop(server.serve())
+
+
+def run_on_fastest_loop(main: Coroutine[Any, Any, None]) -> None:
+    """Run `main` on uvloop (libuv: its transports, timers and callbacks in C; uvicorn's own choice when it
+    starts a server itself), or on asyncio's loop where uvloop is not installed (Windows)."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)
 
 
 def api_worker_app() -> ASGIApp:
