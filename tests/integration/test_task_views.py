@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import event, select
 
 from taskstream.domain.clock import FixedClock
@@ -118,3 +120,52 @@ async def test_compiled_page_statements_read_what_sqlalchemy_reads(
     # One shape serves the first three (user, bound and limit are values); the expanding one is remembered
     # as going through SQLAlchemy.
     assert len(sent) == 4 and sorted(shape is None for shape in pages._shapes.values()) == [False, True]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_sqlite_reads_a_task_inline_and_on_the_pool_when_the_database_is_busy(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """SQLite: a GET reads on the event loop's thread without checking out a pooled connection. When SQLite
+    answers the inline read busy (as during a checkpoint or a recovery) the same GET reads on a pooled
+    connection instead; another error of the inline connection answers 503, and the next read opens a new
+    one."""
+    headers = await sign_up(client)
+    task = (
+        await client.post("/api/v1/tasks", json={"title": "Inline", "tags": ["x"]}, headers=headers)
+    ).json()
+    checkouts: list[object] = []
+    event.listen(runtime.engine.sync_engine.pool, "checkout", lambda *args: checkouts.append(args))
+    inline = runtime.uow._inline
+    assert inline is not None
+
+    async def get() -> httpx.Response:
+        return await client.get(f"/api/v1/tasks/{task['id']}", headers=headers)
+
+    response = await get()
+    assert response.status_code == 200 and response.json()["tags"] == ["x"] and checkouts == []
+
+    class Failing:
+        def __init__(self, message: str, code: int) -> None:
+            self.error = sqlite3.OperationalError(message)
+            self.error.sqlite_errorcode = code
+            self.closed = False
+
+        def execute(self, *_: Any) -> Any:
+            raise self.error
+
+        def close(self) -> None:
+            self.closed = True
+
+    busy = Failing("database is locked", 261)  # SQLITE_BUSY_RECOVERY
+    inline._db = busy  # type: ignore[assignment]
+    response = await get()
+    assert response.status_code == 200 and response.json()["title"] == "Inline"
+    assert len(checkouts) == 1 and inline._db is busy and not busy.closed
+
+    broken = Failing("disk I/O error", 10)
+    inline._db = broken  # type: ignore[assignment]
+    response = await get()
+    assert response.status_code == 503 and broken.closed and inline._db is None
+    response = await get()
+    assert response.status_code == 200 and len(checkouts) == 1  # inline again, on a new connection

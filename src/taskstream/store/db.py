@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,18 @@ def create_sqlite_writer_engine(url: URL) -> Engine:
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def sqlite_inline_connection(url: URL) -> sqlite3.Connection:
+    """A synchronous connection to the SQLite database of the async engine at `url` for reads on the event
+    loop's thread (store/raw.py InlineReads): autocommit, query-only, and a busy timeout of 0 (a busy
+    database answers at once; the reader then goes to the pool)."""
+    database = url.database or ""
+    connection = sqlite3.connect(
+        database, uri=database.startswith("file:"), timeout=0, isolation_level=None, check_same_thread=False
+    )
+    connection.execute("PRAGMA query_only=ON")
+    return connection
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

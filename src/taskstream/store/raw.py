@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple, cast
@@ -28,11 +29,12 @@ from typing import Any, NamedTuple, cast
 from cachetools import LRUCache
 from sqlalchemy import Column, Select, Table
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql.cache_key import CacheKey
 from sqlalchemy.sql.compiler import SQLCompiler
 
 Processor = Callable[[Any], Any]  # a column's value as the driver returns it → its Python type
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6  # primary result codes (extended codes keep them in the low byte)
 _ANY = re.compile(r"= ANY\(\$(\d+)\)")  # a list parameter's test: `task_id = ANY($1)`
 
 
@@ -63,6 +65,16 @@ class _Records:
         return self.record._make(values)
 
 
+def observed(target: AsyncConnection | AsyncEngine) -> bool:
+    """Whether anything observes the statements SQLAlchemy sends on `target` (tracing's SQL spans, the
+    tests' and bench 3's statement capture: before/after_cursor_execute events)."""
+    if isinstance(target, AsyncEngine):
+        events: Any = target.sync_engine.dispatch
+    else:
+        events = target.sync_connection.dispatch if target.sync_connection is not None else None
+    return events is not None and bool(events.before_cursor_execute or events.after_cursor_execute)
+
+
 async def _fetch(connection: AsyncConnection, sql: str, params: Sequence[Any]) -> Sequence[Sequence[Any]]:
     """The driver's rows of `sql` in the dialect's parameter style, read on `connection`'s driver connection
     (aiosqlite's or asyncpg's). Errors are the driver's own (uow.as_unavailable reads them too); a
@@ -71,8 +83,7 @@ async def _fetch(connection: AsyncConnection, sql: str, params: Sequence[Any]) -
     While anything observes the statements SQLAlchemy sends (tracing's SQL spans, the tests' and
     bench 3's statement capture: its before/after_cursor_execute events), the same SQL goes through
     SQLAlchemy's exec_driver_sql instead, which reports it and returns the same driver values."""
-    events = connection.sync_connection.dispatch if connection.sync_connection is not None else None
-    if events is not None and (events.before_cursor_execute or events.after_cursor_execute):
+    if observed(connection):
         return (await connection.exec_driver_sql(sql, tuple(params))).all()
     driver: Any = (await connection.get_raw_connection()).driver_connection
     if connection.dialect.name == "postgresql":
@@ -114,8 +125,51 @@ class RawSelect(_Records):
         """The rows for `params` (lists as Python lists), read on `connection`'s driver connection."""
         dialect = connection.dialect
         if dialect.name != "postgresql":
-            params = tuple(json.dumps(p) if i + 1 in self._lists else p for i, p in enumerate(params))
+            params = self._sqlite_params(params)
         return self._records(await _fetch(connection, self._sql[dialect.name], params), dialect)
+
+    def inline_rows(self, reads: InlineReads, *params: Any) -> list[Any] | None:
+        """The rows for `params`, read by `reads` on this thread; None when the database was busy."""
+        found = reads.fetch(self._sql["sqlite"], self._sqlite_params(params))
+        return None if found is None else self._records(found, reads.dialect)
+
+    def _sqlite_params(self, params: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(json.dumps(p) if i + 1 in self._lists else p for i, p in enumerate(params))
+
+
+class InlineReads:
+    """SQLite: fixed statements run on the event loop's own thread, on a synchronous connection of their
+    own: a read of a few rows by key takes microseconds in SQLite, where the hand-off to aiosqlite's thread
+    and back costs about 100 µs of CPU, and no pooled connection is checked out for it.
+
+    The connection (made by `connect` on first use) runs each statement on its own (autocommit: it reads the
+    newest commit, WAL lets it read beside a writer), is query-only, and never waits: when SQLite answers
+    busy or locked (a checkpoint, a recovery) `fetch` returns None and the caller reads on a pooled
+    connection instead. Only for reads bounded by a key: anything longer would hold up the loop.
+    """
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], dialect: Dialect) -> None:
+        self._connect = connect
+        self._db: sqlite3.Connection | None = None
+        self.dialect = dialect
+
+    def fetch(self, sql: str, params: Sequence[Any]) -> list[Any] | None:
+        """The driver's rows of `sql` (SQLite's spelling), or None when the database was busy or locked."""
+        if self._db is None:
+            self._db = self._connect()
+        try:
+            return self._db.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as error:
+            if getattr(error, "sqlite_errorcode", 0) & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED):
+                return None
+            self.close()  # made anew by the next read
+            raise
+
+    def close(self) -> None:
+        """Close the connection (a later read opens another)."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
 
 class _Shape(NamedTuple):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,7 @@ from taskstream.features.tasks.trash import TrashRepository
 from taskstream.messaging.outbox import OutboxRepository
 from taskstream.messaging.repositories import DeadLetterRepository, InboxRepository
 from taskstream.store.profile import DatabaseProfile
+from taskstream.store.raw import InlineReads, observed
 from taskstream.store.space import DISK_FULL_MESSAGE, OUT_OF_SPACE, is_disk_full
 
 if TYPE_CHECKING:
@@ -180,6 +181,12 @@ class UnitOfWorkFactory:
         self._view_engine = read_engine.execution_options(**{EACH_STATEMENT: True})
         self._listeners: list[Callable[[], None]] = []
         self._group_commit: GroupCommitter | None = None
+        self._inline: InlineReads | None = None
+        if self.profile.single_writer and engine.url.database not in (None, "", ":memory:"):
+            from taskstream.store.db import sqlite_inline_connection
+
+            url = engine.url
+            self._inline = InlineReads(lambda: sqlite_inline_connection(url), engine.dialect)
 
     def on_outbox_commit(self, listener: Callable[[], None]) -> None:
         """Call `listener` after every commit that appended outbox rows (the relay's wake-up)."""
@@ -212,7 +219,10 @@ class UnitOfWorkFactory:
         await self.group_commit.insert(rows, events)
 
     def close(self) -> None:
-        """Release what the group committer holds (SQLite: its writer thread and connection)."""
+        """Release what the group committer holds (SQLite: its writer thread and connection) and the
+        inline reads' connection."""
+        if self._inline is not None:
+            self._inline.close()
         if self._group_commit is not None:
             self._group_commit.close()
             self._group_commit = None
@@ -237,10 +247,17 @@ class UnitOfWorkFactory:
 
     @asynccontextmanager
     async def views(self) -> AsyncIterator[TaskViews]:
-        """Task views on one read_connection() (a page and its tags may straddle a concurrent change, on
-        either database)."""
-        async with self.read_connection() as connection:
-            yield TaskViews(connection, self.search)
+        """Task views on one read_connection(), checked out when a statement first needs it (a page and its
+        tags may straddle a concurrent change, on either database). On an SQLite file their fixed reads by
+        key run on this thread (store/raw.py InlineReads), unless something observes the statements."""
+        with raising_unavailable():
+            async with AsyncExitStack() as stack:
+
+                async def connect() -> AsyncConnection:
+                    return await stack.enter_async_context(self.read_connection())
+
+                inline = self._inline if self._inline is not None and not observed(self.engine) else None
+                yield TaskViews(connect, self.search, inline=inline)
 
     def reader(self) -> UnitOfWork:
         """A unit of work for reads only: on SQLite it waits for no writer (WAL snapshot); never commit it."""

@@ -8,7 +8,7 @@ export); no ORM session, identity map or unit of work. They run on a connection 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -20,7 +20,7 @@ from taskstream.features.tasks.mapping import REMINDERS, TASK_TAGS, TASKS, to_en
 from taskstream.features.tasks.query import TaskQuery
 from taskstream.features.tasks.search import SearchPlanner, search_terms
 from taskstream.features.tasks.views import task_json
-from taskstream.store.raw import CompiledSelects, RawSelect
+from taskstream.store.raw import CompiledSelects, InlineReads, RawSelect
 from taskstream.store.tables import Task, TaskTag, UTCDateTime
 
 FAR_FUTURE = datetime(9999, 12, 31, tzinfo=UTC)
@@ -52,17 +52,40 @@ class TaskViews:
     search through the planner), counts and tag counts. Task rows are records (store/raw.py): named tuples
     of the columns."""
 
-    def __init__(self, connection: AsyncConnection, search: SearchPlanner) -> None:
-        self._connection = connection
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[AsyncConnection]],
+        search: SearchPlanner,
+        *,
+        inline: InlineReads | None = None,
+    ) -> None:
+        self._connect = connect  # a pooled read connection, checked out on first need
+        self._connection: AsyncConnection | None = None
         self._search = search
+        self._inline = inline  # SQLite: the fixed statements on this thread (store/raw.py)
+
+    async def connection(self) -> AsyncConnection:
+        """The read connection of these views (checked out on the first call)."""
+        if self._connection is None:
+            self._connection = await self._connect()
+        return self._connection
+
+    async def _fixed(self, statement: RawSelect, *params: Any) -> list[Record]:
+        """The rows of a fixed statement: inline where these views have it and the database is not busy,
+        else on the pooled connection."""
+        if self._inline is not None:
+            found = statement.inline_rows(self._inline, *params)
+            if found is not None:
+                return found
+        return await statement.rows(await self.connection(), *params)
 
     async def task(self, task_id: str, *, user_id: str) -> dict[str, Any] | None:
         """The caller's task as TaskOut's JSON fields (views.task_json), or None (another user's task too)."""
-        found = await TASK.rows(self._connection, task_id, user_id)
+        found = await self._fixed(TASK, task_id, user_id)
         if not found:
             return None
-        tags = [tag for (tag,) in await TAGS_OF_TASK.rows(self._connection, task_id)]
-        return task_json(found[0], tags, await REMINDERS_OF_TASK.rows(self._connection, task_id))
+        tags = [tag for (tag,) in await self._fixed(TAGS_OF_TASK, task_id)]
+        return task_json(found[0], tags, await self._fixed(REMINDERS_OF_TASK, task_id))
 
     async def shown(self, rows: Sequence[Record]) -> list[dict[str, Any]]:
         """Task rows as TaskOut's JSON fields, with their tags and reminders (two statements for all)."""
@@ -80,9 +103,9 @@ class TaskViews:
         tags: dict[str, list[str]] = {task_id: [] for task_id in ids}
         reminders: dict[str, list[Record]] = {task_id: [] for task_id in ids}
         if ids:
-            for task_id, tag in await TAGS_OF_TASKS.rows(self._connection, ids):
+            for task_id, tag in await self._fixed(TAGS_OF_TASKS, ids):
                 tags[task_id].append(tag)
-            for reminder in await REMINDERS_OF_TASKS.rows(self._connection, ids):
+            for reminder in await self._fixed(REMINDERS_OF_TASKS, ids):
                 reminders[reminder.task_id].append(reminder)
         return tags, reminders
 
@@ -93,7 +116,7 @@ class TaskViews:
 
     async def tag_counts(self, user_id: str) -> list[tuple[str, int, int]]:
         """(tag, open-task count, all-task count) for the user's tags, by name."""
-        rows = await self._connection.execute(
+        rows = await (await self.connection()).execute(
             select(TaskTag.tag, func.count().filter(Task.completed.is_(False)), func.count())
             .join(Task, Task.id == TaskTag.task_id)
             .where(TaskTag.user_id == user_id)
@@ -127,7 +150,8 @@ class TaskViews:
         if filtered is None:
             return 0
         matching = select(Task.id).where(*filtered[0]).limit(cap).subquery()
-        return int((await self._connection.execute(select(func.count()).select_from(matching))).scalar() or 0)
+        counted = await (await self.connection()).execute(select(func.count()).select_from(matching))
+        return int(counted.scalar() or 0)
 
     async def _conditions(self, query: TaskQuery) -> tuple[list[Any], bool, bool] | None:
         """(WHERE conditions, filtered by due?, walk by due?) of `query`; None when nothing can match."""
@@ -166,7 +190,7 @@ class TaskViews:
             terms = search_terms(query.q)
             if not terms:
                 return None
-            match = await self._search.condition(self._connection, terms, query.user_id, by_due=by_due)
+            match = await self._search.condition(await self.connection(), terms, query.user_id, by_due=by_due)
             if match is None:
                 return None
             condition, by_due = match
@@ -211,7 +235,7 @@ class TaskViews:
         """The task rows of a SELECT of every column of tasks, run on the driver (store/raw.py), as records
         (their attributes read ten times faster than a SQLAlchemy Row's: a page reads twenty of each of 50
         rows)."""
-        return await TASK_PAGES.rows(self._connection, stmt)
+        return await TASK_PAGES.rows(await self.connection(), stmt)
 
     @staticmethod
     def _sort_key(sort: str) -> tuple[Any, bool]:
