@@ -141,6 +141,7 @@ class Bench:
         self.label = label
         self.headers: dict[str, str] = {}
         self.complete_headers: dict[str, str] = {}
+        self.create_headers: dict[str, str] = {}
         self.sample_task_id = ""
         self.scripts = opts.workdir / f"wrk-{label}"
         self.scripts.mkdir(exist_ok=True)
@@ -156,9 +157,11 @@ class Bench:
         return self._script("create", _CREATE_LUA % {"words": words, "due": due})
 
     async def prepare(self) -> None:
-        """Sign up the main user with 500 tasks (through the API, 16 at a time), and seed the completing
-        user's open tasks straight into the tables."""
+        """Sign up the main user with 500 tasks (through the API, 16 at a time), the creating user, and seed
+        the completing user's open tasks straight into the tables. Creates go to a user of their own, so the
+        main user's lists and searches read the same 500 tasks in every round."""
         self.headers = await sign_up(self.server.base)
+        self.create_headers = await sign_up(self.server.base)
         count = 100 if self.opts.quick else 500
         async with httpx.AsyncClient(base_url=self.server.base, headers=self.headers, timeout=60) as http:
             for start in range(0, count, 16):
@@ -221,7 +224,7 @@ class Bench:
         if op == "search":
             return Target(f"{base}?q={SEARCH_TERM}&limit=50"), self.headers
         if op == "create":
-            return Target(base, self.create_script()), self.headers
+            return Target(base, self.create_script()), self.create_headers
         ids = self.scripts / "open-ids.txt"
         ids.write_text("\n".join(await self.open_ids()) + "\n")
         stride = wrk.threads_for(connections)
